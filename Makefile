@@ -1,0 +1,44 @@
+# The two commands of the README: `make run` (local stack with demo data) and `make test`.
+# Each installs what it needs into .venv by itself.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+export PYTHONPATH := layers/core/python:layers/platform/python:layers/rules/python:.
+
+.PHONY: install run test lint typecheck unit demo bench coverage-report openapi clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -r pyproject.toml --extra dev
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m infra.local.stack $(ARGS)
+
+demo: $(STAMP)
+	$(BIN)/python -m infra.local.demo $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
+
+typecheck: $(STAMP)
+	$(BIN)/mypy layers functions infra
+
+coverage-report: $(STAMP)
+	$(BIN)/python -m miaopi.coverage
+
+test: lint typecheck
+	$(BIN)/python -m miaopi.coverage --fail-on-gaps
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .bench

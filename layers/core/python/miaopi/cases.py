@@ -1,0 +1,113 @@
+"""Rule tests as data: each service's cases.yaml, run by one generic runner.
+
+A case is a clean base application and evidence with a few values changed, an application date
+and what must come out: the outcome, the failing rule ids and any outputs. Evidence values: a
+mapping is a record (merged over the base record), `null` means the source holds no record, and
+"UNAVAILABLE" means the source did not answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from miaopi.engine import decide
+from miaopi.errors import RuleLoadError
+from miaopi.files import Case, CasesFile
+from miaopi.forms import normalize
+from miaopi.loader import _validate, read_yaml
+from miaopi.model import Decision, EvidenceItem, EvidenceStatus, ServiceDefinition
+
+CASES_FILE = "cases.yaml"
+UNAVAILABLE = "UNAVAILABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedCase:
+    service_id: str
+    file: str
+    case: Case
+    application: dict[str, Any]
+    evidence: dict[str, EvidenceItem]
+
+    @property
+    def id(self) -> str:
+        return f"{self.service_id}: {self.case.name}"
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def evidence_item(value: Any) -> EvidenceItem:
+    if value is None:
+        return EvidenceItem(EvidenceStatus.ABSENT)
+    if value == UNAVAILABLE:
+        return EvidenceItem(EvidenceStatus.UNAVAILABLE)
+    if isinstance(value, dict):
+        return EvidenceItem(EvidenceStatus.FOUND, value)
+    raise ValueError("evidence is a record, null or UNAVAILABLE")
+
+
+def load_cases(service: ServiceDefinition, folder: Path) -> list[LoadedCase]:
+    path = folder / CASES_FILE
+    if not path.exists():
+        raise RuleLoadError(str(path), "(file)", "every service needs its cases")
+    parsed: CasesFile = _validate(CasesFile, read_yaml(path), path)
+    loaded = []
+    for case in parsed.cases:
+        raw_app = _merge(parsed.base.application, case.application)
+        evidence_values = _merge(parsed.base.evidence, case.evidence)
+        unknown = set(evidence_values) - set(service.evidence)
+        if unknown:
+            raise RuleLoadError(str(path), f"case {case.name!r}", f"unknown evidence {unknown}")
+        try:
+            evidence = {alias: evidence_item(v) for alias, v in evidence_values.items()}
+        except ValueError as exc:
+            raise RuleLoadError(str(path), f"case {case.name!r}", str(exc)) from None
+        if case.date is None:
+            case = case.model_copy(update={"date": parsed.base.date})
+        loaded.append(LoadedCase(service.id, str(path), case, raw_app, evidence))
+    return loaded
+
+
+def run_case(service: ServiceDefinition, loaded: LoadedCase) -> Decision:
+    assert loaded.case.date is not None
+    rule_set = service.rule_set_on(loaded.case.date)
+    if rule_set is None:
+        raise RuleLoadError(loaded.file, f"case {loaded.case.name!r}", "no rule set in force")
+    application = normalize(service.form_model, loaded.application)
+    return decide(service, rule_set, application, loaded.evidence, loaded.case.date)
+
+
+def mismatches(loaded: LoadedCase, decision: Decision) -> list[str]:
+    """What differs from the case's expectation, in words; empty when the case holds."""
+    expect = loaded.case.expect
+    problems = []
+    if decision.outcome.value != expect.outcome:
+        problems.append(f"outcome {decision.outcome.value}, expected {expect.outcome}")
+    failing = sorted(decision.failing_rule_ids)
+    if failing != sorted(expect.failing):
+        problems.append(f"failing rules {failing}, expected {sorted(expect.failing)}")
+    for name, value in (expect.outputs or {}).items():
+        actual = decision.outputs.get(name)
+        if str(actual) != str(value):
+            problems.append(f"output {name} = {actual}, expected {value}")
+    if expect.outputs is not None:
+        extra = set(decision.outputs) - set(expect.outputs)
+        if extra:
+            problems.append(f"unexpected outputs {sorted(extra)}")
+    return problems
+
+
+def all_cases(services: dict[str, ServiceDefinition], root: Path) -> Iterator[LoadedCase]:
+    for service_id, service in services.items():
+        yield from load_cases(service, root / service_id)

@@ -1,0 +1,272 @@
+"""`decide`: the pure function at the heart of 秒批.
+
+(service, rule set, normalized application, evidence, application date) -> Decision.
+Any REJECT rule failing rejects (every failing reason listed); otherwise any REFER rule failing,
+any evidence missing or any rule that cannot be evaluated refers to a reviewer; otherwise the
+application is approved. Missing evidence never passes. Same inputs, same decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from miaopi import facts as fact_functions
+from miaopi.expressions import walk
+from miaopi.files import Text
+from miaopi.model import (
+    CompiledRule,
+    Decision,
+    EvidenceItem,
+    EvidenceStatus,
+    Outcome,
+    Reason,
+    RuleResult,
+    RuleSet,
+    ServiceDefinition,
+    TraceEntry,
+)
+
+_UNAVAILABLE = EvidenceItem(EvidenceStatus.UNAVAILABLE)
+_REMEDY_REVIEW = Text(
+    zh="无需补充材料,审核人员将在办理时限内作出决定。",
+    en="Nothing to do: a reviewer will decide within the service's deadline.",
+)
+_REMEDY_ERROR = _REMEDY_REVIEW
+
+
+def _zen_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def parameters_on(rule_set: RuleSet, day: dt.date) -> dict[str, Any]:
+    """Parameter values in force on `day`, as ZEN reads them (decimals as numbers)."""
+    cached = rule_set.parameter_cache.get(day)
+    if cached is None:
+        cached = {p.name: _zen_value(p.on(day)) for p in rule_set.parameters}
+        if len(rule_set.parameter_cache) < 4096:
+            rule_set.parameter_cache[day] = cached
+    return dict(cached)
+
+
+def _application_context(service: ServiceDefinition, application: dict[str, Any]) -> dict[str, Any]:
+    if not service.decimal_paths:
+        return application
+    out = dict(application)
+    for path in service.decimal_paths:
+        parent = out
+        for part in path[:-1]:
+            child = parent.get(part)
+            if not isinstance(child, dict):
+                break
+            parent = parent[part] = dict(child)
+        else:
+            value = parent.get(path[-1])
+            if value is not None:
+                parent[path[-1]] = float(value)
+    return out
+
+
+def evidence_state(
+    service: ServiceDefinition, evidence: Mapping[str, EvidenceItem]
+) -> tuple[dict[str, Any], dict[str, EvidenceStatus], frozenset[str]]:
+    """Records by alias, statuses by alias, and the aliases whose evidence is missing."""
+    records: dict[str, Any] = {}
+    statuses: dict[str, EvidenceStatus] = {}
+    missing: set[str] = set()
+    for alias, definition in service.evidence.items():
+        item = evidence.get(alias, _UNAVAILABLE)
+        status = item.status
+        record = item.record if status is EvidenceStatus.FOUND else None
+        if record is not None and any(
+            record.get(attr) is None for attr in definition.required_attributes
+        ):
+            status, record = EvidenceStatus.MALFORMED, None
+        if status is EvidenceStatus.FOUND:
+            records[alias] = record
+        else:
+            records[alias] = None
+            if status is not EvidenceStatus.ABSENT or definition.absent_is_missing:
+                missing.add(alias)
+        statuses[alias] = status
+    return records, statuses, frozenset(missing)
+
+
+def derive_facts(
+    service: ServiceDefinition, context: dict[str, Any], missing: frozenset[str], on: dt.date
+) -> dict[str, Any]:
+    derived: dict[str, Any] = {}
+    context["fact"] = derived
+    for name, fact in service.facts.items():
+        if fact.sources & missing:
+            derived[name] = None
+            continue
+        args = [arg.evaluate(context) for arg in fact.args]
+        try:
+            derived[name] = fact_functions.FUNCTIONS[fact.fn](*args, on)
+        except (ValueError, TypeError):
+            derived[name] = None
+    return derived
+
+
+def _missing_reason(rule: CompiledRule, service: ServiceDefinition, aliases: tuple[str, ...]) -> Reason:
+    titles_zh = "、".join(service.evidence[a].title.zh for a in aliases)
+    titles_en = ", ".join(service.evidence[a].title.en for a in aliases)
+    return Reason(
+        rule_id=rule.id,
+        on_fail="REFER",
+        result=RuleResult.EVIDENCE_MISSING,
+        message=Text(
+            zh=f"{rule.title.zh}:无法从{titles_zh}取得核验数据,转人工审核。",
+            en=f"{rule.title.en}: no data could be obtained from {titles_en}; referred to a reviewer.",
+        ),
+        remedy=_REMEDY_REVIEW,
+        legal_basis=rule.legal_basis,
+    )
+
+
+def _error_reason(rule: CompiledRule) -> Reason:
+    return Reason(
+        rule_id=rule.id,
+        on_fail="REFER",
+        result=RuleResult.ERROR,
+        message=Text(
+            zh=f"{rule.title.zh}:无法根据所提供的数据自动判断,转人工审核。",
+            en=f"{rule.title.en}: could not be decided automatically on these data; referred.",
+        ),
+        remedy=_REMEDY_ERROR,
+        legal_basis=rule.legal_basis,
+    )
+
+
+def _evaluate_each(rule_set: RuleSet, context: dict[str, Any]) -> list[Any]:
+    """Rule by rule, when the one-call batch failed: an error stays with the rule that raised it."""
+    results: list[Any] = []
+    for rule in rule_set.rules:
+        for expression in (rule.when, rule.condition):
+            if expression is None:
+                results.append(True)
+                continue
+            try:
+                results.append(expression.evaluate(context))
+            except RuntimeError as exc:
+                results.append(_Failure(str(exc)))
+    return results
+
+
+class _Failure:
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message.split("\n", 1)[0][:200]
+
+
+def decide(
+    service: ServiceDefinition,
+    rule_set: RuleSet,
+    application: dict[str, Any],
+    evidence: Mapping[str, EvidenceItem],
+    on: dt.date,
+) -> Decision:
+    """Decide one normalized application on the application date `on`. Pure and deterministic."""
+    records, statuses, missing = evidence_state(service, evidence)
+    context: dict[str, Any] = {
+        "app": _application_context(service, application),
+        "ev": records,
+        "param": parameters_on(rule_set, on),
+        "date": on.isoformat(),
+    }
+    derived = derive_facts(service, context, missing, on)
+    try:
+        results = rule_set.batch.evaluate(context)
+    except RuntimeError:
+        results = _evaluate_each(rule_set, context)
+
+    trace: list[TraceEntry] = []
+    reasons: list[Reason] = []
+    rejected = referred = False
+    for index, rule in enumerate(rule_set.rules):
+        values = {path: walk(context, steps) for path, steps in zip(rule.paths, rule.steps)}
+        applies, holds = results[2 * index], results[2 * index + 1]
+        result: RuleResult
+        lacking: tuple[str, ...] = ()
+        error: str | None = None
+        if rule.when_sources & missing:
+            lacking = tuple(sorted(rule.when_sources & missing))
+            result = RuleResult.EVIDENCE_MISSING
+        elif isinstance(applies, _Failure):
+            result, error = RuleResult.ERROR, applies.message
+        elif applies is not True:
+            result = RuleResult.NOT_APPLICABLE
+        elif rule.sources & missing:
+            lacking = tuple(sorted(rule.sources & missing))
+            result = RuleResult.EVIDENCE_MISSING
+        elif isinstance(holds, _Failure):
+            result, error = RuleResult.ERROR, holds.message
+        elif holds is True:
+            result = RuleResult.PASS
+        else:
+            result = RuleResult.FAIL
+        trace.append(TraceEntry(rule.id, result, rule.on_fail, values, lacking, error))
+        if result is RuleResult.FAIL:
+            if rule.on_fail == "REJECT":
+                rejected = True
+            else:
+                referred = True
+            reasons.append(
+                Reason(rule.id, rule.on_fail, result, rule.reason, rule.remedy, rule.legal_basis)
+            )
+        elif result is RuleResult.EVIDENCE_MISSING:
+            referred = True
+            reasons.append(_missing_reason(rule, service, lacking))
+        elif result is RuleResult.ERROR:
+            referred = True
+            reasons.append(_error_reason(rule))
+
+    if rejected:
+        outcome = Outcome.REJECTED
+    elif referred:
+        outcome = Outcome.PENDING_REVIEW
+    else:
+        outcome = Outcome.APPROVED
+    outputs = {} if rejected else _outputs(rule_set, context, missing)
+    return Decision(
+        service_id=service.id,
+        outcome=outcome,
+        application_date=on,
+        rule_set_version=rule_set.version,
+        rule_set_hash=rule_set.hash,
+        reasons=tuple(reasons),
+        outputs=outputs,
+        facts=derived,
+        trace=tuple(trace),
+        evidence_status=statuses,
+    )
+
+
+def _outputs(rule_set: RuleSet, context: dict[str, Any], missing: frozenset[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for output in rule_set.outputs:
+        if output.sources & missing:
+            continue
+        try:
+            if output.table is not None:
+                row = output.table.evaluate(context)
+                value = None if row is None else row.get(output.column or output.name)
+            else:
+                assert output.expression is not None
+                value = output.expression.evaluate(context)
+        except RuntimeError:
+            continue
+        if value is None:
+            continue
+        if output.type == "decimal" and not isinstance(value, Decimal):
+            value = Decimal(str(value))
+        elif output.type == "integer":
+            value = int(value)
+        out[output.name] = value
+    return out

@@ -1,0 +1,116 @@
+"""Sandboxed rule expressions: GoRules ZEN, compiled once at load, never Python `eval`.
+
+Every expression is checked at load: it must parse, and every name it reads must exist
+(a form field, an evidence attribute, a parameter, a derived fact, or the application date).
+Names live in five namespaces:
+
+    app.<field>[.<field>]      the normalized application
+    ev.<alias>[.<attribute>]   evidence records (null when the source holds no record)
+    param.<name>               parameters in force on the application date
+    fact.<name>                derived facts
+    date                       the application date, "YYYY-MM-DD" (use d(date) to compare)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import zen
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_NAME = re.compile(r"(?<![\w.#$])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?!\w)(\s*\()?")
+_KEYWORDS = frozenset({"and", "or", "not", "true", "false", "null", "in"})
+ROOTS = frozenset({"app", "ev", "param", "fact", "date"})
+
+
+class ExpressionError(ValueError):
+    """The expression does not parse or reads a name that does not exist."""
+
+
+def references(text: str) -> tuple[str, ...]:
+    """The dotted names an expression reads, in order of first appearance, without duplicates."""
+    seen: dict[str, None] = {}
+    for match in _NAME.finditer(_STRING.sub('""', text)):
+        name, call = match.group(1), match.group(2)
+        if call or name in _KEYWORDS:
+            continue
+        seen.setdefault(name, None)
+    return tuple(seen)
+
+
+def walk(context: dict[str, Any], path: str | tuple[str, ...]) -> Any:
+    """The value at a dotted path, or None where any step is missing (ZEN's null-safe reading)."""
+    value: Any = context
+    for part in path.split(".") if isinstance(path, str) else path:
+        if value.__class__ is not dict:
+            return None
+        value = value.get(part)
+    return value
+
+
+def _needs(paths: Iterable[str]) -> tuple[tuple[str, str | None], ...]:
+    """(namespace, top-level key) pairs that the paths read: all ZEN needs to be given."""
+    out: dict[tuple[str, str | None], None] = {}
+    for path in paths:
+        head, _, rest = path.partition(".")
+        out.setdefault((head, rest.partition(".")[0] or None), None)
+    return tuple(out)
+
+
+def trimmed(context: dict[str, Any], needs: tuple[tuple[str, str | None], ...]) -> dict[str, Any]:
+    """Only the entries an expression reads: ZEN converts its whole context on every call."""
+    out: dict[str, Any] = {}
+    for head, key in needs:
+        if key is None:
+            out[head] = context.get(head)
+        else:
+            space = context.get(head)
+            value = space.get(key) if space.__class__ is dict else None
+            if head in out:
+                out[head][key] = value
+            else:
+                out[head] = {key: value}
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    text: str
+    paths: tuple[str, ...]
+    program: Any
+    #: set when the whole expression is one dotted path: read it without calling ZEN
+    simple_path: tuple[str, ...] | None
+    needs: tuple[tuple[str, str | None], ...]
+
+    def evaluate(self, context: dict[str, Any]) -> Any:
+        if self.simple_path is not None:
+            return walk(context, self.simple_path)
+        return self.program.evaluate(trimmed(context, self.needs))
+
+
+def compile_expression(text: str, check: Callable[[str], str | None]) -> Compiled:
+    """Parse `text` with ZEN and check each name with `check` (returns a reason, or None if ok)."""
+    problem = zen.validate_expression(text)
+    if problem:
+        raise ExpressionError(f"does not compile: {problem.get('source', problem)}")
+    paths = references(text)
+    for path in paths:
+        if path.split(".")[0] not in ROOTS:
+            raise ExpressionError(f"unknown name {path!r}: names start with {sorted(ROOTS)}")
+        reason = check(path)
+        if reason:
+            raise ExpressionError(reason)
+    stripped = text.strip()
+    simple = tuple(stripped.split(".")) if re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", stripped) else None
+    return Compiled(text, paths, zen.compile_expression(text), simple, _needs(paths))
+
+
+def compile_batch(texts: Iterable[str]) -> Compiled:
+    """Many already-checked expressions as one ZEN array: one call, one context conversion."""
+    items = list(texts)
+    text = "[" + ", ".join(f"({item})" for item in items) + "]"
+    paths = tuple(dict.fromkeys(path for item in items for path in references(item)))
+    return Compiled(text, paths, zen.compile_expression(text), None, _needs(paths))

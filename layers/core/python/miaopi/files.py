@@ -1,0 +1,214 @@
+"""The shape of the policy owners' files (service.yaml, rule sets, cases), checked on load.
+
+These models are the boundary between YAML written by people and the compiled definitions the
+engine runs; `extra="forbid"` makes a misspelt key a load error instead of a silent default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-zA-Z0-9]*$")]
+RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")]
+ServiceId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+Expression = Annotated[str, StringConstraints(min_length=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Text(Strict):
+    """Bilingual text: every message a citizen or reviewer reads exists in Chinese and English."""
+
+    zh: Annotated[str, StringConstraints(min_length=1)]
+    en: Annotated[str, StringConstraints(min_length=1)]
+
+
+class LegalBasis(Strict):
+    """Where a rule or parameter comes from. `illustrative` marks values that are not quoted law."""
+
+    citation: Annotated[str, StringConstraints(min_length=1)]
+    article: str | None = None
+    url: str | None = None
+    illustrative: bool = False
+
+
+FieldType = Literal["string", "enum", "date", "decimal", "integer", "boolean", "identifier", "object"]
+
+
+class FormField(Strict):
+    type: FieldType
+    title: Text
+    required: bool = True
+    #: identifier kinds accepted, in order (e.g. [cn.ric, cn.uscc] for "ID number or credit code")
+    kinds: list[str] | None = None
+    values: list[str] | None = None
+    min_length: int | None = Field(default=None, alias="minLength")
+    max_length: int | None = Field(default=None, alias="maxLength")
+    pattern: str | None = None
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+    #: personal data: masked in every display and never logged
+    personal: bool = False
+    fields: dict[Identifier, FormField] | None = None
+
+
+class Form(Strict):
+    fields: dict[Identifier, FormField]
+
+
+AttributeType = Literal["string", "date", "number", "boolean", "list", "object"]
+
+
+class EvidenceAttribute(Strict):
+    type: AttributeType
+    required: bool = True
+
+
+class EvidenceSource(Strict):
+    """One piece of evidence a service needs, read from another department's data (数据共享)."""
+
+    source: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]
+    title: Text
+    key: Expression
+    #: fetch only when this holds (e.g. a residence permit only for RESIDENCE_PERMIT applicants)
+    when: Expression | None = None
+    #: MISSING: no record means the evidence is missing (refer); NONE: no record is a fact
+    #: (no criminal record, not on the credit list)
+    when_absent: Literal["MISSING", "NONE"] = Field(default="MISSING", alias="whenAbsent")
+    attributes: dict[Identifier, EvidenceAttribute]
+
+
+class Fact(Strict):
+    """A derived fact, computed once from the application, evidence and application date."""
+
+    fn: Identifier
+    args: list[Expression]
+    title: Text
+
+
+class Certificate(Strict):
+    kind: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z_]*$")]
+    title: Text
+    prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,6}$")]
+
+
+class ServiceFile(Strict):
+    id: ServiceId
+    name: Text
+    authority: Text
+    description: Text
+    seed: Text | None = None
+    sla_working_days: Annotated[int, Field(ge=1, le=30)] = Field(alias="slaWorkingDays")
+    certificate: Certificate
+    #: who the decision is about: checked against the credit list, indexed for auditors
+    subject: Expression
+    form: Form
+    evidence: dict[Identifier, EvidenceSource]
+    facts: dict[Identifier, Fact] = Field(default_factory=dict)
+
+
+class ParameterValue(Strict):
+    from_: dt.date = Field(alias="from")
+    value: Decimal | str | bool
+
+
+class Parameter(Strict):
+    title: Text
+    unit: str | None = None
+    legal_basis: LegalBasis = Field(alias="legalBasis")
+    values: Annotated[list[ParameterValue], Field(min_length=1)]
+
+
+class TableInput(Strict):
+    name: Identifier
+    expression: Expression
+    #: for numbers: the interval the rows must cover (gaps are load errors for UNIQUE tables);
+    #: for strings: the values the rows must cover
+    domain: str | list[str] | None = None
+
+
+class TableOutput(Strict):
+    name: Identifier
+    type: Literal["decimal", "string", "integer"]
+
+
+class DecisionTable(Strict):
+    title: Text
+    legal_basis: LegalBasis = Field(alias="legalBasis")
+    hit_policy: Literal["FIRST", "UNIQUE"] = Field(alias="hitPolicy")
+    inputs: Annotated[list[TableInput], Field(min_length=1)]
+    outputs: Annotated[list[TableOutput], Field(min_length=1)]
+    rows: Annotated[list[dict[str, Any]], Field(min_length=1)]
+
+
+class Rule(Strict):
+    id: RuleId
+    title: Text
+    reason: Text
+    remedy: Text
+    legal_basis: LegalBasis = Field(alias="legalBasis")
+    when: Expression | None = None
+    condition: Expression
+    on_fail: Literal["REJECT", "REFER"] = Field(alias="onFail")
+
+
+class Output(Strict):
+    title: Text
+    expression: Expression | None = None
+    table: Identifier | None = None
+    column: Identifier | None = None
+    type: Literal["decimal", "string", "integer", "date"] = "string"
+
+
+class Note(Strict):
+    id: Identifier
+    text: Text
+    legal_basis: LegalBasis = Field(alias="legalBasis")
+
+
+class RuleSetFile(Strict):
+    version: Annotated[str, StringConstraints(pattern=r"^\d{4}\.\d+$")]
+    effective_from: dt.date = Field(alias="effectiveFrom")
+    title: Text
+    notes: list[Note] = Field(default_factory=list)
+    parameters: dict[Identifier, Parameter] = Field(default_factory=dict)
+    tables: dict[Identifier, DecisionTable] = Field(default_factory=dict)
+    rules: Annotated[list[Rule], Field(min_length=1)]
+    outputs: dict[Identifier, Output] = Field(default_factory=dict)
+
+
+class CaseExpectation(Strict):
+    outcome: Literal["APPROVED", "REJECTED", "PENDING_REVIEW"]
+    failing: list[RuleId] = Field(default_factory=list)
+    outputs: dict[str, Any] | None = None
+
+
+class Case(Strict):
+    """A rule test as data: application + evidence + date -> expected outcome."""
+
+    name: Annotated[str, StringConstraints(min_length=1)]
+    date: dt.date | None = None
+    #: merged over the base application, field by field
+    application: dict[str, Any] = Field(default_factory=dict)
+    #: merged over the base evidence, alias by alias and attribute by attribute; `null` means no
+    #: record; the string "UNAVAILABLE" means the source did not answer
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    expect: CaseExpectation
+
+
+class CaseBase(Strict):
+    date: dt.date
+    application: dict[str, Any]
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class CasesFile(Strict):
+    #: the clean application every case starts from
+    base: CaseBase
+    cases: Annotated[list[Case], Field(min_length=1)]

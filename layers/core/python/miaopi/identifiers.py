@@ -1,0 +1,166 @@
+"""Identifier kinds with their real check digits, normalisation and masking.
+
+Check digits come from well-kept libraries (python-stdnum for the resident ID number, the unified
+social credit code and Luhn; vininfo for the VIN check digit of GB 16735 / ISO 3779). Errors name
+the kind and the problem, never the value: identifiers are personal data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stdnum import luhn
+from stdnum.cn import ric, uscc
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
+from vininfo import Vin
+from vininfo.exceptions import ValidationError as VinValidationError
+
+
+class IdentifierInvalid(ValueError):
+    """An identifier failed validation. `code` is machine-readable, the message is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierKind:
+    name: str
+    title: str
+    normalize: Callable[[str], str]
+    mask: Callable[[str], str]
+    #: JSON Schema pattern of the normalized form, published with the application form.
+    pattern: str
+
+
+def _stdnum(module: object, title: str) -> Callable[[str], str]:
+    validate: Callable[[str], str] = module.validate  # type: ignore[attr-defined]
+
+    def normalize(value: str) -> str:
+        try:
+            return validate(value.strip().upper())
+        except InvalidChecksum as exc:
+            raise IdentifierInvalid("invalid_check_digit", f"{title}: the check digit is wrong") from exc
+        except InvalidComponent as exc:
+            raise IdentifierInvalid("invalid_component", f"{title}: a component is not valid") from exc
+        except ValidationError as exc:
+            raise IdentifierInvalid("invalid_format", f"{title}: the format is not valid") from exc
+
+    return normalize
+
+
+def _resident_id(value: str) -> str:
+    """Length, digits, check digit and birth date with stdnum's own functions.
+
+    Not stdnum's `validate`: it also requires the area code to have existed in the birth year,
+    but area codes are assigned when the card is issued, so it rejects the real numbers of, for
+    example, every Bao'an elder born before the district was created (440306, 1993).
+    """
+    number = ric.compact(value.strip().upper())
+    if len(number) != 18:
+        raise IdentifierInvalid("invalid_length", "resident ID number: 18 characters expected")
+    if not number[:-1].isdigit() or not (number[-1].isdigit() or number[-1] == "X"):
+        raise IdentifierInvalid("invalid_format", "resident ID number: the format is not valid")
+    if number[-1] != ric.calc_check_digit(number):
+        raise IdentifierInvalid("invalid_check_digit", "resident ID number: the check digit is wrong")
+    try:
+        ric.get_birth_date(number)
+    except ValidationError as exc:
+        raise IdentifierInvalid("invalid_component", "resident ID number: no such birth date") from exc
+    return number
+
+
+def _bank_card(value: str) -> str:
+    digits = re.sub(r"[\s-]", "", value)
+    if not re.fullmatch(r"\d{12,19}", digits):
+        raise IdentifierInvalid("invalid_format", "bank card number: 12 to 19 digits expected")
+    if not luhn.is_valid(digits):
+        raise IdentifierInvalid("invalid_check_digit", "bank card number: the check digit is wrong")
+    return digits
+
+
+def _mobile(value: str) -> str:
+    digits = re.sub(r"[\s-]", "", value)
+    digits = digits.removeprefix("+86")
+    if not re.fullmatch(r"1[3-9]\d{9}", digits):
+        raise IdentifierInvalid("invalid_format", "mobile phone: 11 digits starting 13-19 expected")
+    return digits
+
+
+def _vin(value: str) -> str:
+    number = value.strip().upper()
+    if not re.fullmatch(r"[A-HJ-NPR-Z0-9]{17}", number):
+        raise IdentifierInvalid("invalid_format", "VIN: 17 characters without I, O, Q expected")
+    try:
+        valid = Vin(number).verify_checksum(check_year=False)
+    except VinValidationError as exc:
+        raise IdentifierInvalid("invalid_format", "VIN: the format is not valid") from exc
+    if not valid:
+        raise IdentifierInvalid("invalid_check_digit", "VIN: the check digit is wrong")
+    return number
+
+
+_PLATE = re.compile(
+    r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][A-HJ-NP-Z0-9]{5,6}"
+)
+
+
+def _plate(value: str) -> str:
+    plate = value.strip().upper().replace(" ", "").replace("·", "")
+    if not _PLATE.fullmatch(plate):
+        raise IdentifierInvalid("invalid_format", "plate number: a mainland plate is expected")
+    return plate
+
+
+def _keep(head: int, tail: int) -> Callable[[str], str]:
+    def mask(value: str) -> str:
+        if len(value) <= head + tail:
+            return "*" * len(value)
+        return value[:head] + "*" * (len(value) - head - tail) + value[-tail:]
+
+    return mask
+
+
+KINDS: dict[str, IdentifierKind] = {
+    kind.name: kind
+    for kind in (
+        IdentifierKind(
+            "cn.ric",
+            "resident identity card number",
+            _resident_id,
+            _keep(3, 2),
+            r"^\d{17}[\dX]$",
+        ),
+        IdentifierKind(
+            "cn.uscc",
+            "unified social credit code",
+            _stdnum(uscc, "unified social credit code"),
+            _keep(4, 2),
+            r"^[0-9A-HJ-NPQRTUWXY]{18}$",
+        ),
+        IdentifierKind("bankcard", "bank card number", _bank_card, _keep(4, 4), r"^\d{12,19}$"),
+        IdentifierKind("cn.mobile", "mobile phone number", _mobile, _keep(3, 4), r"^1[3-9]\d{9}$"),
+        IdentifierKind("vin", "vehicle identification number", _vin, _keep(3, 4), r"^[A-HJ-NPR-Z0-9]{17}$"),
+        IdentifierKind("cn.plate", "vehicle plate number", _plate, _keep(2, 2), _PLATE.pattern),
+    )
+}
+
+
+def normalize(kinds: tuple[str, ...], value: str) -> str:
+    """Normalize `value` as the first of `kinds` it is valid for; raise the first kind's error."""
+    first: IdentifierInvalid | None = None
+    for name in kinds:
+        try:
+            return KINDS[name].normalize(value)
+        except IdentifierInvalid as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
+def mask(kind: str, value: str) -> str:
+    """A display form that reveals only a few characters (for responses and audit views)."""
+    return KINDS[kind].mask(value)

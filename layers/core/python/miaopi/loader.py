@@ -1,0 +1,367 @@
+"""Load service definitions and rule sets from the rules layer, checking everything at once.
+
+Loading is the cold start of every function: each file is parsed, validated against its schema,
+every expression compiled and every name checked, decision tables checked for overlaps and gaps.
+Any problem raises RuleLoadError naming the file, the rule (or key) and the reason.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from miaopi import facts as fact_functions
+from miaopi.errors import RuleLoadError
+from miaopi.expressions import Compiled, ExpressionError, compile_batch, compile_expression
+from miaopi.files import Form, RuleSetFile, ServiceFile
+from miaopi.forms import build_model, form_paths
+from miaopi.model import (
+    CompiledOutput,
+    CompiledRule,
+    EvidenceDefinition,
+    FactDefinition,
+    ParameterSchedule,
+    RuleSet,
+    ServiceDefinition,
+)
+from miaopi.tables import Column, Table, TableError, build_table, parse_interval, parse_set
+
+SERVICE_FILE = "service.yaml"
+RULESETS_DIR = "rulesets"
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RuleLoadError(str(path), "yaml", str(exc).replace("\n", " ")) from None
+
+
+def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """A readable location; under `rules[i]` it names the rule id."""
+    parts: list[str] = []
+    node = raw
+    for step in loc:
+        if isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+            rule_id = node.get("id") if isinstance(node, dict) else None
+            parts.append(f"rule {rule_id}" if rule_id else f"[{step}]")
+        else:
+            node = node.get(step) if isinstance(node, dict) else None
+            parts.append(str(step))
+    return ".".join(parts) or "(file)"
+
+
+def _validate(model: Any, raw: Any, path: Path) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False)[0]
+        raise RuleLoadError(str(path), _where(raw, err["loc"]), err["msg"]) from None
+
+
+class _Names:
+    """What an expression of one service may read; answers with a reason for unknown names."""
+
+    def __init__(
+        self,
+        service: ServiceFile,
+        parameters: set[str] | None,
+        facts: set[str],
+    ) -> None:
+        self.form = {".".join(p): spec for p, spec in form_paths(service.form).items()}
+        self.evidence = service.evidence
+        self.parameters = parameters
+        self.facts = facts
+
+    def __call__(self, path: str) -> str | None:
+        root, *rest = path.split(".")
+        if root == "date":
+            return None if not rest else f"{path!r}: date has no attributes"
+        if not rest:
+            return f"{path!r} names a namespace, not a value"
+        if root == "app":
+            for depth in range(len(rest), 0, -1):
+                spec = self.form.get(".".join(rest[:depth]))
+                if spec is not None:
+                    return None if depth == len(rest) or spec.type == "object" else (
+                        f"unknown field {path!r}"
+                    )
+            return f"unknown field {path!r}"
+        if root == "ev":
+            source = self.evidence.get(rest[0])
+            if source is None:
+                return f"unknown evidence {'.'.join([root, rest[0]])!r}"
+            if len(rest) > 1 and rest[1] not in source.attributes:
+                return f"unknown evidence attribute {path!r}"
+            return None
+        if root == "param":
+            if self.parameters is None:
+                return f"{path!r}: parameters are not available here"
+            return None if rest[0] in self.parameters else f"unknown parameter {path!r}"
+        if root == "fact":
+            return None if rest[0] in self.facts else f"unknown fact {path!r}"
+        return f"unknown name {path!r}"
+
+
+def _compile(text: str, names: Callable[[str], str | None], file: str, where: str) -> Compiled:
+    try:
+        return compile_expression(text, names)
+    except ExpressionError as exc:
+        raise RuleLoadError(file, where, str(exc)) from None
+
+
+def _sources(compiled: Compiled, facts: dict[str, FactDefinition]) -> frozenset[str]:
+    out: set[str] = set()
+    for path in compiled.paths:
+        parts = path.split(".")
+        if parts[0] == "ev":
+            out.add(parts[1])
+        elif parts[0] == "fact" and parts[1] in facts:
+            out |= facts[parts[1]].sources
+    return frozenset(out)
+
+
+def load_service(folder: Path) -> ServiceDefinition:
+    path = folder / SERVICE_FILE
+    service: ServiceFile = _validate(ServiceFile, read_yaml(path), path)
+    file = str(path)
+    if service.id != folder.name:
+        raise RuleLoadError(file, "id", f"{service.id!r} differs from the folder {folder.name!r}")
+    no_params = _Names(service, None, set())
+    evidence: dict[str, EvidenceDefinition] = {}
+    for alias, spec in service.evidence.items():
+        evidence[alias] = EvidenceDefinition(
+            alias=alias,
+            source=spec.source,
+            title=spec.title,
+            key=_compile(spec.key, no_params, file, f"evidence.{alias}.key"),
+            when=_compile(spec.when, no_params, file, f"evidence.{alias}.when") if spec.when else None,
+            absent_is_missing=spec.when_absent == "MISSING",
+            required_attributes=tuple(k for k, a in spec.attributes.items() if a.required),
+            attribute_types={k: a.type for k, a in spec.attributes.items()},
+        )
+    facts = _load_facts(service, file)
+    names = _Names(service, None, set(facts))
+    subject = _compile(service.subject, names, file, "subject")
+    paths = form_paths(service.form)
+    definition = ServiceDefinition(
+        id=service.id,
+        file=service,
+        form_model=build_model(_model_name(service.id), service.form),
+        evidence=evidence,
+        facts=facts,
+        subject=subject,
+        decimal_paths=tuple(p for p, spec in paths.items() if spec.type == "decimal"),
+        personal_paths={
+            p: tuple(spec.kinds or ()) for p, spec in paths.items() if spec.personal
+        },
+    )
+    rule_sets = sorted(
+        (load_rule_set(definition, p) for p in sorted((folder / RULESETS_DIR).glob("*.yaml"))),
+        key=lambda rs: rs.effective_from,
+    )
+    if not rule_sets:
+        raise RuleLoadError(str(folder / RULESETS_DIR), "(folder)", "no rule set")
+    for earlier, later in zip(rule_sets, rule_sets[1:], strict=False):
+        if earlier.effective_from == later.effective_from:
+            raise RuleLoadError(later.path, "effectiveFrom", "another rule set starts that day")
+    object.__setattr__(definition, "rule_sets", tuple(rule_sets))
+    return definition
+
+
+def _model_name(service_id: str) -> str:
+    return "".join(part.title() for part in service_id.split("-")) + "Application"
+
+
+def _load_facts(service: ServiceFile, file: str) -> dict[str, FactDefinition]:
+    order = graphlib.TopologicalSorter(
+        {
+            name: {
+                p.split(".")[1]
+                for arg in spec.args
+                for p in _quick_refs(arg)
+                if p.startswith("fact.") and p.count(".") >= 1
+            }
+            for name, spec in service.facts.items()
+        }
+    )
+    try:
+        sequence = list(order.static_order())
+    except graphlib.CycleError as exc:
+        raise RuleLoadError(file, "facts", f"facts depend on each other in a cycle: {exc.args[1]}")
+    facts: dict[str, FactDefinition] = {}
+    for name in sequence:
+        spec = service.facts.get(name)
+        if spec is None:
+            raise RuleLoadError(file, "facts", f"unknown fact {name!r}")
+        if spec.fn not in fact_functions.FUNCTIONS:
+            raise RuleLoadError(
+                file, f"facts.{name}", f"unknown function {spec.fn!r}; known: "
+                f"{sorted(fact_functions.FUNCTIONS)}"
+            )
+        names = _Names(service, None, set(facts))
+        args = tuple(
+            _compile(arg, names, file, f"facts.{name}.args[{i}]") for i, arg in enumerate(spec.args)
+        )
+        sources: set[str] = set()
+        for arg in args:
+            sources |= _sources(arg, facts)
+        facts[name] = FactDefinition(name, spec.fn, args, spec.title, frozenset(sources))
+    return facts
+
+
+def _quick_refs(text: str) -> tuple[str, ...]:
+    from miaopi.expressions import references
+
+    return references(text)
+
+
+def content_hash(service: ServiceFile, raw_rule_set: Any) -> str:
+    """SHA-256 of everything that decides: the rule set, and the service's evidence and facts."""
+    content = {
+        "ruleSet": raw_rule_set,
+        "evidence": service.model_dump(mode="json", by_alias=True)["evidence"],
+        "facts": service.model_dump(mode="json", by_alias=True)["facts"],
+        "subject": service.subject,
+    }
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
+    raw = read_yaml(path)
+    parsed: RuleSetFile = _validate(RuleSetFile, raw, path)
+    file = str(path)
+    names = _Names(service.file, set(parsed.parameters), set(service.facts))
+    seen: set[str] = set()
+    for rule in parsed.rules:
+        if rule.id in seen:
+            raise RuleLoadError(file, f"rule {rule.id}", "rule id used twice")
+        seen.add(rule.id)
+    for name, parameter in parsed.parameters.items():
+        starts = [v.from_ for v in parameter.values]
+        if starts != sorted(set(starts)):
+            raise RuleLoadError(file, f"parameters.{name}", "values must have increasing dates")
+        if starts[0] > parsed.effective_from:
+            raise RuleLoadError(
+                file, f"parameters.{name}", "no value in force on the rule set's effectiveFrom"
+            )
+    tables = {
+        name: _load_table(name, spec, names, file) for name, spec in parsed.tables.items()
+    }
+    rules = []
+    for rule in parsed.rules:
+        where = f"rule {rule.id}"
+        when = _compile(rule.when, names, file, f"{where} when") if rule.when else None
+        condition = _compile(rule.condition, names, file, f"{where} condition")
+        sources = _sources(condition, service.facts) | (
+            _sources(when, service.facts) if when else frozenset()
+        )
+        paths = tuple(dict.fromkeys((when.paths if when else ()) + condition.paths))
+        rules.append(
+            CompiledRule(
+                id=rule.id,
+                title=rule.title,
+                reason=rule.reason,
+                remedy=rule.remedy,
+                legal_basis=rule.legal_basis,
+                on_fail=rule.on_fail,
+                when=when,
+                condition=condition,
+                sources=sources,
+                when_sources=_sources(when, service.facts) if when else frozenset(),
+                paths=paths,
+                steps=tuple(tuple(p.split(".")) for p in paths),
+            )
+        )
+    outputs = []
+    for name, spec in parsed.outputs.items():
+        where = f"outputs.{name}"
+        if (spec.expression is None) == (spec.table is None):
+            raise RuleLoadError(file, where, "give either an expression or a table")
+        expression = _compile(spec.expression, names, file, where) if spec.expression else None
+        table = tables.get(spec.table) if spec.table else None
+        if spec.table and table is None:
+            raise RuleLoadError(file, where, f"unknown table {spec.table!r}")
+        if table is not None:
+            column = spec.column or name
+            if column not in table.rows[0].outputs:
+                raise RuleLoadError(file, where, f"table {spec.table!r} has no output {column!r}")
+            sources = frozenset().union(*(_sources(c.expression, service.facts) for c in table.columns))
+        else:
+            assert expression is not None
+            sources = _sources(expression, service.facts)
+        outputs.append(
+            CompiledOutput(
+                name, spec.title, spec.type, expression, table, spec.column or name, sources
+            )
+        )
+    batch = compile_batch(
+        text for rule in rules for text in ((rule.when.text if rule.when else "true"), rule.condition.text)
+    )
+    return RuleSet(
+        service_id=service.id,
+        version=parsed.version,
+        effective_from=parsed.effective_from,
+        hash=content_hash(service.file, raw),
+        file=parsed,
+        path=file,
+        parameters=tuple(
+            ParameterSchedule(name, tuple((v.from_, v.value) for v in p.values))
+            for name, p in parsed.parameters.items()
+        ),
+        rules=tuple(rules),
+        outputs=tuple(outputs),
+        notes=tuple(parsed.notes),
+        batch=batch,
+        tables=tables,
+    )
+
+
+def _load_table(name: str, spec: Any, names: _Names, file: str) -> Table:
+    where = f"tables.{name}"
+    columns = []
+    for column in spec.inputs:
+        expression = _compile(column.expression, names, file, f"{where}.inputs.{column.name}")
+        numeric = not isinstance(column.domain, list)
+        try:
+            domain = (
+                parse_set(column.domain)
+                if not numeric
+                else (parse_interval(column.domain) if column.domain is not None else None)
+            )
+        except TableError as exc:
+            raise RuleLoadError(file, f"{where}.inputs.{column.name}.domain", str(exc)) from None
+        columns.append(Column(column.name, expression, numeric, domain))
+    try:
+        return build_table(
+            name,
+            spec.hit_policy,
+            columns,
+            {out.name: out.type for out in spec.outputs},
+            spec.rows,
+        )
+    except TableError as exc:
+        raise RuleLoadError(file, where, str(exc)) from None
+
+
+def load_catalogue(root: Path) -> dict[str, ServiceDefinition]:
+    """Every service folder under `root` (a folder holding service.yaml), by service id."""
+    services = {}
+    for folder in sorted(p.parent for p in root.glob(f"*/{SERVICE_FILE}")):
+        service = load_service(folder)
+        services[service.id] = service
+    if not services:
+        raise RuleLoadError(str(root), "(folder)", "no service definitions found")
+    return services
+
+
+__all__ = ["Form", "load_catalogue", "load_rule_set", "load_service", "read_yaml"]

@@ -1,0 +1,210 @@
+"""Compiled definitions the engine runs, and the decision it returns.
+
+Plain slotted dataclasses: `decide` builds these in microseconds. The API and storage layers map
+them to their own models at the boundary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from miaopi.expressions import Compiled
+    from miaopi.files import LegalBasis, Note, RuleSetFile, ServiceFile, Text
+    from miaopi.tables import Table
+
+
+class Outcome(StrEnum):
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    PENDING_REVIEW = "PENDING_REVIEW"
+
+
+class RuleResult(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+    #: evidence the rule needs is missing or its source did not answer: refers, never passes
+    EVIDENCE_MISSING = "EVIDENCE_MISSING"
+    #: the rule could not be evaluated on these values (a data defect): refers, never passes
+    ERROR = "ERROR"
+
+
+class EvidenceStatus(StrEnum):
+    FOUND = "FOUND"
+    #: the source answered that it holds no record
+    ABSENT = "ABSENT"
+    #: the source did not answer (down, throttled, timed out)
+    UNAVAILABLE = "UNAVAILABLE"
+    #: not requested for this application (its key is empty or its `when` does not hold)
+    NOT_REQUESTED = "NOT_REQUESTED"
+    #: the source answered with a record that lacks attributes the rules need
+    MALFORMED = "MALFORMED"
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    status: EvidenceStatus
+    record: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRequest:
+    alias: str
+    source: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceDefinition:
+    alias: str
+    source: str
+    title: Text
+    key: Compiled
+    when: Compiled | None
+    absent_is_missing: bool
+    required_attributes: tuple[str, ...]
+    attribute_types: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class FactDefinition:
+    name: str
+    fn: str
+    args: tuple[Compiled, ...]
+    title: Text
+    #: evidence aliases this fact reads, directly or through other facts
+    sources: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDefinition:
+    id: str
+    file: ServiceFile
+    form_model: type[BaseModel]
+    evidence: dict[str, EvidenceDefinition]
+    facts: dict[str, FactDefinition]
+    subject: Compiled
+    #: dotted form paths of decimal fields, passed to expressions as numbers
+    decimal_paths: tuple[tuple[str, ...], ...]
+    #: dotted form paths of personal fields, masked in displays
+    personal_paths: dict[tuple[str, ...], tuple[str, ...]]
+    rule_sets: tuple[RuleSet, ...] = ()
+
+    def rule_set_on(self, day: dt.date) -> RuleSet | None:
+        """The rule set in force on `day`: the latest whose effectiveFrom is not after it."""
+        chosen: RuleSet | None = None
+        for rule_set in self.rule_sets:
+            if rule_set.effective_from <= day:
+                chosen = rule_set
+        return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    id: str
+    title: Text
+    reason: Text
+    remedy: Text
+    legal_basis: LegalBasis
+    on_fail: str
+    when: Compiled | None
+    condition: Compiled
+    #: evidence aliases the rule reads (directly or through facts)
+    sources: frozenset[str]
+    #: evidence aliases its `when` reads: missing there, the rule cannot tell if it applies
+    when_sources: frozenset[str]
+    #: the dotted paths whose values go into the trace, and the same split into steps
+    paths: tuple[str, ...]
+    steps: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledOutput:
+    name: str
+    title: Text
+    type: str
+    expression: Compiled | None
+    table: Table | None
+    column: str | None
+    sources: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterSchedule:
+    name: str
+    values: tuple[tuple[dt.date, Decimal | str | bool], ...]
+
+    def on(self, day: dt.date) -> Decimal | str | bool | None:
+        chosen: Decimal | str | bool | None = None
+        for start, value in self.values:
+            if start <= day:
+                chosen = value
+        return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    service_id: str
+    version: str
+    effective_from: dt.date
+    hash: str
+    file: RuleSetFile
+    path: str
+    parameters: tuple[ParameterSchedule, ...]
+    rules: tuple[CompiledRule, ...]
+    outputs: tuple[CompiledOutput, ...]
+    notes: tuple[Note, ...]
+    #: every rule's `when` and condition in one compiled ZEN array, evaluated in one call
+    batch: Compiled
+    tables: dict[str, Table] = field(default_factory=dict)
+    #: parameter values by day: a pure function of the file, so caching cannot change a decision
+    parameter_cache: dict[dt.date, dict[str, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    rule_id: str
+    on_fail: str
+    result: RuleResult
+    message: Text
+    remedy: Text
+    legal_basis: LegalBasis
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    rule_id: str
+    result: RuleResult
+    on_fail: str
+    #: the values the rule looked at, by dotted path
+    values: dict[str, Any]
+    #: evidence aliases that were missing, for EVIDENCE_MISSING
+    missing: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    service_id: str
+    outcome: Outcome
+    application_date: dt.date
+    rule_set_version: str
+    rule_set_hash: str
+    reasons: tuple[Reason, ...]
+    outputs: dict[str, Any]
+    facts: dict[str, Any]
+    trace: tuple[TraceEntry, ...]
+    evidence_status: dict[str, EvidenceStatus]
+
+    @property
+    def failing_rule_ids(self) -> list[str]:
+        return [reason.rule_id for reason in self.reasons]
