@@ -55,7 +55,8 @@ def main() -> None:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
         sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    os.chdir(cfg["code_uri"])
+    if os.path.isdir(cfg["code_uri"]):
+        os.chdir(cfg["code_uri"])  # Lambda's cwd is the function code (LAMBDA_TASK_ROOT)
 
     def send(doc: dict[str, Any]) -> None:
         responses.write(json.dumps(doc).encode() + b"\n")
@@ -83,8 +84,13 @@ def main() -> None:
                 {"type": "result", "id": msg["requestId"], "error": None, "result": result}
             )
         except (TypeError, ValueError) as exc:
-            send({"type": "result", "id": msg["requestId"],
-                  "error": _error(exc, "Runtime.MarshalError")})
+            send(
+                {
+                    "type": "result",
+                    "id": msg["requestId"],
+                    "error": _error(exc, "Runtime.MarshalError"),
+                }
+            )
             continue
         responses.write(payload.encode() + b"\n")
         responses.flush()

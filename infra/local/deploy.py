@@ -48,15 +48,16 @@ class AwsClients:
         region = region or default_region()
         # Streams in-process need the legacy endpoint (MOTO-NOTES); harmless elsewhere.
         config = Config(account_id_endpoint_mode="disabled", retries={"max_attempts": 2})
-        creds = {
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",  # noqa: S106 - moto's fake credentials
-            "aws_session_token": "testing",  # noqa: S106
-        }
 
         def make(service: str) -> Any:
-            return boto3.client(
-                service, region_name=region, endpoint_url=endpoint_url, config=config, **creds
+            return boto3.client(  # type: ignore[call-overload]
+                service,
+                region_name=region,
+                endpoint_url=endpoint_url,
+                config=config,
+                aws_access_key_id="testing",  # moto's fake credentials
+                aws_secret_access_key="testing",  # noqa: S106
+                aws_session_token="testing",  # noqa: S106
             )
 
         return cls(
@@ -362,9 +363,7 @@ def _subscribe(
     )
 
 
-def _subscription(
-    lid: str, props: dict[str, Any], r: Resolver, c: AwsClients
-) -> PhysicalResource:
+def _subscription(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
     attributes: dict[str, str] = {}
     for key in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"):
         if key in props:
@@ -374,8 +373,9 @@ def _subscription(
                 if isinstance(value, dict)
                 else ("true" if value is True else "false" if value is False else str(value))
             )
-    arn = _subscribe(c, str(props["TopicArn"]), str(props["Protocol"]), str(props["Endpoint"]),
-                     attributes)
+    arn = _subscribe(
+        c, str(props["TopicArn"]), str(props["Protocol"]), str(props["Endpoint"]), attributes
+    )
     return PhysicalResource(lid, "AWS::SNS::Subscription", arn)
 
 
@@ -480,9 +480,7 @@ def _user_pool_client(
         client_id = c.cognito_idp.create_user_pool_client(
             UserPoolId=pool_id, ClientName=name, **kwargs
         )["UserPoolClient"]["ClientId"]
-    return PhysicalResource(
-        lid, "AWS::Cognito::UserPoolClient", client_id, {"ClientId": client_id}
-    )
+    return PhysicalResource(lid, "AWS::Cognito::UserPoolClient", client_id, {"ClientId": client_id})
 
 
 def _user_pool_group(
@@ -500,16 +498,16 @@ def _user_pool_group(
     return PhysicalResource(lid, "AWS::Cognito::UserPoolGroup", name)
 
 
-def _state_machine(
-    lid: str, props: dict[str, Any], r: Resolver, c: AwsClients
-) -> PhysicalResource:
+def _state_machine(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
     rtype = r.template.resources[lid]["Type"]
     name = r.declared_name(lid)
     definition = _state_machine_definition(r.template.base_dir, props)
-    substitutions = {str(k): str(v) for k, v in (props.get("DefinitionSubstitutions") or {}).items()}
+    substitutions = {
+        str(k): str(v) for k, v in (props.get("DefinitionSubstitutions") or {}).items()
+    }
     definition = _substitute(definition, substitutions)
-    role = props.get("Role") or props.get("RoleArn") or r.arn(
-        "iam", f"role/{name}-role", region=False
+    role = (
+        props.get("Role") or props.get("RoleArn") or r.arn("iam", f"role/{name}-role", region=False)
     )
     sm_type = props.get("Type") or props.get("StateMachineType") or "STANDARD"
     text = json.dumps(definition)
@@ -536,7 +534,9 @@ def _state_machine_definition(base_dir: Path, props: dict[str, Any]) -> Any:
         return json.loads(str(props["DefinitionString"]))
     uri = props.get("DefinitionUri")
     if not isinstance(uri, str):
-        raise ValueError("state machine needs Definition, DefinitionString or a local DefinitionUri")
+        raise ValueError(
+            "state machine needs Definition, DefinitionString or a local DefinitionUri"
+        )
     path = base_dir / uri
     text = path.read_text(encoding="utf-8")
     return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)

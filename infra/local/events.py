@@ -141,7 +141,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def dynamodb_stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+def dynamodb_stream_record(
+    record: Mapping[str, Any], stream_arn: str, region: str
+) -> dict[str, Any]:
     """One record from `get_records` (boto3) as Lambda delivers it."""
     out = _jsonable(dict(record))
     out.setdefault("eventVersion", "1.1")

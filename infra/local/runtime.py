@@ -7,6 +7,7 @@ concurrently. A worker that times out is killed and replaced; a crashed one is r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -50,8 +51,9 @@ class InvokeError(RuntimeError):
 
 
 class _Worker:
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], python: str,
-                 output: IO[str] | None) -> None:
+    def __init__(
+        self, spec: FunctionSpec, env: dict[str, str], python: str, output: IO[str] | None
+    ) -> None:
         self.spec = spec
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
@@ -119,40 +121,35 @@ class _Worker:
             self._requests.flush()
             msg = self._read(timeout)
         except (EOFError, BrokenPipeError):
-            return {"error": _runtime_error("Runtime.ExitError", "function process exited")}
+            return {
+                "error": _runtime_error("Runtime.ExitError", "function process exited"),
+                "fatal": True,
+            }
         if msg is None:
             return {
                 "error": _runtime_error(
                     "Sandbox.Timedout",
                     f"{request_id} Task timed out after {timeout:.2f} seconds",
                 ),
-                "timed_out": True,
+                "fatal": True,
             }
         return msg
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         for fh in (self._requests, self._responses):
-            try:
+            with contextlib.suppress(OSError):
                 fh.close()
-            except OSError:
-                pass
 
     def stop(self) -> None:
         """Graceful: closing the request pipe ends the worker's loop."""
-        try:
+        with contextlib.suppress(OSError):
             self._requests.close()
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
         self.kill()
 
 
@@ -166,7 +163,7 @@ class _Pool:
         self.env = env
         self.runtime = runtime
         self.idle: list[_Worker] = []
-        self.all: set[_Worker] = set()
+        self.all: set[_Worker | _Reservation] = set()
         self.cond = threading.Condition()
         self.closed = False
 
@@ -182,17 +179,17 @@ class _Pool:
                 self.cond.wait()
             # Reserve the slot before spawning outside the lock.
             placeholder = _Reservation()
-            self.all.add(placeholder)  # type: ignore[arg-type]
+            self.all.add(placeholder)
         try:
             env = {**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": f"local/{uuid.uuid4().hex}"}
             worker = _Worker(self.spec, env, self.runtime.python, self.runtime.output)
         except BaseException:
             with self.cond:
-                self.all.discard(placeholder)  # type: ignore[arg-type]
+                self.all.discard(placeholder)
                 self.cond.notify()
             raise
         with self.cond:
-            self.all.discard(placeholder)  # type: ignore[arg-type]
+            self.all.discard(placeholder)
             self.all.add(worker)
         return worker, True
 
@@ -215,7 +212,8 @@ class _Pool:
                 if init_error is not None:
                     return Invocation(request_id, None, init_error, _ms(started), cold)
             msg = worker.invoke(event, request_id, float(self.spec.timeout))
-            healthy = "timed_out" not in msg and worker.proc.poll() is None
+            # A timed-out or dead environment is replaced, as Lambda does.
+            healthy = not msg.get("fatal") and worker.proc.poll() is None
             if msg.get("error") is not None:
                 return Invocation(request_id, None, msg["error"], _ms(started), cold)
             return Invocation(request_id, msg.get("result"), None, _ms(started), cold)

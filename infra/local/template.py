@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -276,9 +276,7 @@ class Resolver:
             ("AWS::Lambda::Function", "Arn"): self.arn("lambda", f"function:{name}"),
             ("AWS::Serverless::StateMachine", "Arn"): self.arn("states", f"stateMachine:{name}"),
             ("AWS::Serverless::StateMachine", "Name"): name,
-            ("AWS::StepFunctions::StateMachine", "Arn"): self.arn(
-                "states", f"stateMachine:{name}"
-            ),
+            ("AWS::StepFunctions::StateMachine", "Arn"): self.arn("states", f"stateMachine:{name}"),
             ("AWS::StepFunctions::StateMachine", "Name"): name,
             ("AWS::IAM::Role", "Arn"): self.arn("iam", f"role/{name}", region=False),
             ("AWS::Serverless::Api", "RootResourceId"): "root",
@@ -295,7 +293,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 result = self.ref(str(arg))
                 return _NO_VALUE if result is None else result
@@ -557,8 +555,8 @@ class LocalTemplate:
         key = "Stream" if etype == "DynamoDB" else "Queue"
         source_raw = props[key]
         source_id = _referenced_id(source_raw)
-        destination = (
-            ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+            "Destination"
         )
         default_batch = 100 if etype == "DynamoDB" else 10
         return EventSource(
@@ -573,9 +571,7 @@ class LocalTemplate:
             ),
             starting_position=str(resolver.resolve(props.get("StartingPosition", "LATEST"))),
             maximum_retry_attempts=int(resolver.resolve(props.get("MaximumRetryAttempts", -1))),
-            maximum_record_age_s=int(
-                resolver.resolve(props.get("MaximumRecordAgeInSeconds", -1))
-            ),
+            maximum_record_age_s=int(resolver.resolve(props.get("MaximumRecordAgeInSeconds", -1))),
             bisect_batch_on_function_error=_truthy(
                 resolver.resolve(props.get("BisectBatchOnFunctionError", False))
             ),
@@ -591,7 +587,7 @@ class LocalTemplate:
 def _referenced_id(value: Any) -> str | None:
     """The logical id behind a Ref / GetAtt / Sub of a single resource."""
     if isinstance(value, dict) and len(value) == 1:
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         if key == "Ref":
             return str(arg)
         if key == "Fn::GetAtt":

@@ -8,6 +8,7 @@ mapping is a record (merged over the base record), `null` means the source holds
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,10 @@ def load_cases(service: ServiceDefinition, folder: Path) -> list[LoadedCase]:
     loaded = []
     for case in parsed.cases:
         raw_app = _merge(parsed.base.application, case.application)
-        evidence_values = _merge(parsed.base.evidence, case.evidence)
+        # as the sources deliver them: JSON, dates as "YYYY-MM-DD" strings
+        evidence_values = json.loads(
+            json.dumps(_merge(parsed.base.evidence, case.evidence), default=str)
+        )
         unknown = set(evidence_values) - set(service.evidence)
         if unknown:
             raise RuleLoadError(str(path), f"case {case.name!r}", f"unknown evidence {unknown}")

@@ -20,6 +20,7 @@ from miaopi.model import (
     CompiledRule,
     Decision,
     EvidenceItem,
+    EvidenceRequest,
     EvidenceStatus,
     Outcome,
     Reason,
@@ -113,7 +114,9 @@ def derive_facts(
     return derived
 
 
-def _missing_reason(rule: CompiledRule, service: ServiceDefinition, aliases: tuple[str, ...]) -> Reason:
+def _missing_reason(
+    rule: CompiledRule, service: ServiceDefinition, aliases: tuple[str, ...]
+) -> Reason:
     titles_zh = "、".join(service.evidence[a].title.zh for a in aliases)
     titles_en = ", ".join(service.evidence[a].title.en for a in aliases)
     return Reason(
@@ -122,7 +125,7 @@ def _missing_reason(rule: CompiledRule, service: ServiceDefinition, aliases: tup
         result=RuleResult.EVIDENCE_MISSING,
         message=Text(
             zh=f"{rule.title.zh}:无法从{titles_zh}取得核验数据,转人工审核。",
-            en=f"{rule.title.en}: no data could be obtained from {titles_en}; referred to a reviewer.",
+            en=f"{rule.title.en}: no data could be obtained from {titles_en}; referred.",
         ),
         remedy=_REMEDY_REVIEW,
         legal_basis=rule.legal_basis,
@@ -190,7 +193,9 @@ def decide(
     reasons: list[Reason] = []
     rejected = referred = False
     for index, rule in enumerate(rule_set.rules):
-        values = {path: walk(context, steps) for path, steps in zip(rule.paths, rule.steps)}
+        values = {
+            path: walk(context, steps) for path, steps in zip(rule.paths, rule.steps, strict=False)
+        }
         applies, holds = results[2 * index], results[2 * index + 1]
         result: RuleResult
         lacking: tuple[str, ...] = ()
@@ -270,3 +275,25 @@ def _outputs(rule_set: RuleSet, context: dict[str, Any], missing: frozenset[str]
             value = int(value)
         out[output.name] = value
     return out
+
+
+def evidence_requests(
+    service: ServiceDefinition, application: dict[str, Any]
+) -> tuple[list[EvidenceRequest], dict[str, EvidenceItem]]:
+    """What to ask the data-sharing port for, and the aliases not requested for this application."""
+    context = {"app": _application_context(service, application)}
+    requests: list[EvidenceRequest] = []
+    skipped: dict[str, EvidenceItem] = {}
+    for alias, definition in service.evidence.items():
+        wanted = definition.when is None or definition.when.evaluate(context) is True
+        key = definition.key.evaluate(context) if wanted else None
+        if key is None or key == "":
+            skipped[alias] = EvidenceItem(EvidenceStatus.NOT_REQUESTED)
+        else:
+            requests.append(EvidenceRequest(alias, definition.source, str(key)))
+    return requests, skipped
+
+
+def subject_of(service: ServiceDefinition, application: dict[str, Any]) -> str:
+    """Who the decision is about (an ID number or credit code): credit list, audit index."""
+    return str(service.subject.evaluate({"app": application}))

@@ -104,7 +104,11 @@ def compile_expression(text: str, check: Callable[[str], str | None]) -> Compile
         if reason:
             raise ExpressionError(reason)
     stripped = text.strip()
-    simple = tuple(stripped.split(".")) if re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", stripped) else None
+    simple = (
+        tuple(stripped.split("."))
+        if re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", stripped)
+        else None
+    )
     return Compiled(text, paths, zen.compile_expression(text), simple, _needs(paths))
 
 

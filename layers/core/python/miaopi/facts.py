@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 
-
 def _full_years(start: dt.date, on: dt.date) -> int:
     years = on.year - start.year
     if (on.month, on.day) < (start.month, start.day):

@@ -38,7 +38,9 @@ class LegalBasis(Strict):
     illustrative: bool = False
 
 
-FieldType = Literal["string", "enum", "date", "decimal", "integer", "boolean", "identifier", "object"]
+FieldType = Literal[
+    "string", "enum", "date", "decimal", "integer", "boolean", "identifier", "object"
+]
 
 
 class FormField(Strict):

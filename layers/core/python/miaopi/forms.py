@@ -77,7 +77,7 @@ def _annotation(name: str, spec: FormField, path: str) -> Any:
 
 def build_model(name: str, form: Form) -> type[BaseModel]:
     fields = {key: _annotation(key, spec, name) for key, spec in form.fields.items()}
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         name,
         __config__=ConfigDict(extra="forbid", str_strip_whitespace=True),
         **fields,
@@ -115,7 +115,7 @@ def form_paths(form: Form, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...]
     """Every field of a form by its path, nested objects included."""
     out: dict[tuple[str, ...], FormField] = {}
     for key, spec in form.fields.items():
-        out[prefix + (key,)] = spec
+        out[(*prefix, key)] = spec
         if spec.type == "object" and spec.fields:
-            out |= form_paths(Form(fields=spec.fields), prefix + (key,))
+            out |= form_paths(Form(fields=spec.fields), (*prefix, key))
     return out

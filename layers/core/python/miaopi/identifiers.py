@@ -43,9 +43,13 @@ def _stdnum(module: object, title: str) -> Callable[[str], str]:
         try:
             return validate(value.strip().upper())
         except InvalidChecksum as exc:
-            raise IdentifierInvalid("invalid_check_digit", f"{title}: the check digit is wrong") from exc
+            raise IdentifierInvalid(
+                "invalid_check_digit", f"{title}: the check digit is wrong"
+            ) from exc
         except InvalidComponent as exc:
-            raise IdentifierInvalid("invalid_component", f"{title}: a component is not valid") from exc
+            raise IdentifierInvalid(
+                "invalid_component", f"{title}: a component is not valid"
+            ) from exc
         except ValidationError as exc:
             raise IdentifierInvalid("invalid_format", f"{title}: the format is not valid") from exc
 
@@ -65,11 +69,15 @@ def _resident_id(value: str) -> str:
     if not number[:-1].isdigit() or not (number[-1].isdigit() or number[-1] == "X"):
         raise IdentifierInvalid("invalid_format", "resident ID number: the format is not valid")
     if number[-1] != ric.calc_check_digit(number):
-        raise IdentifierInvalid("invalid_check_digit", "resident ID number: the check digit is wrong")
+        raise IdentifierInvalid(
+            "invalid_check_digit", "resident ID number: the check digit is wrong"
+        )
     try:
         ric.get_birth_date(number)
     except ValidationError as exc:
-        raise IdentifierInvalid("invalid_component", "resident ID number: no such birth date") from exc
+        raise IdentifierInvalid(
+            "invalid_component", "resident ID number: no such birth date"
+        ) from exc
     return number
 
 
@@ -143,7 +151,9 @@ KINDS: dict[str, IdentifierKind] = {
         ),
         IdentifierKind("bankcard", "bank card number", _bank_card, _keep(4, 4), r"^\d{12,19}$"),
         IdentifierKind("cn.mobile", "mobile phone number", _mobile, _keep(3, 4), r"^1[3-9]\d{9}$"),
-        IdentifierKind("vin", "vehicle identification number", _vin, _keep(3, 4), r"^[A-HJ-NPR-Z0-9]{17}$"),
+        IdentifierKind(
+            "vin", "vehicle identification number", _vin, _keep(3, 4), r"^[A-HJ-NPR-Z0-9]{17}$"
+        ),
         IdentifierKind("cn.plate", "vehicle plate number", _plate, _keep(2, 2), _PLATE.pattern),
     )
 }

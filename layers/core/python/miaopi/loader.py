@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import graphlib
 import hashlib
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -91,8 +92,10 @@ class _Names:
             for depth in range(len(rest), 0, -1):
                 spec = self.form.get(".".join(rest[:depth]))
                 if spec is not None:
-                    return None if depth == len(rest) or spec.type == "object" else (
-                        f"unknown field {path!r}"
+                    return (
+                        None
+                        if depth == len(rest) or spec.type == "object"
+                        else (f"unknown field {path!r}")
                     )
             return f"unknown field {path!r}"
         if root == "ev":
@@ -143,7 +146,9 @@ def load_service(folder: Path) -> ServiceDefinition:
             source=spec.source,
             title=spec.title,
             key=_compile(spec.key, no_params, file, f"evidence.{alias}.key"),
-            when=_compile(spec.when, no_params, file, f"evidence.{alias}.when") if spec.when else None,
+            when=_compile(spec.when, no_params, file, f"evidence.{alias}.when")
+            if spec.when
+            else None,
             absent_is_missing=spec.when_absent == "MISSING",
             required_attributes=tuple(k for k, a in spec.attributes.items() if a.required),
             attribute_types={k: a.type for k, a in spec.attributes.items()},
@@ -160,9 +165,7 @@ def load_service(folder: Path) -> ServiceDefinition:
         facts=facts,
         subject=subject,
         decimal_paths=tuple(p for p, spec in paths.items() if spec.type == "decimal"),
-        personal_paths={
-            p: tuple(spec.kinds or ()) for p, spec in paths.items() if spec.personal
-        },
+        personal_paths={p: tuple(spec.kinds or ()) for p, spec in paths.items() if spec.personal},
     )
     rule_sets = sorted(
         (load_rule_set(definition, p) for p in sorted((folder / RULESETS_DIR).glob("*.yaml"))),
@@ -170,7 +173,7 @@ def load_service(folder: Path) -> ServiceDefinition:
     )
     if not rule_sets:
         raise RuleLoadError(str(folder / RULESETS_DIR), "(folder)", "no rule set")
-    for earlier, later in zip(rule_sets, rule_sets[1:], strict=False):
+    for earlier, later in itertools.pairwise(rule_sets):
         if earlier.effective_from == later.effective_from:
             raise RuleLoadError(later.path, "effectiveFrom", "another rule set starts that day")
     object.__setattr__(definition, "rule_sets", tuple(rule_sets))
@@ -196,7 +199,7 @@ def _load_facts(service: ServiceFile, file: str) -> dict[str, FactDefinition]:
     try:
         sequence = list(order.static_order())
     except graphlib.CycleError as exc:
-        raise RuleLoadError(file, "facts", f"facts depend on each other in a cycle: {exc.args[1]}")
+        raise RuleLoadError(file, "facts", f"facts depend on each other: {exc.args[1]}") from None
     facts: dict[str, FactDefinition] = {}
     for name in sequence:
         spec = service.facts.get(name)
@@ -204,8 +207,9 @@ def _load_facts(service: ServiceFile, file: str) -> dict[str, FactDefinition]:
             raise RuleLoadError(file, "facts", f"unknown fact {name!r}")
         if spec.fn not in fact_functions.FUNCTIONS:
             raise RuleLoadError(
-                file, f"facts.{name}", f"unknown function {spec.fn!r}; known: "
-                f"{sorted(fact_functions.FUNCTIONS)}"
+                file,
+                f"facts.{name}",
+                f"unknown function {spec.fn!r}; known: {sorted(fact_functions.FUNCTIONS)}",
             )
         names = _Names(service, None, set(facts))
         args = tuple(
@@ -254,9 +258,7 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
             raise RuleLoadError(
                 file, f"parameters.{name}", "no value in force on the rule set's effectiveFrom"
             )
-    tables = {
-        name: _load_table(name, spec, names, file) for name, spec in parsed.tables.items()
-    }
+    tables = {name: _load_table(name, spec, names, file) for name, spec in parsed.tables.items()}
     rules = []
     for rule in parsed.rules:
         where = f"rule {rule.id}"
@@ -295,7 +297,9 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
             column = spec.column or name
             if column not in table.rows[0].outputs:
                 raise RuleLoadError(file, where, f"table {spec.table!r} has no output {column!r}")
-            sources = frozenset().union(*(_sources(c.expression, service.facts) for c in table.columns))
+            sources = frozenset().union(
+                *(_sources(c.expression, service.facts) for c in table.columns)
+            )
         else:
             assert expression is not None
             sources = _sources(expression, service.facts)
@@ -305,7 +309,9 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
             )
         )
     batch = compile_batch(
-        text for rule in rules for text in ((rule.when.text if rule.when else "true"), rule.condition.text)
+        text
+        for rule in rules
+        for text in ((rule.when.text if rule.when else "true"), rule.condition.text)
     )
     return RuleSet(
         service_id=service.id,

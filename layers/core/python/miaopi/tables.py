@@ -184,7 +184,9 @@ def build_table(
     return table
 
 
-def _cells_intersect(a: Interval | frozenset[str] | None, b: Interval | frozenset[str] | None) -> bool:
+def _cells_intersect(
+    a: Interval | frozenset[str] | None, b: Interval | frozenset[str] | None
+) -> bool:
     if a is None or b is None:
         return True
     if isinstance(a, Interval) and isinstance(b, Interval):

@@ -1,0 +1,41 @@
+"""The public catalogue, the OpenAPI document and its Swagger UI page; also answers submissions
+to services that do not exist (each real service has its own function)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from miaopi_platform.catalogue import all_services, find
+from miaopi_platform.errors import NotFound
+from miaopi_platform.http import json_response, make_resolver
+from miaopi_platform.observability import logger, metrics, tracer
+from miaopi_platform.openapi import SWAGGER_PAGE, document
+from miaopi_platform.routes import catalogue
+
+all_services()  # every service's rules compiled once, at cold start
+app = make_resolver()
+app.include_router(catalogue.router)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    return json_response(200, document())
+
+
+@app.get("/docs", include_in_schema=False)
+def docs() -> Response[str]:
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=SWAGGER_PAGE)
+
+
+@app.post("/services/<serviceId>/applications", include_in_schema=False)
+def submit_to_unknown(service_id: Annotated[str, Path(alias="serviceId")]) -> Response[str]:
+    find(service_id)  # 404 for an unknown service
+    raise NotFound("this service takes applications at its own endpoint")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

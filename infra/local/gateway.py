@@ -1,0 +1,426 @@
+"""The REST API on loopback: template routes, a Cognito authorizer, proxy events to functions.
+
+Behaves like API Gateway where the app can tell: resource precedence (literal segments
+before `{param}` before `{proxy+}`), the authorizer rejects before the function runs,
+10 MB payload limit, the proxy response passed through. Differences, on purpose: an
+unknown route is a JSON 404 and a wrong method a JSON 405 (API Gateway answers 403
+"Missing Authentication Token"), in the app's error envelope.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import jwt
+
+from infra.local.deploy import Deployment
+from infra.local.events import api_gateway_event
+from infra.local.runtime import Runtime
+from infra.local.template import ApiRoute
+
+log = logging.getLogger("miaopi.local.gateway")
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's limit
+
+
+# ---------------------------------------------------------------- routing
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    route: ApiRoute
+    path_parameters: dict[str, str]
+
+
+class Router:
+    """API Gateway resource matching: the most specific resource wins, then the method."""
+
+    def __init__(self, routes: Iterable[ApiRoute]) -> None:
+        self.routes = list(routes)
+        self._resources: dict[str, dict[str, ApiRoute]] = {}
+        for route in self.routes:
+            methods = self._resources.setdefault(route.path, {})
+            if route.method in methods:
+                other = methods[route.method]
+                raise ValueError(
+                    f"{route.method} {route.path} routed twice: "
+                    f"{other.function_id} and {route.function_id}"
+                )
+            methods[route.method] = route
+
+    @staticmethod
+    def _score(template: str, segments: Sequence[str]) -> tuple[int, ...] | None:
+        """Per-segment rank (0 literal, 1 {param}, 2 {proxy+}) when the template matches."""
+        parts = [p for p in template.split("/") if p]
+        ranks: list[int] = []
+        for i, part in enumerate(parts):
+            if part.startswith("{") and part.endswith("+}"):
+                if i >= len(segments):
+                    return None
+                return (*ranks, 2)
+            if i >= len(segments):
+                return None
+            if part.startswith("{") and part.endswith("}"):
+                ranks.append(1)
+            elif part == segments[i]:
+                ranks.append(0)
+            else:
+                return None
+        return tuple(ranks) if len(parts) == len(segments) else None
+
+    @staticmethod
+    def _parameters(template: str, segments: Sequence[str]) -> dict[str, str]:
+        params: dict[str, str] = {}
+        for i, part in enumerate(p for p in template.split("/") if p):
+            if part.endswith("+}"):
+                params[part[1:-2]] = "/".join(segments[i:])
+                break
+            if part.startswith("{"):
+                params[part[1:-1]] = segments[i]
+        return params
+
+    def resource_for(self, path: str) -> str | None:
+        segments = [unquote(s) for s in path.split("/") if s]
+        best: tuple[tuple[int, ...], str] | None = None
+        for template in self._resources:
+            score = self._score(template, segments)
+            if score is not None and (best is None or score < best[0]):
+                best = (score, template)
+        return best[1] if best else None
+
+    def match(self, method: str, path: str) -> RouteMatch | list[str] | None:
+        """The route; or the allowed methods when only the method is wrong; or None."""
+        resource = self.resource_for(path)
+        if resource is None:
+            return None
+        methods = self._resources[resource]
+        route = methods.get(method) or methods.get("ANY")
+        if route is None:
+            return sorted(methods)
+        segments = [unquote(s) for s in path.split("/") if s]
+        return RouteMatch(route, self._parameters(resource, segments))
+
+
+# ---------------------------------------------------------------- Cognito authorizer
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class CognitoAuthorizer:
+    """Verifies ID tokens like API Gateway's Cognito user pool authorizer."""
+
+    def __init__(
+        self,
+        user_pool_id: str,
+        client_ids: Iterable[str],
+        region: str,
+        jwks_provider: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.user_pool_id = user_pool_id
+        self.client_ids = sorted(set(client_ids))
+        self.issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+        self._jwks_provider = jwks_provider
+        self._keys: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def jwks_from_endpoint(endpoint_url: str, user_pool_id: str) -> Callable[[], dict[str, Any]]:
+        url = f"{endpoint_url.rstrip('/')}/{user_pool_id}/.well-known/jwks.json"
+
+        def fetch() -> dict[str, Any]:
+            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback moto
+                doc: dict[str, Any] = json.load(resp)
+                return doc
+
+        return fetch
+
+    @staticmethod
+    def jwks_from_moto() -> dict[str, Any]:
+        """moto's bundled public keys (in-process mock_aws has no HTTP endpoint)."""
+        from moto.utilities.utils import load_resource
+
+        doc: dict[str, Any] = load_resource("cognitoidp/resources/jwks-public.json")
+        return doc
+
+    def _key(self, kid: str) -> Any:
+        with self._lock:
+            if self._keys is None or kid not in self._keys:
+                jwks = jwt.PyJWKSet.from_dict(self._jwks_provider())
+                self._keys = {k.key_id or "": k for k in jwks.keys}
+            if kid not in self._keys:
+                raise InvalidToken("unknown signing key")
+            return self._keys[kid].key
+
+    def verify(self, authorization: str | None) -> dict[str, Any]:
+        if not authorization:
+            raise InvalidToken("missing token")
+        token = authorization.strip()
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key(str(header.get("kid", ""))),
+                algorithms=["RS256"],
+                audience=self.client_ids,
+                issuer=self.issuer,
+                options={"require": ["exp", "iss", "aud", "token_use"]},
+            )
+        except (jwt.PyJWTError, ValueError) as err:
+            raise InvalidToken(str(err)) from err
+        if claims.get("token_use") != "id":
+            raise InvalidToken("not an ID token")
+        return claims
+
+
+def authorizer_for(deployment: Deployment) -> CognitoAuthorizer | None:
+    """The Cognito authorizer of the template's API, bound to the deployed user pool."""
+    tpl, resolver = deployment.template, deployment.resolver
+    for api_id in tpl.of_type("AWS::Serverless::Api"):
+        _default, authorizers = tpl.api_auth(api_id)
+        for config in authorizers.values():
+            if "UserPoolArn" not in config:
+                continue
+            arn = str(resolver.resolve(config["UserPoolArn"]))
+            pool_id = arn.rsplit("/", 1)[-1]
+            clients = [
+                deployment.resources[lid].ref
+                for lid in tpl.of_type("AWS::Cognito::UserPoolClient")
+                if lid in deployment.resources
+                and str(resolver.resolve(tpl.properties(lid)["UserPoolId"])) == pool_id
+            ]
+            jwks = (
+                CognitoAuthorizer.jwks_from_endpoint(deployment.endpoint_url, pool_id)
+                if deployment.endpoint_url
+                else CognitoAuthorizer.jwks_from_moto
+            )
+            return CognitoAuthorizer(pool_id, clients, deployment.region, jwks)
+    return None
+
+
+# ---------------------------------------------------------------- the server
+
+
+def _error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
+
+
+class Gateway:
+    """Serves the template's API on host:port until `stop()`."""
+
+    def __init__(
+        self,
+        routes: Iterable[ApiRoute],
+        runtime: Runtime,
+        *,
+        authorizer: CognitoAuthorizer | None,
+        stage: str | None = "v1",
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self.router = Router(routes)
+        self.runtime = runtime
+        self.authorizer = authorizer
+        self.stage = stage or ""
+        self.max_payload_bytes = max_payload_bytes
+        # Binds now, so a taken port fails here with OSError (EADDRINUSE).
+        self.server = ThreadingHTTPServer((host, port), self._handler_class())
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_deployment(
+        cls, deployment: Deployment, runtime: Runtime, *, host: str = "127.0.0.1", port: int = 8080
+    ) -> Gateway:
+        routes = [r for spec in deployment.functions.values() for r in spec.api_routes]
+        return cls(
+            routes,
+            runtime,
+            authorizer=authorizer_for(deployment),
+            stage=deployment.stage,
+            host=host,
+            port=port,
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        host = str(self.server.server_address[0])
+        stage = f"/{self.stage}" if self.stage else ""
+        return f"http://{host}:{self.port}{stage}"
+
+    def start(self) -> Gateway:
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="gateway", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- request handling
+
+    def handle(
+        self,
+        method: str,
+        raw_path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+    ) -> tuple[int, list[tuple[str, str]], bytes, str | None]:
+        """(status, headers, body, function id) for one request."""
+        url = urlsplit(raw_path)
+        path = url.path or "/"
+        if self.stage and (path == f"/{self.stage}" or path.startswith(f"/{self.stage}/")):
+            path = path[len(self.stage) + 1 :] or "/"
+        found = self.router.match(method, path)
+        json_header = [("Content-Type", "application/json")]
+        if found is None:
+            return 404, json_header, _error_body("NOT_FOUND", f"no route for {path}"), None
+        if isinstance(found, list):
+            allow = [("Allow", ", ".join(found))]
+            message = f"{method} not allowed on {path}"
+            return 405, json_header + allow, _error_body("METHOD_NOT_ALLOWED", message), None
+        route = found.route
+        claims = None
+        if route.auth == "COGNITO":
+            authorization = next((v for k, v in headers if k.lower() == "authorization"), None)
+            try:
+                if self.authorizer is None:
+                    raise InvalidToken("no authorizer configured")
+                claims = self.authorizer.verify(authorization)
+            except InvalidToken:
+                body_401 = _error_body("UNAUTHORIZED", "missing or invalid token")
+                return 401, json_header, body_401, None
+        event = api_gateway_event(
+            method=method,
+            resource=route.path,
+            path=unquote(path),
+            headers=headers,
+            query=parse_qsl(url.query, keep_blank_values=True),
+            path_parameters=found.path_parameters,
+            body=body,
+            stage=self.stage,
+            source_ip=source_ip,
+            claims=claims,
+        )
+        request_id = event["requestContext"]["requestId"]
+        result = self.runtime.invoke(route.function_id, event, request_id)
+        gateway_error = (502, json_header, _error_body("BAD_GATEWAY", "internal server error"))
+        if not result.ok:
+            log.warning(
+                "function %s failed: %s", route.function_id, (result.error or {}).get("errorType")
+            )
+            return (*gateway_error, route.function_id)
+        payload = result.payload
+        if not isinstance(payload, dict) or not isinstance(payload.get("statusCode"), int):
+            log.warning("function %s returned a malformed proxy response", route.function_id)
+            return (*gateway_error, route.function_id)
+        out_headers: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for name, values in (payload.get("multiValueHeaders") or {}).items():
+            seen.add(name.lower())
+            out_headers.extend((name, str(v)) for v in values)
+        for name, value in (payload.get("headers") or {}).items():
+            if name.lower() not in seen:
+                out_headers.append((name, str(value)))
+        out_headers.append(("x-amzn-RequestId", request_id))
+        raw = payload.get("body") or ""
+        out_body = base64.b64decode(raw) if payload.get("isBase64Encoded") else str(raw).encode()
+        return int(payload["statusCode"]), out_headers, out_body, route.function_id
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "miaopi-local-gateway"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # one access-log line per request instead, see _serve
+
+            def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                if self.close_connection:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _serve(self) -> None:
+                started = time.monotonic()
+                function_id: str | None = None
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0 or length > gateway.max_payload_bytes:
+                    # Not reading the body: the connection cannot be reused.
+                    self.close_connection = True
+                    status = 413 if length > 0 else 400
+                    code = "PAYLOAD_TOO_LARGE" if status == 413 else "BAD_REQUEST"
+                    self._send(
+                        status,
+                        [("Content-Type", "application/json")],
+                        _error_body(code, "request body too large or malformed"),
+                    )
+                else:
+                    body = self.rfile.read(length) if length else b""
+                    headers = list(self.headers.items())
+                    try:
+                        status, out_headers, out_body, function_id = gateway.handle(
+                            self.command, self.path, headers, body, self.client_address[0]
+                        )
+                    except Exception:
+                        log.exception("gateway error")
+                        status, out_headers, out_body = (
+                            500,
+                            [("Content-Type", "application/json")],
+                            _error_body("INTERNAL_ERROR", "internal server error"),
+                        )
+                    self._send(status, out_headers, out_body)
+                # Access log: no bodies, no query strings, no tokens (personal data).
+                log.info(
+                    "%s %s %s %d %.1fms %s",
+                    self.client_address[0],
+                    self.command,
+                    urlsplit(self.path).path,
+                    status,
+                    (time.monotonic() - started) * 1000,
+                    function_id or "-",
+                )
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+        return Handler

@@ -1,0 +1,355 @@
+"""The synthetic data set: deterministic, generated, never hand-typed.
+
+Personas come from the services' own cases (cases.yaml): every path of every service (a clean
+approval, each rule failing, each source unavailable, a listed subject) becomes a persona with
+fresh, valid identifiers (real check digits) so that personas never share records, and with its
+dates re-anchored to the day the data set is made (a case's "aged 80 today" stays "aged 80
+today"). Each persona is then decided by the engine on that day; a persona whose outcome the
+re-anchoring changed (a leap day between the dates) is left out, so every persona's expected
+outcome is what the rules say. Bulk copies of the cases, with their own identifiers, make the
+load-test population (thousands of people, enterprises, vehicles).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from miaopi.cases import UNAVAILABLE, LoadedCase, all_cases, evidence_item, mismatches
+from miaopi.engine import decide, evidence_requests
+from miaopi.forms import form_paths, normalize
+from miaopi.identifiers import KINDS
+from miaopi.loader import load_catalogue
+from miaopi.model import ServiceDefinition
+from miaopi_platform.evidence import CREDIT_LIST_SOURCE, SIMULATE_ATTRIBUTE
+from miaopi_rules import SERVICES_DIR
+from stdnum import luhn
+from stdnum.cn import ric, uscc
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SHENZHEN_AREAS = ("440303", "440304", "440305", "440306", "440307", "440308", "440309", "440310")
+_VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+_VIN_VALUES = {c: (i % 9) + 1 for i, c in enumerate("ABCDEFGH")} | {
+    **{c: v for c, v in zip("JKLMN", range(1, 6), strict=True)},
+    "P": 7,
+    "R": 9,
+    **{c: v for c, v in zip("STUVWXYZ", range(2, 10), strict=True)},
+    **{str(d): d for d in range(10)},
+}
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+_PLATE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+
+
+@dataclass
+class Persona:
+    service_id: str
+    name: str
+    application: dict[str, Any]
+    evidence: dict[str, Any]
+    expected_outcome: str
+    expected_failing: list[str]
+    expected_outputs: dict[str, Any] = field(default_factory=dict)
+    bulk: bool = False
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Move a case's dates to another day: whole years first (keeping month and day, so "turns
+    35 tomorrow" stays true), then the remaining days."""
+
+    years: int
+    days: int
+
+    @classmethod
+    def between(cls, case_day: dt.date, on: dt.date) -> Shift:
+        years = on.year - case_day.year
+        return cls(years, (on - _add_years(case_day, years)).days)
+
+    def apply(self, day: dt.date) -> dt.date:
+        return _add_years(day, self.years) + dt.timedelta(days=self.days)
+
+
+def _add_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a common year
+        return day.replace(year=day.year + years, day=28)
+
+
+def _shift_date(text: str, shift: Shift) -> str:
+    return shift.apply(dt.date.fromisoformat(text)).isoformat()
+
+
+def _rekey_ric(value: str, rng: random.Random, shift: Shift) -> str:
+    birth = shift.apply(dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14])))
+    area = value[:6] if value[:4] != "4403" else rng.choice(_SHENZHEN_AREAS)
+    first = f"{area}{birth:%Y%m%d}{rng.randrange(1000):03d}"
+    return first + ric.calc_check_digit(first + "0")
+
+
+def _rekey_uscc(value: str, rng: random.Random) -> str:
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    body = value[:8] + "".join(rng.choice(alphabet) for _ in range(9))
+    return body + uscc.calc_check_digit(body)
+
+
+def _rekey_card(value: str, rng: random.Random) -> str:
+    body = value[:6] + "".join(str(rng.randrange(10)) for _ in range(len(value) - 7))
+    return body + luhn.calc_check_digit(body)
+
+
+def _rekey_vin(value: str, rng: random.Random) -> str:
+    chars = list(value[:3].upper() + "".join(rng.choice(_VIN_CHARS) for _ in range(14)))
+    chars[8] = "0"
+    total = sum(_VIN_VALUES[c] * w for c, w in zip(chars, _VIN_WEIGHTS, strict=True)) % 11
+    chars[8] = "X" if total == 10 else str(total)
+    return "".join(chars)
+
+
+def _rekey_plate(value: str, rng: random.Random) -> str:
+    plate = value.replace(" ", "").replace("·", "").upper()
+    return plate[:2] + "".join(rng.choice(_PLATE_CHARS) for _ in range(len(plate) - 2))
+
+
+def _rekey_text(value: str, rng: random.Random) -> str:
+    """Other keys (tokens, certificate and licence numbers): new trailing digits, same shape."""
+    match = re.search(r"\d+$", value)
+    if match:
+        digits = len(match.group())
+        return value[: match.start()] + f"{rng.randrange(10**digits):0{digits}d}"
+    return value + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(4))
+
+
+def _kinds_by_value(service: ServiceDefinition, application: dict[str, Any]) -> dict[str, str]:
+    """The application's values that identify someone or something, with their kind."""
+    out: dict[str, str] = {}
+    for path, spec in form_paths(service.file.form).items():
+        value: Any = application
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and value and spec.type == "identifier":
+            out[value] = (
+                (spec.kinds or ["text"])[0] if len(spec.kinds or []) == 1 else _guess(value)
+            )
+    for definition in service.evidence.values():
+        if definition.key.simple_path and definition.key.simple_path[0] == "app":
+            value = application
+            for part in definition.key.simple_path[1:]:
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, str) and value and value not in out:
+                out[value] = "text"
+    return out
+
+
+def _guess(value: str) -> str:
+    return "cn.ric" if re.fullmatch(r"\d{17}[\dX]", value) else "cn.uscc"
+
+
+def _replace(value: Any, mapping: dict[str, str], shift: Shift) -> Any:
+    if isinstance(value, dict):
+        return {k: _replace(v, mapping, shift) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, mapping, shift) for v in value]
+    if isinstance(value, str):
+        if value in mapping:
+            return mapping[value]
+        if _DATE.match(value):
+            return _shift_date(value, shift)
+    if isinstance(value, dt.date):
+        return shift.apply(value).isoformat()
+    return value
+
+
+def _rekey(
+    service: ServiceDefinition, loaded: LoadedCase, rng: random.Random, shift: Shift
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    raw_evidence = {
+        alias: (
+            item.record
+            if item.record is not None
+            else (UNAVAILABLE if item.status.value == UNAVAILABLE else None)
+        )
+        for alias, item in loaded.evidence.items()
+    }
+    mapping: dict[str, str] = {}
+    for value, kind in _kinds_by_value(service, loaded.application).items():
+        if kind == "cn.ric":
+            mapping[value] = _rekey_ric(value, rng, shift)
+        elif kind == "cn.uscc":
+            mapping[value] = _rekey_uscc(value, rng)
+        elif kind == "bankcard":
+            mapping[value] = _rekey_card(value, rng)
+        elif kind == "vin":
+            mapping[value] = _rekey_vin(value, rng)
+        elif kind == "cn.plate":
+            mapping[value] = _rekey_plate(value, rng)
+        elif kind != "cn.mobile":
+            mapping[value] = _rekey_text(value, rng)
+    # The sources hold normalized identifiers (upper case, no spaces): those move too.
+    for value, kind in _kinds_by_value(service, loaded.application).items():
+        if kind in KINDS and value in mapping:
+            mapping.setdefault(KINDS[kind].normalize(value), mapping[value])
+    return _replace(loaded.application, mapping, shift), _replace(raw_evidence, mapping, shift)
+
+
+def generate(on: dt.date, copies: int = 0, seed: int = 2018) -> tuple[list[Persona], list[str]]:
+    """Personas for every case of every service on day `on`, plus `copies` bulk copies of each."""
+    services = load_catalogue(SERVICES_DIR)
+    rng = random.Random(seed)
+    personas: list[Persona] = []
+    dropped: list[str] = []
+    used: dict[tuple[str, str], str] = {}
+    for loaded in all_cases(services, SERVICES_DIR):
+        service = services[loaded.service_id]
+        assert loaded.case.date is not None
+        shift = Shift.between(loaded.case.date, on)
+        for copy in range(copies + 1):
+            for _attempt in range(20):
+                application, evidence = _rekey(service, loaded, rng, shift)
+                keys = _keys(service, application)
+                if all((source, key) not in used for source, key in keys.values()):
+                    break
+            else:
+                dropped.append(f"{loaded.id}: no free identifiers")
+                continue
+            persona = Persona(
+                service_id=service.id,
+                name=loaded.case.name if copy == 0 else f"{loaded.case.name} #{copy}",
+                application=application,
+                evidence=evidence,
+                expected_outcome=loaded.case.expect.outcome,
+                expected_failing=sorted(loaded.case.expect.failing),
+                expected_outputs={
+                    k: _replace(v, {}, shift) for k, v in (loaded.case.expect.outputs or {}).items()
+                },
+                bulk=copy > 0,
+            )
+            problem = _verify(service, persona, loaded, on)
+            if problem:
+                dropped.append(f"{loaded.id}: {problem}")
+                continue
+            for source, key in keys.values():
+                used[(source, key)] = persona.name
+            personas.append(persona)
+    return personas, dropped
+
+
+def _keys(service: ServiceDefinition, application: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    normalized = normalize(service.form_model, application)
+    requests, _ = evidence_requests(service, normalized)
+    return {r.alias: (r.source, r.key) for r in requests}
+
+
+def _verify(
+    service: ServiceDefinition, persona: Persona, loaded: LoadedCase, on: dt.date
+) -> str | None:
+    rule_set = service.rule_set_on(on)
+    if rule_set is None:
+        return "no rule set in force"
+    application = normalize(service.form_model, persona.application)
+    evidence = {alias: evidence_item(v) for alias, v in persona.evidence.items()}
+    decision = decide(service, rule_set, application, evidence, on)
+    # Outputs such as the first payment month follow the day; the outcome must not.
+    shifted = loaded.case.model_copy(
+        update={"expect": loaded.case.expect.model_copy(update={"outputs": None})}
+    )
+    problems = mismatches(
+        LoadedCase(loaded.service_id, loaded.file, shifted, persona.application, evidence), decision
+    )
+    if not problems:
+        persona.expected_outputs = {k: str(v) for k, v in decision.outputs.items()}
+    return "; ".join(problems) or None
+
+
+def reference_items(
+    personas: list[Persona], digest: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Items for the reference-data table and for the credit list."""
+    services = load_catalogue(SERVICES_DIR)
+    reference: list[dict[str, Any]] = []
+    credit: list[dict[str, Any]] = []
+    for persona in personas:
+        service = services[persona.service_id]
+        for alias, (source, key) in _keys(service, persona.application).items():
+            value = persona.evidence.get(alias)
+            if value is None:
+                continue
+            if source == CREDIT_LIST_SOURCE:
+                if value == UNAVAILABLE:
+                    credit.append({"subjectHash": digest(key), SIMULATE_ATTRIBUTE: UNAVAILABLE})
+                else:
+                    credit.append({"subjectHash": digest(key), **value})
+            elif value == UNAVAILABLE:
+                reference.append({"source": source, "key": key, SIMULATE_ATTRIBUTE: UNAVAILABLE})
+            else:
+                reference.append({"source": source, "key": key, "record": value})
+    return reference, credit
+
+
+def write_personas(path: Path, personas: list[Persona]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps([asdict(p) for p in personas], ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+
+
+def read_personas(path: Path) -> list[Persona]:
+    return [Persona(**p) for p in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def _batches(items: list[dict[str, Any]], size: int = 25) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def put_all(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
+    from miaopi_platform.dynamo import to_item
+
+    for batch in _batches(items):
+        request = {table: [{"PutRequest": {"Item": to_item(item)}} for item in batch]}
+        while request:
+            answer = dynamodb.batch_write_item(RequestItems=request)
+            request = answer.get("UnprocessedItems") or {}
+
+
+#: bulk copies of every case: with ~130 cases, about 2,600 personas for load tests
+DEFAULT_COPIES = 20
+
+
+def load(
+    deployment: Any, clients: Any, *, copies: int = DEFAULT_COPIES, on: dt.date | None = None
+) -> dict[str, Any]:
+    """Fill the local reference data and credit list; write the personas for the demo."""
+    from miaopi_platform.pii import PiiHasher
+    from miaopi_platform.settings import Settings
+    from miaopi_platform.submission import CHINA
+
+    day = on or dt.datetime.now(CHINA).date()
+    settings = next(
+        Settings.from_env(f.environment)
+        for f in deployment.functions.values()
+        if "REFERENCE_TABLE" in f.environment
+    )
+    hasher = PiiHasher.from_secret(clients.secretsmanager, settings.pii_key_secret_arn)
+    personas, dropped = generate(day, copies)
+    reference, credit = reference_items(personas, hasher.digest)
+    put_all(clients.dynamodb, settings.reference_table, reference)
+    put_all(clients.dynamodb, settings.credit_list_table, credit)
+    write_personas(PERSONAS_FILE, personas)
+    return {
+        "day": day.isoformat(),
+        "personas": sum(not p.bulk for p in personas),
+        "bulk": sum(p.bulk for p in personas),
+        "referenceItems": len(reference),
+        "creditListItems": len(credit),
+        "dropped": dropped,
+    }
+
+
+PERSONAS_FILE = Path(".local/personas.json")

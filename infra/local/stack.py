@@ -1,0 +1,298 @@
+"""`python -m infra.local.stack` (`make run`): the whole stack on loopback, no Docker, no AWS.
+
+moto in server mode -> every resource template.yaml declares -> reference data (if
+infra.local.seed exists) -> demo users -> the API gateway and the stream/queue pollers.
+Writes .local/stack.json so the demo and the CLIs can find the running stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from infra.local.deploy import AwsClients, Deployment, deploy
+from infra.local.gateway import Gateway
+from infra.local.runtime import Runtime
+from infra.local.streams import EventSourcePollers
+from infra.local.template import DEFAULT_STACK_NAME, default_region
+
+log = logging.getLogger("miaopi.local.stack")
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATE = ROOT / "template.yaml"
+DEFAULT_STATE_DIR = ROOT / ".local"
+DEMO_PASSWORD = "Miaopi-Demo-2018"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    groups: tuple[str, ...] = ()
+
+
+DEMO_USERS = (
+    DemoUser("citizen"),
+    DemoUser("citizen2"),
+    DemoUser("reviewer", ("reviewers",)),
+    DemoUser("auditor", ("auditors",)),
+    DemoUser("admin", ("admins",)),
+)
+
+
+class PortInUseError(RuntimeError):
+    pass
+
+
+def ensure_port_free(host: str, port: int, option: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise PortInUseError(
+                f"port {port} on {host} is not available ({err.strerror}); "
+                f"choose another with {option}"
+            ) from err
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def start_moto(host: str, port: int) -> ThreadedMotoServer:
+    """moto on loopback with Step Functions executing for real (MOTO-NOTES)."""
+    ensure_port_free(host, port, "--moto-port")
+    os.environ["MOTO_PORT"] = str(port)  # the executing workflows' own clients call this port
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    request = urllib.request.Request(
+        f"http://{host}:{port}/moto-api/config",
+        data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+        pass
+    return server
+
+
+def create_demo_users(
+    deployment: Deployment, clients: AwsClients, users: tuple[DemoUser, ...] = DEMO_USERS
+) -> list[dict[str, Any]]:
+    """Demo users with a permanent password, in their groups (idempotent)."""
+    pool_id = next(iter(deployment.user_pools.values()))
+    idp = clients.cognito_idp
+    out = []
+    for user in users:
+        try:
+            idp.admin_get_user(UserPoolId=pool_id, Username=user.username)
+        except idp.exceptions.UserNotFoundException:
+            idp.admin_create_user(
+                UserPoolId=pool_id,
+                Username=user.username,
+                TemporaryPassword=DEMO_PASSWORD + "-tmp",
+                MessageAction="SUPPRESS",
+            )
+        idp.admin_set_user_password(
+            UserPoolId=pool_id, Username=user.username, Password=DEMO_PASSWORD, Permanent=True
+        )
+        for group in user.groups:
+            idp.admin_add_user_to_group(UserPoolId=pool_id, Username=user.username, GroupName=group)
+        out.append({"username": user.username, "groups": list(user.groups)})
+    return out
+
+
+def load_seed(deployment: Deployment, clients: AwsClients) -> bool:
+    """Reference data via infra.local.seed.load, when that module exists."""
+    if importlib.util.find_spec("infra.local.seed") is None:
+        print("note: infra/local/seed.py not found; no reference data loaded", flush=True)
+        return False
+    seed = importlib.import_module("infra.local.seed")
+    seed.load(deployment, clients)
+    return True
+
+
+class LocalStack:
+    """moto + deployment + runtime + gateway + pollers; `start()` then `stop()`."""
+
+    def __init__(
+        self,
+        *,
+        template: Path = DEFAULT_TEMPLATE,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        moto_port: int = 5000,
+        stack_name: str = DEFAULT_STACK_NAME,
+        seed: bool = True,
+        state_dir: Path = DEFAULT_STATE_DIR,
+        region: str | None = None,
+    ) -> None:
+        self.template = template
+        self.host = host
+        self.port = port
+        self.moto_port = moto_port
+        self.stack_name = stack_name
+        self.seed = seed
+        self.state_dir = state_dir
+        self.region = region or default_region()
+        self.moto: ThreadedMotoServer | None = None
+        self.runtime: Runtime | None = None
+        self.gateway: Gateway | None = None
+        self.pollers: EventSourcePollers | None = None
+        self.info: dict[str, Any] = {}
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    def start(self) -> LocalStack:
+        ensure_port_free(self.host, self.port, "--port")
+        self.moto = start_moto(self.host, self.moto_port)
+        try:
+            self._start_rest()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_rest(self) -> None:
+        clients = AwsClients.create(self.endpoint_url, self.region)
+        deployment = deploy(self.template, clients, stack_name=self.stack_name)
+        seeded = load_seed(deployment, clients) if self.seed else False
+        users = create_demo_users(deployment, clients)
+        self.runtime = Runtime(
+            deployment.functions, endpoint_url=self.endpoint_url, region=self.region
+        )
+        self.gateway = Gateway.from_deployment(
+            deployment, self.runtime, host=self.host, port=self.port
+        ).start()
+        self.pollers = EventSourcePollers(
+            deployment,
+            self.runtime,
+            clients,
+            checkpoint_path=self.state_dir / "checkpoints" / f"{self.stack_name}.json",
+        ).start()
+        self.info = {
+            "stackName": self.stack_name,
+            "region": self.region,
+            "apiUrl": self.gateway.base_url,
+            "motoEndpoint": self.endpoint_url,
+            "userPoolId": next(iter(deployment.user_pools.values()), None),
+            "userPoolClientId": next(iter(deployment.user_pool_clients.values()), None),
+            "tables": deployment.tables,
+            "queues": deployment.queues,
+            "topics": deployment.topics,
+            "stateMachines": deployment.state_machines,
+            "secrets": deployment.secrets,
+            "functions": {lid: f.name for lid, f in deployment.functions.items()},
+            "outputs": {**deployment.outputs(), "ApiUrl": self.gateway.base_url},
+            "demoUsers": users,
+            "demoPassword": DEMO_PASSWORD,
+            "seeded": seeded,
+            "pid": os.getpid(),
+        }
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "stack.json").write_text(json.dumps(self.info, indent=2) + "\n")
+
+    def stop(self) -> None:
+        if self.pollers:
+            self.pollers.stop()
+        if self.gateway:
+            self.gateway.stop()
+        if self.runtime:
+            self.runtime.close()
+        if self.pollers:
+            self.pollers.join()
+        if self.moto:
+            self.moto.stop()
+        stack_file = self.state_dir / "stack.json"
+        if self.info and stack_file.exists():
+            stack_file.unlink()
+        self.pollers = None
+        self.gateway = None
+        self.runtime = None
+        self.moto = None
+
+
+def _banner(info: dict[str, Any]) -> str:
+    api = info["apiUrl"]
+    users = "\n".join(
+        f"    {u['username']:<10} {', '.join(u['groups']) or '(applicant)'}"
+        for u in info["demoUsers"]
+    )
+    return f"""
+miaopi local stack '{info["stackName"]}' is running (Ctrl-C to stop)
+  API          {api}
+  OpenAPI      {api}/openapi.json
+  Docs         {api}/docs
+  moto         {info["motoEndpoint"]}
+  stack file   .local/stack.json
+  demo users (password {info["demoPassword"]}):
+{users}
+  ID token     .venv/bin/python -m infra.local.token citizen
+               curl -H "Authorization: Bearer $TOKEN" {api}/applications
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local.stack", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="API port")
+    parser.add_argument("--moto-port", type=int, default=5000)
+    parser.add_argument("--stack-name", default=DEFAULT_STACK_NAME)
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    parser.add_argument("--no-seed", action="store_true", help="skip reference data")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    os.environ.setdefault("AWS_DEFAULT_REGION", default_region())
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    stack = LocalStack(
+        template=args.template,
+        host=args.host,
+        port=args.port,
+        moto_port=args.moto_port,
+        stack_name=args.stack_name,
+        seed=not args.no_seed,
+    )
+    try:
+        stack.start()
+    except PortInUseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(_banner(stack.info), flush=True)
+    while not stop.wait(0.5):
+        pass
+    print("stopping ...", flush=True)
+    stack.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""Event source mappings, locally: poll DynamoDB streams and SQS queues, invoke the functions.
+
+Lambda's semantics, as far as a function can observe them:
+- streams: per shard, in order, batches of up to BatchSize (waiting up to
+  MaximumBatchingWindowInSeconds to fill one); a failed batch is retried and blocks the
+  shard; with ReportBatchItemFailures the records before the first reported failure are
+  done and the retry starts at it; BisectBatchOnFunctionError splits a failing batch in
+  two (splits do not use up retries); after MaximumRetryAttempts retries (or past
+  MaximumRecordAgeInSeconds) the batch's metadata goes to DestinationConfig.OnFailure,
+  as the JSON document Lambda sends, and the shard moves on.
+- SQS: successful messages are deleted; failed ones (all of them on a function error,
+  the reported ones with ReportBatchItemFailures) return to the queue when their
+  visibility timeout ends, and the queue's RedrivePolicy moves them on.
+Event source mappings are not created in moto (MOTO-NOTES: it would swallow the stream).
+Stream checkpoints are kept in a JSON file so a restarted stack on persisted state does not
+redeliver processed records (at-least-once otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from infra.local.deploy import AwsClients, Deployment
+from infra.local.events import dynamodb_stream_event, sqs_event
+from infra.local.runtime import Invocation, InvokeError, Runtime
+from infra.local.template import EventSource, FunctionSpec
+
+log = logging.getLogger("miaopi.local.streams")
+
+
+class Checkpoints:
+    """Last processed sequence number per (mapping, stream, shard), in a JSON file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._data: dict[str, dict[str, Any]] = {}
+        if path is not None and path.exists():
+            try:
+                self._data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                log.warning("ignoring unreadable checkpoint file %s", path)
+
+    def get(self, mapping: str, stream_arn: str, shard_id: str) -> str | None:
+        with self._lock:
+            entry = self._data.get(mapping)
+            if not entry or entry.get("streamArn") != stream_arn:
+                return None
+            seq: str | None = entry.get("shards", {}).get(shard_id)
+            return seq
+
+    def put(self, mapping: str, stream_arn: str, shard_id: str, sequence_number: str) -> None:
+        with self._lock:
+            entry = self._data.get(mapping)
+            if not entry or entry.get("streamArn") != stream_arn:
+                entry = {"streamArn": stream_arn, "shards": {}}
+                self._data[mapping] = entry
+            entry["shards"][shard_id] = sequence_number
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self._data, indent=1), encoding="utf-8")
+                os.replace(tmp, self.path)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class _Poller(threading.Thread):
+    def __init__(
+        self,
+        source: EventSource,
+        function: FunctionSpec,
+        deployment: Deployment,
+        runtime: Runtime,
+        clients: AwsClients,
+        *,
+        poll_interval: float,
+        retry_delay: float,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name=f"poller-{source.function_id}-{source.event_id}", daemon=True)
+        self.source = source
+        self.function = function
+        self.deployment = deployment
+        self.runtime = runtime
+        self.clients = clients
+        self.poll_interval = poll_interval
+        self.retry_delay = retry_delay
+        self.stopping = stop
+        self.mapping = f"{source.function_id}/{source.event_id}"
+
+    def invoke(self, event: dict[str, Any]) -> Invocation | None:
+        """None when the stack is stopping (the batch stays unprocessed)."""
+        try:
+            return self.runtime.invoke(self.source.function_id, event)
+        except InvokeError:
+            return None
+
+    def failed_items(self, result: Invocation, ids: list[str]) -> set[str]:
+        """Identifiers of the records that failed (all of them on a function error)."""
+        if not result.ok:
+            return set(ids)
+        if not self.source.report_batch_item_failures:
+            return set()
+        payload = result.payload
+        failures = payload.get("batchItemFailures") if isinstance(payload, dict) else None
+        failed: set[str] = set()
+        for failure in failures or []:
+            item = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+            if not item or item not in ids:
+                return set(ids)  # Lambda treats a malformed response as a whole-batch failure
+            failed.add(str(item))
+        return failed
+
+    def send_to_destination(self, document: dict[str, Any]) -> None:
+        arn = self.source.on_failure_destination
+        if not arn:
+            log.warning("%s: discarding records after retries (no OnFailure)", self.mapping)
+            return
+        resource = self.deployment.arn_index().get(arn)
+        body = json.dumps(document)
+        if arn.startswith("arn:aws:sqs:"):
+            url = (
+                resource.ref
+                if resource
+                else self.clients.sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+            )
+            self.clients.sqs.send_message(QueueUrl=url, MessageBody=body)
+        elif arn.startswith("arn:aws:sns:"):
+            self.clients.sns.publish(TopicArn=arn, Message=body)
+        else:
+            log.error("%s: unsupported OnFailure destination %s", self.mapping, arn)
+
+    def sleep(self, seconds: float) -> bool:
+        """False when stopping."""
+        return not self.stopping.wait(seconds)
+
+
+class StreamPoller(_Poller):
+    """A DynamoDB stream event source mapping."""
+
+    def __init__(self, *args: Any, checkpoints: Checkpoints, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.checkpoints = checkpoints
+        self.stream_arn = self.source.source_arn
+        self._iterators: dict[str, str | None] = {}
+        self._buffers: dict[str, list[dict[str, Any]]] = {}
+        self._buffer_since: dict[str, float] = {}
+
+    def _iterator(self, shard_id: str) -> str:
+        streams = self.clients.dynamodbstreams
+        seq = self.checkpoints.get(self.mapping, self.stream_arn, shard_id)
+        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard_id}
+        if seq is not None:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=seq)
+        else:
+            kwargs["ShardIteratorType"] = self.source.starting_position
+        return str(streams.get_shard_iterator(**kwargs)["ShardIterator"])
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                progressed = self.poll_once()
+            except ClientError as err:
+                log.warning("%s: %s", self.mapping, err)
+                progressed = False
+            except Exception:
+                log.exception("%s: poller error", self.mapping)
+                progressed = False
+            if not progressed and not self.sleep(self.poll_interval):
+                return
+
+    def poll_once(self) -> bool:
+        streams = self.clients.dynamodbstreams
+        shards = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        progressed = False
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                self._iterators[shard_id] = self._iterator(shard_id)
+            iterator = self._iterators[shard_id]
+            buffer = self._buffers.setdefault(shard_id, [])
+            if iterator is not None and len(buffer) < self.source.batch_size:
+                try:
+                    got = streams.get_records(
+                        ShardIterator=iterator, Limit=self.source.batch_size - len(buffer)
+                    )
+                except ClientError as err:
+                    if "ExpiredIterator" not in str(err):
+                        raise
+                    self._iterators[shard_id] = self._iterator(shard_id)
+                    continue
+                self._iterators[shard_id] = got.get("NextShardIterator")
+                if got["Records"]:
+                    if not buffer:
+                        self._buffer_since[shard_id] = time.monotonic()
+                    buffer.extend(got["Records"])
+                    progressed = True
+            if not buffer:
+                continue
+            waited = time.monotonic() - self._buffer_since.get(shard_id, 0.0)
+            if (
+                len(buffer) >= self.source.batch_size
+                or waited >= self.source.maximum_batching_window_s
+            ):
+                batch = buffer[: self.source.batch_size]
+                del buffer[: len(batch)]
+                self._buffer_since[shard_id] = time.monotonic()
+                if not self.deliver(shard_id, batch, attempts=0):
+                    return False  # stopping: leave the checkpoint where it is
+                self.checkpoints.put(
+                    self.mapping,
+                    self.stream_arn,
+                    shard_id,
+                    batch[-1]["dynamodb"]["SequenceNumber"],
+                )
+                progressed = True
+        return progressed
+
+    def deliver(self, shard_id: str, records: list[dict[str, Any]], attempts: int) -> bool:
+        """Invoke until the records are done or handed to OnFailure; False when stopping."""
+        pending = self._drop_expired(shard_id, records)
+        while pending:
+            event = dynamodb_stream_event(pending, self.stream_arn, self.deployment.region)
+            result = self.invoke(event)
+            if result is None or self.stopping.is_set():
+                return False
+            ids = [r["dynamodb"]["SequenceNumber"] for r in pending]
+            failed = self.failed_items(result, ids)
+            if not failed:
+                return True
+            # Records before the first failure are done; retry from it.
+            pending = pending[min(ids.index(i) for i in failed) :]
+            if self.source.bisect_batch_on_function_error and len(pending) > 1:
+                half = len(pending) // 2
+                return self.deliver(shard_id, pending[:half], attempts) and self.deliver(
+                    shard_id, pending[half:], attempts
+                )
+            attempts += 1
+            retries = self.source.maximum_retry_attempts
+            if retries >= 0 and attempts > retries:
+                self.send_to_destination(
+                    self.failure_document(
+                        shard_id, pending, result, attempts, "RetryAttemptsExhausted"
+                    )
+                )
+                return True
+            if not self.sleep(self.retry_delay):
+                return False
+        return True
+
+    def _drop_expired(self, shard_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        max_age = self.source.maximum_record_age_s
+        if max_age < 0:
+            return records
+        now = time.time()
+        fresh: list[dict[str, Any]] = []
+        expired: list[dict[str, Any]] = []
+        for r in records:
+            created = r["dynamodb"].get("ApproximateCreationDateTime")
+            ts = created.timestamp() if isinstance(created, datetime) else float(created or now)
+            (expired if now - ts > max_age else fresh).append(r)
+        if expired:
+            self.send_to_destination(
+                self.failure_document(shard_id, expired, None, 0, "RecordAgeExceeded")
+            )
+        return fresh
+
+    def failure_document(
+        self,
+        shard_id: str,
+        records: list[dict[str, Any]],
+        result: Invocation | None,
+        attempts: int,
+        condition: str,
+    ) -> dict[str, Any]:
+        """What Lambda sends to a stream mapping's OnFailure destination."""
+
+        def arrival(r: dict[str, Any]) -> str:
+            created = r["dynamodb"].get("ApproximateCreationDateTime")
+            if isinstance(created, datetime):
+                return created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return str(created)
+
+        response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+        if result is not None and not result.ok:
+            response["functionError"] = "Unhandled"
+        return {
+            "requestContext": {
+                "requestId": result.request_id if result else str(uuid.uuid4()),
+                "functionArn": self.function.arn,
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": response,
+            "version": "1.0",
+            "timestamp": _now_iso(),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": arrival(records[0]),
+                "approximateArrivalOfLastRecord": arrival(records[-1]),
+                "batchSize": len(records),
+                "streamArn": self.stream_arn,
+            },
+        }
+
+
+class QueuePoller(_Poller):
+    """An SQS event source mapping."""
+
+    def run(self) -> None:
+        resource = self.deployment.arn_index().get(self.source.source_arn)
+        self.queue_url = (
+            resource.ref
+            if resource
+            else self.clients.sqs.get_queue_url(
+                QueueName=self.source.source_arn.rsplit(":", 1)[-1]
+            )["QueueUrl"]
+        )
+        while not self.stopping.is_set():
+            try:
+                progressed = self.poll_once()
+            except Exception:
+                log.exception("%s: poller error", self.mapping)
+                progressed = False
+            if not progressed and not self.sleep(self.poll_interval):
+                return
+
+    def poll_once(self) -> bool:
+        batch: list[dict[str, Any]] = []
+        started = time.monotonic()
+        while len(batch) < self.source.batch_size and not self.stopping.is_set():
+            got = self.clients.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.source.batch_size - len(batch)),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            batch.extend(got)
+            if time.monotonic() - started >= self.source.maximum_batching_window_s:
+                break
+            if not got and not self.sleep(min(self.poll_interval, 0.1)):
+                break
+        if not batch:
+            return False
+        result = self.invoke(sqs_event(batch, self.source.source_arn, self.deployment.region))
+        if result is None:
+            return False
+        # Failed messages stay: they reappear after the visibility timeout (then redrive).
+        failed = self.failed_items(result, [m["MessageId"] for m in batch])
+        done = [m for m in batch if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self.clients.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
+            )
+        return True
+
+
+class EventSourcePollers:
+    """One poller thread per DynamoDB/SQS event of every function in the deployment."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        runtime: Runtime,
+        clients: AwsClients,
+        *,
+        checkpoint_path: Path | None = None,
+        poll_interval: float = 0.25,
+        retry_delay: float = 0.5,
+        sources: Iterable[EventSource] | None = None,
+    ) -> None:
+        self._stop = threading.Event()
+        self.checkpoints = Checkpoints(checkpoint_path)
+        if sources is None:
+            sources = [s for f in deployment.functions.values() for s in f.event_sources]
+        self.pollers: list[_Poller] = []
+        for source in sources:
+            if not source.enabled:
+                continue
+            common: dict[str, Any] = {
+                "poll_interval": poll_interval,
+                "retry_delay": retry_delay,
+                "stop": self._stop,
+            }
+            function = deployment.functions[source.function_id]
+            if source.kind == "DynamoDB":
+                self.pollers.append(
+                    StreamPoller(
+                        source,
+                        function,
+                        deployment,
+                        runtime,
+                        clients,
+                        checkpoints=self.checkpoints,
+                        **common,
+                    )
+                )
+            else:
+                self.pollers.append(
+                    QueuePoller(source, function, deployment, runtime, clients, **common)
+                )
+
+    def start(self) -> EventSourcePollers:
+        for poller in self.pollers:
+            poller.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Signal every poller; call `Runtime.close()` next to cut in-flight invokes short."""
+        self._stop.set()
+
+    def join(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        for poller in self.pollers:
+            if poller.is_alive():
+                poller.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> EventSourcePollers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.join()

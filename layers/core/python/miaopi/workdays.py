@@ -1,0 +1,28 @@
+"""Working days on the Chinese calendar: public holidays off, make-up workdays (调休) on."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import chinese_calendar
+
+
+def is_workday(day: dt.date) -> tuple[bool, bool]:
+    """(is a working day, known from the official calendar). Unknown years fall back to Mon-Fri."""
+    try:
+        return chinese_calendar.is_workday(day), True
+    except NotImplementedError:
+        return day.weekday() < 5, False
+
+
+def add_working_days(start: dt.date, days: int) -> tuple[dt.date, bool]:
+    """The date `days` working days after `start` (start itself not counted), and whether every
+    day counted came from the official calendar (False: the package lacks that year's holidays)."""
+    day, left, known = start, days, True
+    while left > 0:
+        day += dt.timedelta(days=1)
+        workday, official = is_workday(day)
+        known = known and official
+        if workday:
+            left -= 1
+    return day, known

@@ -1,0 +1,31 @@
+"""The service catalogue, loaded once per execution environment from the rules layer."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from miaopi.errors import UnknownService
+from miaopi.loader import load_catalogue, load_service
+from miaopi.model import ServiceDefinition
+from miaopi_rules import SERVICES_DIR
+
+
+@cache
+def all_services() -> dict[str, ServiceDefinition]:
+    return load_catalogue(SERVICES_DIR)
+
+
+@cache
+def one_service(service_id: str) -> ServiceDefinition:
+    """Load only the service a function is bound to: a smaller cold start."""
+    folder = SERVICES_DIR / service_id
+    if not (folder / "service.yaml").is_file():
+        raise UnknownService(service_id)
+    return load_service(folder)
+
+
+def find(service_id: str) -> ServiceDefinition:
+    service = all_services().get(service_id)
+    if service is None:
+        raise UnknownService(service_id)
+    return service

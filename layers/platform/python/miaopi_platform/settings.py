@@ -1,0 +1,30 @@
+"""Settings: read once from the function's environment, which template.yaml declares."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    applications_table: str = Field(alias="APPLICATIONS_TABLE")
+    decisions_table: str = Field(alias="DECISIONS_TABLE")
+    reference_table: str = Field(alias="REFERENCE_TABLE")
+    credit_list_table: str = Field(alias="CREDIT_LIST_TABLE")
+    pii_key_secret_arn: str = Field(alias="PII_KEY_SECRET_ARN")
+    #: bound per function in template.yaml; empty for functions that serve every service
+    service_id: str | None = Field(default=None, alias="SERVICE_ID")
+    #: the API's own body limit, far below API Gateway's 10 MB
+    max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if env is None else env
+        return cls.model_validate({k: v for k, v in source.items() if k in _NAMES})
+
+
+_NAMES = {field.alias for field in Settings.model_fields.values()}

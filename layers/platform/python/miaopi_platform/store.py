@@ -1,0 +1,109 @@
+"""The applications and decisions tables: one atomic write per decided application."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from miaopi_platform.dynamo import from_item, to_item, unavailable
+from miaopi_platform.errors import AlreadyRecorded, BadRequest
+
+BY_APPLICANT = "byApplicant"
+
+
+class ApplicationStore:
+    def __init__(self, client: Any, applications_table: str, decisions_table: str) -> None:
+        self._client = client
+        self._applications = applications_table
+        self._decisions = decisions_table
+
+    def record(self, application: dict[str, Any], decision: dict[str, Any]) -> None:
+        """Write the application and its decision record together, or neither."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._applications,
+                            "Item": to_item(application),
+                            "ConditionExpression": "attribute_not_exists(applicationId)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._decisions,
+                            "Item": to_item(decision),
+                            "ConditionExpression": "attribute_not_exists(decisionId)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            reasons = exc.response.get("CancellationReasons") or []
+            conditional = any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+            if error.get("Code") == "TransactionCanceledException" and conditional:
+                raise AlreadyRecorded from None
+            raise unavailable(exc, "the application store") from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, "the application store") from None
+
+    def get(self, application_id: str) -> dict[str, Any] | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._applications,
+                Key={"applicationId": {"S": application_id}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "the application store") from None
+        item = answer.get("Item")
+        return from_item(item) if item else None
+
+    def list_for(
+        self, applicant_id: str, limit: int, next_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        query: dict[str, Any] = {
+            "TableName": self._applications,
+            "IndexName": BY_APPLICANT,
+            "KeyConditionExpression": "applicantId = :a",
+            "ExpressionAttributeValues": {":a": {"S": applicant_id}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if next_token:
+            start = _decode_token(next_token)
+            if start.get("applicantId", {}).get("S") != applicant_id:
+                raise BadRequest(
+                    "nextToken is not valid", [{"field": "nextToken", "code": "invalid"}]
+                )
+            query["ExclusiveStartKey"] = start
+        try:
+            answer = self._client.query(**query)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "the application store") from None
+        last = answer.get("LastEvaluatedKey")
+        return [from_item(i) for i in answer.get("Items", [])], _encode_token(
+            last
+        ) if last else None
+
+
+def _encode_token(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> dict[str, Any]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadRequest(
+            "nextToken is not valid", [{"field": "nextToken", "code": "invalid"}]
+        ) from None
+    if not isinstance(value, dict):
+        raise BadRequest("nextToken is not valid", [{"field": "nextToken", "code": "invalid"}])
+    return value

@@ -1,0 +1,163 @@
+"""Local event source mappings: Lambda's retry, partial-batch and OnFailure semantics."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from infra.local.deploy import AwsClients, Deployment, deploy
+from infra.local.runtime import Runtime
+from infra.local.streams import EventSourcePollers
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "local_stack"
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+class Harness:
+    def __init__(self, deployment: Deployment, clients: AwsClients, log: Path) -> None:
+        self.deployment = deployment
+        self.clients = clients
+        self.log = log
+
+    def put(self, table_id: str, item_id: str, kind: str = "ok") -> None:
+        self.clients.dynamodb.put_item(
+            TableName=self.deployment.tables[table_id],
+            Item={"id": {"S": item_id}, "kind": {"S": kind}},
+        )
+
+    def invocations(self, function_id: str) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        name = self.deployment.functions[function_id].name
+        lines = [json.loads(line) for line in self.log.read_text().splitlines()]
+        return [line["ids"] for line in lines if line["function"] == name]
+
+    def failure_documents(self) -> list[dict[str, Any]]:
+        url = self.deployment.queues["FailureQueue"]
+        messages = self.clients.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+    def sequence_numbers(self, table_id: str) -> dict[str, str]:
+        streams = self.clients.dynamodbstreams
+        arn = self.deployment.stream_arns[table_id]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records = streams.get_records(ShardIterator=iterator)["Records"]
+        return {r["dynamodb"]["Keys"]["id"]["S"]: r["dynamodb"]["SequenceNumber"] for r in records}
+
+
+@pytest.fixture
+def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    with mock_aws():
+        clients = AwsClients.create()
+        deployment = deploy(FIXTURES / "streams.yaml", clients, stack_name="streams-test")
+        yield Harness(deployment, clients, tmp_path / "invocations.jsonl")
+
+
+def run_pollers(h: Harness, tmp_path: Path) -> tuple[Runtime, EventSourcePollers]:
+    runtime = Runtime(
+        h.deployment.functions,
+        endpoint_url=None,
+        region="us-east-1",
+        extra_env={"RECORD_LOG": str(h.log)},
+    )
+    pollers = EventSourcePollers(
+        h.deployment,
+        runtime,
+        h.clients,
+        checkpoint_path=tmp_path / "checkpoints.json",
+        poll_interval=0.05,
+        retry_delay=0.0,
+    ).start()
+    return runtime, pollers
+
+
+def stop(runtime: Runtime, pollers: EventSourcePollers) -> None:
+    pollers.stop()
+    runtime.close()
+    pollers.join()
+    assert not any(p.is_alive() for p in pollers.pollers)
+
+
+def test_partial_batch_failure_retries_only_from_the_failed_record(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # Given four records, the third failing once, written before the mapping starts
+    for item_id, kind in [("r1", "ok"), ("r2", "ok"), ("r3", "fail-once"), ("r4", "ok")]:
+        harness.put("PartialTable", item_id, kind)
+    seqs = harness.sequence_numbers("PartialTable")
+
+    # When the local event source mapping delivers them
+    runtime, pollers = run_pollers(harness, tmp_path)
+    try:
+        calls = wait_for(
+            lambda: (
+                len(harness.invocations("PartialConsumer")) >= 2
+                and harness.invocations("PartialConsumer")
+            )
+        )
+        time.sleep(0.3)  # would a third delivery happen?
+        calls = harness.invocations("PartialConsumer")
+    finally:
+        stop(runtime, pollers)
+
+    # Then one batch, then a retry starting at the failed record, and nothing discarded
+    assert calls == [["r1", "r2", "r3", "r4"], ["r3", "r4"]]
+    assert harness.failure_documents() == []
+    checkpoint = json.loads((tmp_path / "checkpoints.json").read_text())
+    assert checkpoint["PartialConsumer/PartialStream"]["shards"].popitem()[1] == seqs["r4"]
+
+
+def test_poison_record_goes_to_the_on_failure_queue_and_the_rest_is_processed(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # Given five records with a poison one in the middle (bisect on, 2 retries)
+    for item_id in ["p1", "p2", "p3", "p4", "p5"]:
+        harness.put("PoisonTable", item_id, "poison" if item_id == "p3" else "ok")
+    seqs = harness.sequence_numbers("PoisonTable")
+
+    # When the mapping runs until the poison record is given up
+    runtime, pollers = run_pollers(harness, tmp_path)
+    try:
+        documents = wait_for(harness.failure_documents)
+        calls = harness.invocations("PoisonConsumer")
+    finally:
+        stop(runtime, pollers)
+
+    # Then only the poison record's metadata goes to the OnFailure queue, as Lambda sends it
+    assert len(documents) == 1
+    doc = documents[0]
+    info = doc["DDBStreamBatchInfo"]
+    assert info["startSequenceNumber"] == info["endSequenceNumber"] == seqs["p3"]
+    assert info["batchSize"] == 1
+    assert info["streamArn"] == harness.deployment.stream_arns["PoisonTable"]
+    assert doc["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert (
+        doc["requestContext"]["functionArn"] == harness.deployment.functions["PoisonConsumer"].arn
+    )
+    # And retries are bounded: the batch, then the bisected poison record 1 + 2 times
+    delivered = [item for call in calls for item in call]
+    assert delivered.count("p3") == 1 + 1 + 2
+    # And the records before it were delivered once, those after it until they succeeded
+    assert delivered.count("p1") == delivered.count("p2") == 1
+    assert {"p4", "p5"} <= set(delivered)
+    assert calls[0] == ["p1", "p2", "p3", "p4", "p5"]

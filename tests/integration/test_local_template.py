@@ -1,0 +1,234 @@
+"""template.yaml -> local resources: keys, indexes, streams, secrets, environments, routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from infra.local.deploy import AwsClients, Deployment, deploy_in_process, local_secret_value
+from infra.local.gateway import RouteMatch, Router
+from infra.local.template import LocalTemplate, load_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+SERVICES = {
+    "EnterpriseInvestmentFilingFunction": "enterprise-investment-filing",
+    "GraduateHukouFunction": "graduate-hukou",
+    "DrugLicenseCancellationFunction": "drug-license-cancellation",
+    "ElderlyAllowanceFunction": "elderly-allowance",
+    "RideHailingDriverPermitFunction": "ride-hailing-driver-permit",
+    "RideHailingVehiclePermitFunction": "ride-hailing-vehicle-permit",
+}
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[tuple[Deployment, AwsClients]]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+        with mock_aws():
+            yield deploy_in_process(TEMPLATE, "miaopi-test"), AwsClients.create()
+
+
+def table_properties(logical_id: str) -> dict[str, Any]:
+    props: dict[str, Any] = load_yaml(TEMPLATE)["Resources"][logical_id]["Properties"]
+    return props
+
+
+def _gsi_shape(indexes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        i["IndexName"]: (
+            sorted((k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]),
+            i["Projection"]["ProjectionType"],
+        )
+        for i in indexes
+    }
+
+
+@pytest.mark.parametrize(
+    "table_id", ["ApplicationsTable", "DecisionsTable", "ReferenceDataTable", "CreditListTable"]
+)
+def test_tables_have_exactly_the_template_keys_indexes_and_streams(
+    local: tuple[Deployment, AwsClients], table_id: str
+) -> None:
+    # Given the template's declaration and the locally deployed table
+    deployment, clients = local
+    declared = table_properties(table_id)
+
+    # When describing the table
+    table = clients.dynamodb.describe_table(TableName=deployment.tables[table_id])["Table"]
+
+    # Then keys, attributes, GSIs, billing and stream are exactly the template's
+    assert table["TableName"] == f"miaopi-test-{table_id}"
+    assert table["KeySchema"] == declared["KeySchema"]
+    assert sorted(table["AttributeDefinitions"], key=str) == sorted(
+        declared["AttributeDefinitions"], key=str
+    )
+    assert _gsi_shape(table.get("GlobalSecondaryIndexes", [])) == _gsi_shape(
+        declared.get("GlobalSecondaryIndexes", [])
+    )
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    stream = declared.get("StreamSpecification")
+    if stream:
+        assert table["StreamSpecification"] == {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
+        assert deployment.stream_arns[table_id] == table["LatestStreamArn"]
+    else:
+        assert "StreamSpecification" not in table or not table["StreamSpecification"].get(
+            "StreamEnabled"
+        )
+
+
+def test_every_function_gets_its_environment_resolved(
+    local: tuple[Deployment, AwsClients],
+) -> None:
+    # Given the deployment
+    deployment, _ = local
+
+    # Then each function has the Globals plus its own variables, all resolved to real ids
+    expected_common = {
+        "POWERTOOLS_SERVICE_NAME": "miaopi",
+        "POWERTOOLS_METRICS_NAMESPACE": "Miaopi",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "APPLICATIONS_TABLE": deployment.tables["ApplicationsTable"],
+        "DECISIONS_TABLE": deployment.tables["DecisionsTable"],
+        "REFERENCE_TABLE": deployment.tables["ReferenceDataTable"],
+        "CREDIT_LIST_TABLE": deployment.tables["CreditListTable"],
+        "PII_KEY_SECRET_ARN": deployment.secrets["PiiHashKeySecret"],
+    }
+    assert set(deployment.functions) == {*SERVICES, "CatalogueFunction", "ApplicationsFunction"}
+    for function_id, spec in deployment.functions.items():
+        own = {"SERVICE_ID": SERVICES[function_id]} if function_id in SERVICES else {}
+        assert spec.environment == {**expected_common, **own}, function_id
+        assert spec.timeout == 10 and spec.memory == 512
+        assert [p.parent.name for p in spec.layer_dirs] == [
+            "dependencies",
+            "core",
+            "platform",
+            "rules",
+        ]
+        assert spec.handler == "app.lambda_handler"
+
+
+def test_secret_is_deterministic_per_stack(local: tuple[Deployment, AwsClients]) -> None:
+    # When reading the HMAC key secret
+    deployment, clients = local
+    value = clients.secretsmanager.get_secret_value(
+        SecretId=deployment.secrets["PiiHashKeySecret"]
+    )["SecretString"]
+
+    # Then it is the stack's deterministic 64-character alphanumeric value
+    assert value == local_secret_value("miaopi-test", "PiiHashKeySecret", 64)
+    assert len(value) == 64 and value.isalnum()
+
+
+def test_user_pool_client_and_groups(local: tuple[Deployment, AwsClients]) -> None:
+    deployment, clients = local
+    pool_id = deployment.user_pools["UserPool"]
+
+    # When listing groups and describing the client
+    groups = clients.cognito_idp.list_groups(UserPoolId=pool_id)["Groups"]
+    client = clients.cognito_idp.describe_user_pool_client(
+        UserPoolId=pool_id, ClientId=deployment.user_pool_clients["UserPoolClient"]
+    )["UserPoolClient"]
+
+    # Then the template's groups and a client without a secret exist
+    assert {g["GroupName"] for g in groups} == {"reviewers", "auditors", "admins"}
+    assert "ClientSecret" not in client
+    assert "ALLOW_ADMIN_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
+    assert deployment.outputs()["UserPoolId"] == pool_id
+
+
+def test_deploying_again_reuses_every_resource(local: tuple[Deployment, AwsClients]) -> None:
+    # Given a deployed stack
+    deployment, _ = local
+
+    # When deploying the same template again (a restarted stack on kept state)
+    again = deploy_in_process(TEMPLATE, "miaopi-test")
+
+    # Then nothing fails and every physical id is the same
+    assert {k: r.ref for k, r in again.resources.items()} == {
+        k: r.ref for k, r in deployment.resources.items()
+    }
+
+
+def test_routes_follow_api_gateway_precedence(local: tuple[Deployment, AwsClients]) -> None:
+    # Given the routes of every function
+    deployment, _ = local
+    router = Router(r for f in deployment.functions.values() for r in f.api_routes)
+
+    def target(method: str, path: str) -> tuple[str, str] | None:
+        found = router.match(method, path)
+        assert isinstance(found, RouteMatch), (method, path)
+        return found.route.function_id, found.route.auth
+
+    # Then each service path goes to its own function, others to the catalogue
+    for function_id, service_id in SERVICES.items():
+        assert target("POST", f"/services/{service_id}/applications") == (function_id, "COGNITO")
+    assert target("POST", "/services/unknown/applications") == ("CatalogueFunction", "COGNITO")
+    assert target("GET", "/services") == ("CatalogueFunction", "NONE")
+    assert target("GET", "/services/elderly-allowance") == ("CatalogueFunction", "NONE")
+    assert target("GET", "/services/elderly-allowance/rules") == ("CatalogueFunction", "NONE")
+    assert target("GET", "/openapi.json") == ("CatalogueFunction", "NONE")
+    assert target("GET", "/docs") == ("CatalogueFunction", "NONE")
+    assert target("GET", "/applications") == ("ApplicationsFunction", "COGNITO")
+    assert target("GET", "/applications/a-1") == ("ApplicationsFunction", "COGNITO")
+    # And a wrong method on a literal resource does not fall back to the {param} one
+    assert router.match("GET", "/services/elderly-allowance/applications") == ["POST"]
+
+
+def test_short_form_intrinsics_resolve() -> None:
+    # Given a template using the short forms in their various shapes
+    template = LocalTemplate(
+        {
+            "Parameters": {"Stage": {"Type": "String", "Default": "v1"}},
+            "Conditions": {"IsV1": {"Fn::Equals": [{"Ref": "Stage"}, "v1"]}},
+            "Resources": {"T": {"Type": "AWS::DynamoDB::Table", "Properties": {}}},
+        },
+        ROOT,
+    )
+    resolver = template.resolver("s", "eu-west-1")
+
+    # Then Sub (both forms), Join, Select, If and GetAtt resolve locally
+    assert resolver.resolve({"Fn::Sub": "${T}/${T.Arn}/${AWS::Region}/${!Lit}"}) == (
+        "s-T/arn:aws:dynamodb:eu-west-1:123456789012:table/s-T/eu-west-1/${Lit}"
+    )
+    assert resolver.resolve({"Fn::Sub": ["${X}-${Stage}", {"X": {"Ref": "AWS::AccountId"}}]}) == (
+        "123456789012-v1"
+    )
+    assert resolver.resolve({"Fn::Join": ["-", ["a", {"Ref": "Stage"}]]}) == "a-v1"
+    assert resolver.resolve({"Fn::Select": [1, ["a", "b"]]}) == "b"
+    assert resolver.resolve({"Fn::If": ["IsV1", "yes", "no"]}) == "yes"
+    assert resolver.resolve({"Fn::GetAtt": ["T", "Arn"]}).endswith(":table/s-T")
+
+
+def test_yaml_short_forms_load_as_long_forms(tmp_path: Path) -> None:
+    # Given a template written with short-form tags
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "Resources:\n"
+        "  Q:\n"
+        "    Type: AWS::SQS::Queue\n"
+        "    Properties:\n"
+        "      A: !GetAtt T.Arn\n"
+        "      B: !GetAtt [T, StreamArn]\n"
+        '      C: !Sub ["${x}", {x: !Ref T}]\n'
+        '      D: !Join [",", [!Ref T, !Select [0, [a]]]]\n'
+        "      E: !If [Cond, !Equals [a, b], !Ref AWS::NoValue]\n"
+    )
+
+    # When loading it
+    props = load_yaml(path)["Resources"]["Q"]["Properties"]
+
+    # Then each tag is its long form
+    assert props["A"] == {"Fn::GetAtt": ["T", "Arn"]}
+    assert props["B"] == {"Fn::GetAtt": ["T", "StreamArn"]}
+    assert props["C"] == {"Fn::Sub": ["${x}", {"x": {"Ref": "T"}}]}
+    assert props["D"] == {"Fn::Join": [",", [{"Ref": "T"}, {"Fn::Select": [0, ["a"]]}]]}
+    assert props["E"] == {"Fn::If": ["Cond", {"Fn::Equals": ["a", "b"]}, {"Ref": "AWS::NoValue"}]}
