@@ -56,7 +56,7 @@ def make_resolver() -> APIGatewayRestResolver:
     def _request_invalid(exc: RequestValidationError) -> Response[str]:
         details = [
             {
-                "field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "(request)",
+                "field": _field(e.get("loc", ())),
                 "code": e.get("type", "invalid"),
                 "message": e.get("msg", ""),
             }
@@ -95,6 +95,14 @@ def make_resolver() -> APIGatewayRestResolver:
         return error_response(500, "INTERNAL", "an unexpected error occurred")
 
     return app
+
+
+def _field(loc: Any) -> str:
+    """A parameter's name as the client wrote it (headers come lower-cased)."""
+    where, *path = [str(part) for part in loc] or ["request"]
+    if where == "header" and path:
+        return "-".join(word.capitalize() for word in path[0].split("-"))
+    return ".".join(path) or where
 
 
 def json_body(app: APIGatewayRestResolver, max_bytes: int) -> Any:

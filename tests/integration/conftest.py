@@ -1,0 +1,172 @@
+"""Handlers under moto, with tables built from template.yaml and the synthetic reference data.
+
+Each function module is imported the way Lambda would: with exactly its template environment,
+and with its own copy of the platform's routers (in Lambda every function is its own process).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from infra.local.deploy import AwsClients, Deployment, deploy_in_process
+from infra.local.events import api_gateway_event
+from infra.local.seed import Persona, generate, put_all, reference_items
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+CITIZEN = {"sub": "11111111-aaaa-bbbb-cccc-000000000001", "cognito:username": "citizen"}
+OTHER = {"sub": "22222222-aaaa-bbbb-cccc-000000000002", "cognito:username": "citizen2"}
+
+
+class Stack:
+    def __init__(
+        self,
+        deployment: Deployment,
+        clients: AwsClients,
+        personas: list[Persona],
+        env_patch: pytest.MonkeyPatch,
+    ) -> None:
+        self.env_patch = env_patch
+        self.deployment = deployment
+        self.clients = clients
+        self.personas = personas
+        self._modules: dict[str, ModuleType] = {}
+
+    def env(self, function_id: str) -> dict[str, str]:
+        return dict(self.deployment.functions[function_id].environment)
+
+    def table(self, env_name: str) -> str:
+        return self.env("ApplicationsFunction")[env_name]
+
+    def module(self, function_id: str) -> ModuleType:
+        if function_id in self._modules:
+            return self._modules[function_id]
+        spec_fn = self.deployment.functions[function_id]
+        for name, value in spec_fn.environment.items():
+            self.env_patch.setenv(name, value)
+        for name in [m for m in sys.modules if m.startswith("miaopi_platform.routes")]:
+            del sys.modules[name]
+        path = spec_fn.code_uri / "app.py"
+        spec = importlib.util.spec_from_file_location(f"fn_{function_id}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        self._modules[function_id] = module
+        return module
+
+    def clear(self, *env_names: str) -> None:
+        """Empty the tables the tests write, keeping the reference data."""
+        for env_name in env_names:
+            table = self.table(env_name)
+            keys = [
+                k["AttributeName"]
+                for k in self.clients.dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+            ]
+            for item in self.items(env_name):
+                self.clients.dynamodb.delete_item(TableName=table, Key={k: item[k] for k in keys})
+
+    def items(self, env_name: str) -> list[dict[str, Any]]:
+        answer = self.clients.dynamodb.scan(TableName=self.table(env_name))
+        return list(answer["Items"])
+
+    def persona(self, service_id: str, outcome: str, failing: list[str] | None = None) -> Persona:
+        for persona in self.personas:
+            matches = persona.service_id == service_id and persona.expected_outcome == outcome
+            if matches and (failing is None or persona.expected_failing == sorted(failing)):
+                return persona
+        raise LookupError(f"no persona {service_id} {outcome} {failing}")
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[Stack]:
+    """One deployment and reference data per test module; see `stack` for per-test state."""
+    with pytest.MonkeyPatch.context() as monkeypatch, mock_aws():
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        deployment = deploy_in_process(TEMPLATE, "miaopi-it")
+        clients = AwsClients.create()
+        from miaopi_platform.pii import PiiHasher
+        from miaopi_platform.submission import CHINA
+
+        env = deployment.functions["ApplicationsFunction"].environment
+        hasher = PiiHasher.from_secret(clients.secretsmanager, env["PII_KEY_SECRET_ARN"])
+        personas, _ = generate(dt.datetime.now(CHINA).date(), copies=0)
+        reference, credit = reference_items(personas, hasher.digest)
+        put_all(clients.dynamodb, env["REFERENCE_TABLE"], reference)
+        put_all(clients.dynamodb, env["CREDIT_LIST_TABLE"], credit)
+        yield Stack(deployment, clients, personas, monkeypatch)
+
+
+@pytest.fixture
+def stack(deployed: Stack) -> Stack:
+    """The module's deployment with empty applications and decisions tables."""
+    deployed.clear("APPLICATIONS_TABLE", "DECISIONS_TABLE")
+    return deployed
+
+
+Invoke = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def invoke(stack: Stack) -> Invoke:
+    """Call a function's handler with an API Gateway proxy event, as the gateway would."""
+
+    def call(
+        function_id: str,
+        method: str,
+        resource: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw_body: str | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        path_parameters: dict[str, str] | None = None,
+        claims: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        module = stack.module(function_id)
+        event = api_gateway_event(
+            method=method,
+            resource=resource,
+            path=path,
+            headers=list((headers or {}).items()),
+            query=list((query or {}).items()),
+            path_parameters=path_parameters,
+            body=raw_body if raw_body is not None else (None if body is None else json.dumps(body)),
+            claims=claims,
+        )
+        response: dict[str, Any] = module.lambda_handler(event, _Context(function_id))
+        headers = {k.lower(): v[-1] for k, v in (response.get("multiValueHeaders") or {}).items()}
+        headers |= {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        response["headers"] = headers
+        is_json = headers.get("content-type", "").startswith("application/json")
+        response["json"] = (
+            json.loads(response["body"]) if is_json and response.get("body") else None
+        )
+        return response
+
+    return call
+
+
+class _Context:
+    def __init__(self, name: str) -> None:
+        self.function_name = name
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        self.aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
