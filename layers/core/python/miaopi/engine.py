@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from miaopi import facts as fact_functions
-from miaopi.expressions import walk
 from miaopi.files import Text
 from miaopi.model import (
     CompiledRule,
@@ -51,7 +50,7 @@ def parameters_on(rule_set: RuleSet, day: dt.date) -> dict[str, Any]:
         cached = {p.name: _zen_value(p.on(day)) for p in rule_set.parameters}
         if len(rule_set.parameter_cache) < 4096:
             rule_set.parameter_cache[day] = cached
-    return dict(cached)
+    return cached  # read-only: nothing writes into a decision's context
 
 
 def _application_context(service: ServiceDefinition, application: dict[str, Any]) -> dict[str, Any]:
@@ -83,10 +82,11 @@ def evidence_state(
         item = evidence.get(alias, _UNAVAILABLE)
         status = item.status
         record = item.record if status is EvidenceStatus.FOUND else None
-        if record is not None and any(
-            record.get(attr) is None for attr in definition.required_attributes
-        ):
-            status, record = EvidenceStatus.MALFORMED, None
+        if record is not None:
+            for attribute in definition.required_attributes:
+                if record.get(attribute) is None:
+                    status, record = EvidenceStatus.MALFORMED, None
+                    break
         if status is EvidenceStatus.FOUND:
             records[alias] = record
         else:
@@ -193,27 +193,26 @@ def decide(
     reasons: list[Reason] = []
     rejected = referred = False
     for index, rule in enumerate(rule_set.rules):
-        values = {
-            path: walk(context, steps) for path, steps in zip(rule.paths, rule.steps, strict=False)
-        }
+        values = {path: read(context) for path, read in rule.readers}
         applies, holds = results[2 * index], results[2 * index + 1]
-        result: RuleResult
         lacking: tuple[str, ...] = ()
         error: str | None = None
-        if rule.when_sources & missing:
+        if missing and rule.when_sources & missing:
             lacking = tuple(sorted(rule.when_sources & missing))
             result = RuleResult.EVIDENCE_MISSING
-        elif isinstance(applies, _Failure):
-            result, error = RuleResult.ERROR, applies.message
         elif applies is not True:
-            result = RuleResult.NOT_APPLICABLE
-        elif rule.sources & missing:
+            if applies.__class__ is _Failure:
+                result, error = RuleResult.ERROR, applies.message
+            else:
+                result = RuleResult.NOT_APPLICABLE
+        elif missing and rule.sources & missing:
             lacking = tuple(sorted(rule.sources & missing))
             result = RuleResult.EVIDENCE_MISSING
-        elif isinstance(holds, _Failure):
-            result, error = RuleResult.ERROR, holds.message
         elif holds is True:
-            result = RuleResult.PASS
+            trace.append(TraceEntry(rule.id, RuleResult.PASS, rule.on_fail, values))
+            continue
+        elif holds.__class__ is _Failure:
+            result, error = RuleResult.ERROR, holds.message
         else:
             result = RuleResult.FAIL
         trace.append(TraceEntry(rule.id, result, rule.on_fail, values, lacking, error))

@@ -51,6 +51,31 @@ def walk(context: dict[str, Any], path: str | tuple[str, ...]) -> Any:
     return value
 
 
+def getter(steps: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    """A reader for one dotted path, specialised at load: the trace reads every path it shows."""
+    if len(steps) == 1:
+        (a,) = steps
+        return lambda context: context.get(a)
+    if len(steps) == 2:
+        a, b = steps
+
+        def read2(context: dict[str, Any]) -> Any:
+            x = context.get(a)
+            return x.get(b) if x.__class__ is dict else None
+
+        return read2
+    if len(steps) == 3:
+        a, b, c = steps
+
+        def read3(context: dict[str, Any]) -> Any:
+            x = context.get(a)
+            x = x.get(b) if x.__class__ is dict else None
+            return x.get(c) if x.__class__ is dict else None
+
+        return read3
+    return lambda context: walk(context, steps)
+
+
 def _needs(paths: Iterable[str]) -> tuple[tuple[str, str | None], ...]:
     """(namespace, top-level key) pairs that the paths read: all ZEN needs to be given."""
     out: dict[tuple[str, str | None], None] = {}

@@ -20,7 +20,13 @@ from pydantic import ValidationError
 
 from miaopi import facts as fact_functions
 from miaopi.errors import RuleLoadError
-from miaopi.expressions import Compiled, ExpressionError, compile_batch, compile_expression
+from miaopi.expressions import (
+    Compiled,
+    ExpressionError,
+    compile_batch,
+    compile_expression,
+    getter,
+)
 from miaopi.files import Form, RuleSetFile, ServiceFile
 from miaopi.forms import build_model, form_paths
 from miaopi.model import (
@@ -280,8 +286,7 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
                 condition=condition,
                 sources=sources,
                 when_sources=_sources(when, service.facts) if when else frozenset(),
-                paths=paths,
-                steps=tuple(tuple(p.split(".")) for p in paths),
+                readers=tuple((p, getter(tuple(p.split(".")))) for p in paths),
             )
         )
     outputs = []

@@ -7,16 +7,19 @@ them to their own models at the boundary.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from miaopi.files import LegalBasis, Text
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from miaopi.expressions import Compiled
-    from miaopi.files import LegalBasis, Note, RuleSetFile, ServiceFile, Text
+    from miaopi.files import Note, RuleSetFile, ServiceFile
     from miaopi.tables import Table
 
 
@@ -120,9 +123,8 @@ class CompiledRule:
     sources: frozenset[str]
     #: evidence aliases its `when` reads: missing there, the rule cannot tell if it applies
     when_sources: frozenset[str]
-    #: the dotted paths whose values go into the trace, and the same split into steps
-    paths: tuple[str, ...]
-    steps: tuple[tuple[str, ...], ...]
+    #: the dotted paths whose values go into the trace, each with its reader
+    readers: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +172,9 @@ class RuleSet:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
+class Reason(NamedTuple):
+    """Why an application was not approved: a failing rule, or one that could not be checked."""
+
     rule_id: str
     on_fail: str
     result: RuleResult
@@ -180,8 +183,9 @@ class Reason:
     legal_basis: LegalBasis
 
 
-@dataclass(frozen=True, slots=True)
-class TraceEntry:
+class TraceEntry(NamedTuple):
+    """One rule's result and the values it looked at (immutable; cheap to build per rule)."""
+
     rule_id: str
     result: RuleResult
     on_fail: str
