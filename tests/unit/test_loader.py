@@ -140,3 +140,31 @@ def test_the_rule_set_in_force_is_chosen_by_application_date(service_copy: Path)
     assert service.rule_set_on(dt.date(2026, 12, 31)).version == "2024.1"  # type: ignore[union-attr]
     assert service.rule_set_on(dt.date(2027, 1, 1)).version == "2027.1"  # type: ignore[union-attr]
     assert service.rule_set_on(dt.date(2023, 12, 31)) is None
+
+
+def test_a_quoted_number_in_a_parameter_is_a_load_error(service_copy: Path) -> None:
+    # Given a threshold written as a string: rules would compare a number with text
+    _edit(service_copy, RULESET, "{from: 2024-01-01, value: 80}", '{from: 2024-01-01, value: "80"}')
+    with pytest.raises(RuleLoadError) as error:
+        load_service(service_copy)
+    assert "parameters.minimumAge" in error.value.where and "quoted" in error.value.reason
+
+
+def test_a_parameter_change_with_a_new_effective_date_applies_from_that_date(
+    service_copy: Path,
+) -> None:
+    import datetime as dt
+
+    from miaopi.engine import parameters_on
+
+    # Given the minimum age raised to 81 from 2027-07-01 in the published rule set
+    _edit(
+        service_copy,
+        RULESET,
+        "      - {from: 2024-01-01, value: 80}",
+        "      - {from: 2024-01-01, value: 80}\n      - {from: 2027-07-01, value: 81}",
+    )
+    (rule_set,) = load_service(service_copy).rule_sets
+    # Then applications dated before see 80 and those from that day see 81
+    assert parameters_on(rule_set, dt.date(2027, 6, 30))["minimumAge"] == 80
+    assert parameters_on(rule_set, dt.date(2027, 7, 1))["minimumAge"] == 81

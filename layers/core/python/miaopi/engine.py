@@ -40,6 +40,8 @@ _REMEDY_ERROR = _REMEDY_REVIEW
 def _zen_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
+    if isinstance(value, list):
+        return [_zen_value(v) for v in value]
     return value
 
 

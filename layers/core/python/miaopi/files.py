@@ -117,7 +117,8 @@ class ServiceFile(Strict):
 
 class ParameterValue(Strict):
     from_: dt.date = Field(alias="from")
-    value: Decimal | str | bool
+    #: a number, a word, a yes/no, or a list (e.g. qualifying licence classes)
+    value: Decimal | bool | str | list[Decimal | str]
 
 
 class Parameter(Strict):

@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +261,14 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
         starts = [v.from_ for v in parameter.values]
         if starts != sorted(set(starts)):
             raise RuleLoadError(file, f"parameters.{name}", "values must have increasing dates")
+        for value in parameter.values:
+            if isinstance(value.value, str) and _looks_numeric(value.value):
+                raise RuleLoadError(
+                    file,
+                    f"parameters.{name}",
+                    f"{value.value!r} is quoted: write numbers without quotes so rules compare "
+                    "them as numbers",
+                )
         if starts[0] > parsed.effective_from:
             raise RuleLoadError(
                 file, f"parameters.{name}", "no value in force on the rule set's effectiveFrom"
@@ -335,6 +344,14 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
         batch=batch,
         tables=tables,
     )
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        Decimal(text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        return False
+    return True
 
 
 def _load_table(name: str, spec: Any, names: _Names, file: str) -> Table:

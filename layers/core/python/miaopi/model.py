@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -141,10 +140,10 @@ class CompiledOutput:
 @dataclass(frozen=True, slots=True)
 class ParameterSchedule:
     name: str
-    values: tuple[tuple[dt.date, Decimal | str | bool], ...]
+    values: tuple[tuple[dt.date, Any], ...]
 
-    def on(self, day: dt.date) -> Decimal | str | bool | None:
-        chosen: Decimal | str | bool | None = None
+    def on(self, day: dt.date) -> Any:
+        chosen: Any = None
         for start, value in self.values:
             if start <= day:
                 chosen = value
