@@ -13,6 +13,7 @@ from miaopi_platform.dynamo import from_item, to_item, unavailable
 from miaopi_platform.errors import AlreadyRecorded, BadRequest
 
 BY_APPLICANT = "byApplicant"
+_DUPLICATE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 
 
 class ApplicationStore:
@@ -45,8 +46,10 @@ class ApplicationStore:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             reasons = exc.response.get("CancellationReasons") or []
-            conditional = any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
-            if error.get("Code") == "TransactionCanceledException" and conditional:
+            # A duplicate lost the race: the condition failed, or (under real DynamoDB) the
+            # two transactions conflicted. Either way the caller reads what was recorded.
+            duplicate = any(r.get("Code") in _DUPLICATE for r in reasons)
+            if error.get("Code") == "TransactionCanceledException" and duplicate:
                 raise AlreadyRecorded from None
             raise unavailable(exc, "the application store") from None
         except BotoCoreError as exc:
