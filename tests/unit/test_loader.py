@@ -168,3 +168,28 @@ def test_a_parameter_change_with_a_new_effective_date_applies_from_that_date(
     # Then applications dated before see 80 and those from that day see 81
     assert parameters_on(rule_set, dt.date(2027, 6, 30))["minimumAge"] == 80
     assert parameters_on(rule_set, dt.date(2027, 7, 1))["minimumAge"] == 81
+
+
+@pytest.fixture
+def graduate_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "graduate-hukou"
+    shutil.copytree(SERVICES_DIR / "graduate-hukou", folder)
+    return folder
+
+
+def test_a_rule_reading_an_unknown_table_output_is_a_load_error(graduate_copy: Path) -> None:
+    _edit(
+        graduate_copy, RULESET, "table.ageLimitByLevel.maximumAge", "table.ageLimitByLevel.maxAge"
+    )
+    with pytest.raises(RuleLoadError) as error:
+        load_service(graduate_copy)
+    assert "GH-AGE" in error.value.where and "table.ageLimitByLevel.maxAge" in error.value.reason
+
+
+def test_a_level_missing_from_a_unique_table_is_a_gap(graduate_copy: Path) -> None:
+    # Given the doctor row removed from the age limits by level
+    _edit(graduate_copy, RULESET, "      - {level: DOCTOR, maximumAge: 50}\n", "")
+    with pytest.raises(RuleLoadError) as error:
+        load_service(graduate_copy)
+    assert "tables.ageLimitByLevel" in error.value.where
+    assert "level=DOCTOR" in error.value.reason

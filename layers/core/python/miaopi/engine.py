@@ -186,6 +186,10 @@ def decide(
         "date": on.isoformat(),
     }
     derived = derive_facts(service, context, missing, on)
+    if rule_set.rule_tables:
+        context["table"] = {
+            table.name: _table_row(table, context) for table in rule_set.rule_tables
+        }
     try:
         results = rule_set.batch.evaluate(context)
     except RuntimeError:
@@ -252,6 +256,11 @@ def decide(
         trace=tuple(trace),
         evidence_status=statuses,
     )
+
+
+def _table_row(table: Any, context: dict[str, Any]) -> dict[str, Any] | None:
+    row = table.evaluate(context)
+    return None if row is None else {k: _zen_value(v) for k, v in row.items()}
 
 
 def _outputs(rule_set: RuleSet, context: dict[str, Any], missing: frozenset[str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Names live in five namespaces:
     ev.<alias>[.<attribute>]   evidence records (null when the source holds no record)
     param.<name>               parameters in force on the application date
     fact.<name>                derived facts
+    table.<name>.<output>      a decision table's output for this application (rules only)
     date                       the application date, "YYYY-MM-DD" (use d(date) to compare)
 """
 
@@ -23,7 +24,7 @@ import zen
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _NAME = re.compile(r"(?<![\w.#$])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?!\w)(\s*\()?")
 _KEYWORDS = frozenset({"and", "or", "not", "true", "false", "null", "in"})
-ROOTS = frozenset({"app", "ev", "param", "fact", "date"})
+ROOTS = frozenset({"app", "ev", "param", "fact", "table", "date"})
 
 
 class ExpressionError(ValueError):

@@ -88,6 +88,8 @@ class _Names:
         self.evidence = service.evidence
         self.parameters = parameters
         self.facts = facts
+        #: table name -> its outputs, once the rule set's tables are loaded
+        self.tables: dict[str, Table] = {}
 
     def __call__(self, path: str) -> str | None:
         root, *rest = path.split(".")
@@ -118,6 +120,13 @@ class _Names:
             return None if rest[0] in self.parameters else f"unknown parameter {path!r}"
         if root == "fact":
             return None if rest[0] in self.facts else f"unknown fact {path!r}"
+        if root == "table":
+            table = self.tables.get(rest[0])
+            if table is None:
+                return f"unknown table {path!r}"
+            if len(rest) != 2 or rest[1] not in table.rows[0].outputs:
+                return f"{path!r}: read one output of the table, table.<name>.<output>"
+            return None
         return f"unknown name {path!r}"
 
 
@@ -128,7 +137,12 @@ def _compile(text: str, names: Callable[[str], str | None], file: str, where: st
         raise RuleLoadError(file, where, str(exc)) from None
 
 
-def _sources(compiled: Compiled, facts: dict[str, FactDefinition]) -> frozenset[str]:
+def _sources(
+    compiled: Compiled,
+    facts: dict[str, FactDefinition],
+    tables: dict[str, Table] | None = None,
+) -> frozenset[str]:
+    """Evidence aliases an expression reads, directly or through facts and tables."""
     out: set[str] = set()
     for path in compiled.paths:
         parts = path.split(".")
@@ -136,6 +150,9 @@ def _sources(compiled: Compiled, facts: dict[str, FactDefinition]) -> frozenset[
             out.add(parts[1])
         elif parts[0] == "fact" and parts[1] in facts:
             out |= facts[parts[1]].sources
+        elif parts[0] == "table" and tables and parts[1] in tables:
+            for column in tables[parts[1]].columns:
+                out |= _sources(column.expression, facts)
     return frozenset(out)
 
 
@@ -274,14 +291,14 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
                 file, f"parameters.{name}", "no value in force on the rule set's effectiveFrom"
             )
     tables = {name: _load_table(name, spec, names, file) for name, spec in parsed.tables.items()}
+    names.tables = tables
     rules = []
     for rule in parsed.rules:
         where = f"rule {rule.id}"
         when = _compile(rule.when, names, file, f"{where} when") if rule.when else None
         condition = _compile(rule.condition, names, file, f"{where} condition")
-        sources = _sources(condition, service.facts) | (
-            _sources(when, service.facts) if when else frozenset()
-        )
+        when_sources = _sources(when, service.facts, tables) if when else frozenset()
+        sources = _sources(condition, service.facts, tables) | when_sources
         paths = tuple(dict.fromkeys((when.paths if when else ()) + condition.paths))
         rules.append(
             CompiledRule(
@@ -294,7 +311,7 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
                 when=when,
                 condition=condition,
                 sources=sources,
-                when_sources=_sources(when, service.facts) if when else frozenset(),
+                when_sources=when_sources,
                 readers=tuple((p, getter(tuple(p.split(".")))) for p in paths),
             )
         )
@@ -343,6 +360,12 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
         notes=tuple(parsed.notes),
         batch=batch,
         tables=tables,
+        rule_tables=tuple(
+            tables[name]
+            for name in dict.fromkeys(
+                path.split(".")[1] for path in batch.paths if path.startswith("table.")
+            )
+        ),
     )
 
 

@@ -165,6 +165,8 @@ class RuleSet:
     #: every rule's `when` and condition in one compiled ZEN array, evaluated in one call
     batch: Compiled
     tables: dict[str, Table] = field(default_factory=dict)
+    #: the tables rule conditions read (table.<name>.<output>), evaluated before the rules
+    rule_tables: tuple[Table, ...] = ()
     #: parameter values by day: a pure function of the file, so caching cannot change a decision
     parameter_cache: dict[dt.date, dict[str, Any]] = field(
         default_factory=dict, compare=False, repr=False
