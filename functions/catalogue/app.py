@@ -20,7 +20,9 @@ app.include_router(catalogue.router)
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response[str]:
-    return json_response(200, document())
+    # Paths are relative to the stage the document is served from (e.g. /v1).
+    stage = app.current_event.request_context.stage
+    return json_response(200, {**document(), "servers": [{"url": f"/{stage}" if stage else "/"}]})
 
 
 @app.get("/docs", include_in_schema=False)

@@ -144,10 +144,13 @@ class _Worker:
             with contextlib.suppress(OSError):
                 fh.close()
 
-    def stop(self) -> None:
+    def ask_to_stop(self) -> None:
         """Graceful: closing the request pipe ends the worker's loop."""
         with contextlib.suppress(OSError):
             self._requests.close()
+
+    def stop(self) -> None:
+        self.ask_to_stop()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=2)
         self.kill()
@@ -220,15 +223,15 @@ class _Pool:
         finally:
             self._release(worker, healthy)
 
-    def close(self) -> None:
+    def close(self) -> list[_Worker]:
+        """Take the pool's workers out of service; the caller stops them."""
         with self.cond:
             self.closed = True
             workers = [w for w in self.all if isinstance(w, _Worker)]
             self.all.clear()
             self.idle.clear()
             self.cond.notify_all()
-        for worker in workers:
-            worker.stop()
+        return workers
 
 
 class _Reservation:
@@ -312,8 +315,12 @@ class Runtime:
         with self._lock:
             self._closed = True
             pools = list(self._pools.values())
-        for pool in pools:
-            pool.close()
+        workers = [worker for pool in pools for worker in pool.close()]
+        # Ask every worker first, then wait: stopping takes one grace period, not one each.
+        for worker in workers:
+            worker.ask_to_stop()
+        for worker in workers:
+            worker.stop()
 
     def __enter__(self) -> Runtime:
         return self

@@ -323,7 +323,12 @@ DEFAULT_COPIES = 20
 
 
 def load(
-    deployment: Any, clients: Any, *, copies: int = DEFAULT_COPIES, on: dt.date | None = None
+    deployment: Any,
+    clients: Any,
+    *,
+    personas_file: Path,
+    copies: int = DEFAULT_COPIES,
+    on: dt.date | None = None,
 ) -> dict[str, Any]:
     """Fill the local reference data and credit list; write the personas for the demo."""
     from miaopi_platform.pii import PiiHasher
@@ -341,7 +346,7 @@ def load(
     reference, credit = reference_items(personas, hasher.digest)
     put_all(clients.dynamodb, settings.reference_table, reference)
     put_all(clients.dynamodb, settings.credit_list_table, credit)
-    write_personas(PERSONAS_FILE, personas)
+    write_personas(personas_file, personas)
     return {
         "day": day.isoformat(),
         "personas": sum(not p.bulk for p in personas),
@@ -350,6 +355,3 @@ def load(
         "creditListItems": len(credit),
         "dropped": dropped,
     }
-
-
-PERSONAS_FILE = Path(".local/personas.json")

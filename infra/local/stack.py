@@ -8,8 +8,6 @@ Writes .local/stack.json so the demo and the CLIs can find the running stack.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -25,6 +23,7 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
+from infra.local import moto_server, seed
 from infra.local.deploy import AwsClients, Deployment, deploy
 from infra.local.gateway import Gateway
 from infra.local.runtime import Runtime
@@ -60,6 +59,7 @@ class PortInUseError(RuntimeError):
 
 def ensure_port_free(host: str, port: int, option: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # like the servers: TIME_WAIT ok
         try:
             sock.bind((host, port))
         except OSError as err:
@@ -79,7 +79,10 @@ def start_moto(host: str, port: int) -> ThreadedMotoServer:
     """moto on loopback with Step Functions executing for real (MOTO-NOTES)."""
     ensure_port_free(host, port, "--moto-port")
     os.environ["MOTO_PORT"] = str(port)  # the executing workflows' own clients call this port
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server_class = (
+        ThreadedMotoServer if os.environ.get("MIAOPI_PLAIN_MOTO") else moto_server.apply()
+    )
+    server = server_class(ip_address=host, port=port, verbose=False)
     server.start()
     request = urllib.request.Request(
         f"http://{host}:{port}/moto-api/config",
@@ -116,16 +119,6 @@ def create_demo_users(
             idp.admin_add_user_to_group(UserPoolId=pool_id, Username=user.username, GroupName=group)
         out.append({"username": user.username, "groups": list(user.groups)})
     return out
-
-
-def load_seed(deployment: Deployment, clients: AwsClients) -> bool:
-    """Reference data via infra.local.seed.load, when that module exists."""
-    if importlib.util.find_spec("infra.local.seed") is None:
-        print("note: infra/local/seed.py not found; no reference data loaded", flush=True)
-        return False
-    seed = importlib.import_module("infra.local.seed")
-    seed.load(deployment, clients)
-    return True
 
 
 class LocalStack:
@@ -174,7 +167,8 @@ class LocalStack:
     def _start_rest(self) -> None:
         clients = AwsClients.create(self.endpoint_url, self.region)
         deployment = deploy(self.template, clients, stack_name=self.stack_name)
-        seeded = load_seed(deployment, clients) if self.seed else False
+        personas_file = self.state_dir / "personas.json"
+        seeded = seed.load(deployment, clients, personas_file=personas_file) if self.seed else None
         users = create_demo_users(deployment, clients)
         self.runtime = Runtime(
             deployment.functions, endpoint_url=self.endpoint_url, region=self.region
@@ -205,6 +199,7 @@ class LocalStack:
             "demoUsers": users,
             "demoPassword": DEMO_PASSWORD,
             "seeded": seeded,
+            "personasFile": str(personas_file.resolve()) if seeded else None,
             "pid": os.getpid(),
         }
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -242,12 +237,22 @@ miaopi local stack '{info["stackName"]}' is running (Ctrl-C to stop)
   OpenAPI      {api}/openapi.json
   Docs         {api}/docs
   moto         {info["motoEndpoint"]}
-  stack file   .local/stack.json
+  data         {_seeded(info)}
   demo users (password {info["demoPassword"]}):
 {users}
   ID token     .venv/bin/python -m infra.local.token citizen
                curl -H "Authorization: Bearer $TOKEN" {api}/applications
 """
+
+
+def _seeded(info: dict[str, Any]) -> str:
+    seeded = info.get("seeded")
+    if not seeded:
+        return "no reference data (--no-seed)"
+    return (
+        f"{seeded['personas']} personas (make demo) + {seeded['bulk']} bulk, "
+        f"{seeded['referenceItems'] + seeded['creditListItems']} reference records"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack-name", default=DEFAULT_STACK_NAME)
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     parser.add_argument("--no-seed", action="store_true", help="skip reference data")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="where stack.json, personas.json and poller checkpoints go",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -279,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         moto_port=args.moto_port,
         stack_name=args.stack_name,
         seed=not args.no_seed,
+        state_dir=args.state_dir,
     )
     try:
         stack.start()
@@ -295,4 +307,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is stopped and flushed: skip the interpreter's teardown of moto's large heap,
+    # which takes seconds to minutes after many submissions.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -108,6 +108,7 @@ def test_rules_in_force_on_a_date(stack: Stack, invoke: Invoke) -> None:
 def test_openapi_document_is_valid_and_complete(stack: Stack, invoke: Invoke) -> None:
     spec = invoke("CatalogueFunction", "GET", "/openapi.json", "/openapi.json")["json"]
     validate(spec)
+    assert spec["servers"] == [{"url": "/v1"}]
     assert {
         "/services",
         "/services/{serviceId}/applications",

@@ -1,0 +1,299 @@
+"""`python -m infra.local.demo` (`make demo`): every kind of decision, live, against `make run`.
+
+Reads .local/stack.json and the personas the stack seeded (its personasFile), signs in as
+a demo applicant and submits, for each of the six services, one persona per path: the clean
+approval, each rule failing (personas that fail several rules at once count for each), and
+then each evidence source being unavailable once. Prints expected against actual outcome and
+failing rules, with the client's round trip and the decision's own latency, then a summary
+per service. Exit status: 0 all as expected, 1 a mismatch, 2 the stack is not running.
+
+Each run uses fresh Idempotency-Keys, so every run creates new applications.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from miaopi.cases import UNAVAILABLE
+from miaopi.loader import load_catalogue
+from miaopi_rules import SERVICES_DIR
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from infra.local import seed
+from infra.local.stack import DEFAULT_STATE_DIR
+from infra.local.token import id_token, read_stack
+
+OUTCOME_ORDER = {"APPROVED": 0, "REJECTED": 1, "PENDING_REVIEW": 2}
+SHORT = {"APPROVED": "APPROVED", "REJECTED": "REJECTED", "PENDING_REVIEW": "PENDING"}
+STYLE = {"APPROVED": "green", "REJECTED": "red", "PENDING_REVIEW": "yellow"}
+TIMEOUT_S = 30.0
+
+
+class StackNotRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class Row:
+    persona: seed.Persona
+    down: list[str]  # evidence sources the persona has unavailable
+    status: int = 0
+    outcome: str = ""
+    failing: tuple[str, ...] = ()
+    client_ms: float = 0.0
+    decision_ms: float | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.status == 201
+            and self.outcome == self.persona.expected_outcome
+            and list(self.failing) == self.persona.expected_failing
+        )
+
+
+def unavailable_sources(persona: seed.Persona, sources: dict[tuple[str, str], str]) -> list[str]:
+    return sorted(
+        sources.get((persona.service_id, alias), alias)
+        for alias, value in persona.evidence.items()
+        if value == UNAVAILABLE
+    )
+
+
+def select(personas: list[seed.Persona], everything: bool = False) -> list[Row]:
+    """One persona per path: per service, the outcomes and every rule failing (from personas
+    whose sources all answered), then every source unavailable once (across services)."""
+    catalogue = load_catalogue(SERVICES_DIR)
+    sources = {
+        (sid, alias): e.source for sid, s in catalogue.items() for alias, e in s.evidence.items()
+    }
+    live = [p for p in personas if not p.bulk]
+    if everything:
+        return _ordered([Row(p, unavailable_sources(p, sources)) for p in live])
+    chosen: list[Row] = []
+    for service_id in sorted({p.service_id for p in live}):
+        answered = [
+            p for p in live if p.service_id == service_id and not unavailable_sources(p, sources)
+        ]
+
+        def features(p: seed.Persona) -> set[str]:
+            return {f"outcome:{p.expected_outcome}", *(f"rule:{r}" for r in p.expected_failing)}
+
+        todo = set().union(*(features(p) for p in answered)) if answered else set()
+        while todo:
+            best = max(answered, key=lambda p: (len(features(p) & todo), -len(p.name)))
+            chosen.append(Row(best, []))
+            todo -= features(best)
+    down_todo = {s for p in live for s in unavailable_sources(p, sources)}
+    for persona in live:
+        down = unavailable_sources(persona, sources)
+        if set(down) & down_todo:
+            chosen.append(Row(persona, down))
+            down_todo -= set(down)
+    return _ordered(chosen)
+
+
+def _ordered(rows: list[Row]) -> list[Row]:
+    return sorted(
+        rows,
+        key=lambda r: (
+            r.persona.service_id,
+            bool(r.down),
+            OUTCOME_ORDER.get(r.persona.expected_outcome, 9),
+            r.persona.expected_failing,
+        ),
+    )
+
+
+def check_running(info: dict[str, Any]) -> None:
+    try:
+        requests.get(f"{info['apiUrl']}/services", timeout=5).raise_for_status()
+    except requests.RequestException as err:
+        raise StackNotRunning(
+            f"the API at {info['apiUrl']} does not answer ({type(err).__name__}); "
+            "is `make run` still running? (.local/stack.json may be stale)"
+        ) from None
+
+
+def submit_all(rows: list[Row], api_url: str, token: str) -> None:
+    run = uuid.uuid4().hex[:12]
+    session = requests.Session()
+    for i, row in enumerate(rows):
+        persona = row.persona
+        started = time.perf_counter()
+        answer = session.post(
+            f"{api_url}/services/{persona.service_id}/applications",
+            json=persona.application,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"demo-{run}-{i:03d}"},
+            timeout=TIMEOUT_S,
+        )
+        row.client_ms = (time.perf_counter() - started) * 1000
+        row.status = answer.status_code
+        try:
+            body = answer.json()
+        except ValueError:
+            body = {}
+        if answer.status_code != 201:
+            row.error = str((body.get("error") or {}).get("code") or answer.reason)
+            continue
+        decision = body.get("decision") or {}
+        row.outcome = str(body.get("status", ""))
+        row.failing = tuple(sorted(r["ruleId"] for r in decision.get("reasons", [])))
+        row.decision_ms = decision.get("latencyMs")
+
+
+def _prefix(service_id: str, rows: list[Row]) -> str:
+    """The services' rule-id prefix (EA, GH, ...): short enough for the table."""
+    for row in rows:
+        if row.persona.service_id == service_id and row.persona.expected_failing:
+            return row.persona.expected_failing[0].split("-")[0]
+    return service_id[:2].upper()
+
+
+def _rules(rules: tuple[str, ...] | list[str], most: int = 3) -> str:
+    shown = ", ".join(rules[:most])
+    return shown + (f", +{len(rules) - most}" if len(rules) > most else "") if rules else "—"
+
+
+def render(console: Console, rows: list[Row]) -> None:
+    prefixes = {r.persona.service_id: _prefix(r.persona.service_id, rows) for r in rows}
+    table = Table(title="miaopi demo: one persona per decision path", title_justify="left")
+    for name, width, justify in (
+        ("Svc", 3, "left"),
+        ("Persona", 36, "left"),
+        ("Expected", 8, "left"),
+        ("Actual", 10, "left"),
+        ("Failing rules", 30, "left"),
+        ("Source down", 18, "left"),
+        ("RTT ms", 6, "right"),
+        ("Decide ms", 9, "right"),
+    ):
+        table.add_column(
+            name,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=min(width, 10),
+            max_width=width,
+        )
+    previous = None
+    for row in rows:
+        persona = row.persona
+        if previous is not None and previous != persona.service_id:
+            table.add_section()
+        previous = persona.service_id
+        expected = persona.expected_outcome
+        if row.status != 201:
+            actual = Text(f"{row.status} {row.error} ✗", style="bold red")
+        else:
+            mark = "✓" if row.ok else "✗"
+            actual = Text(f"{SHORT.get(row.outcome, row.outcome)} {mark}")
+            actual.stylize("bold red" if not row.ok else STYLE.get(row.outcome, ""))
+        rules = Text(_rules(row.failing if row.status == 201 else persona.expected_failing))
+        if row.status == 201 and list(row.failing) != persona.expected_failing:
+            rules = Text(f"{_rules(row.failing)} ≠ {_rules(persona.expected_failing)}", "red")
+        table.add_row(
+            prefixes[persona.service_id],
+            persona.name,
+            Text(SHORT.get(expected, expected), style=STYLE.get(expected, "")),
+            actual,
+            rules,
+            ", ".join(row.down) or "",
+            f"{row.client_ms:.0f}",
+            f"{row.decision_ms:.1f}" if row.decision_ms is not None else "—",
+        )
+    console.print(table)
+
+    summary = Table(title="per service", title_justify="left")
+    for name, justify in (
+        ("Svc", "left"),
+        ("Service", "left"),
+        ("n", "right"),
+        ("approved", "right"),
+        ("rejected", "right"),
+        ("pending", "right"),
+        ("✗", "right"),
+        ("median RTT ms", "right"),
+        ("median decide ms", "right"),
+    ):
+        summary.add_column(name, justify=justify)  # type: ignore[arg-type]
+    by_service: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_service[row.persona.service_id].append(row)
+    groups = [(prefixes[s], s, rs) for s, rs in sorted(by_service.items())]
+    groups.append(("", "all", rows))
+    for prefix, service_id, group in groups:
+        if service_id == "all":
+            summary.add_section()
+        outcomes = Counter(r.outcome for r in group)
+        bad = sum(not r.ok for r in group)
+        decided = [r.decision_ms for r in group if r.decision_ms is not None]
+        summary.add_row(
+            prefix,
+            service_id,
+            str(len(group)),
+            str(outcomes["APPROVED"]),
+            str(outcomes["REJECTED"]),
+            str(outcomes["PENDING_REVIEW"]),
+            Text(str(bad), style="bold red" if bad else "green"),
+            f"{statistics.median(r.client_ms for r in group):.0f}",
+            f"{statistics.median(decided):.1f}" if decided else "—",
+        )
+    console.print(summary)
+
+
+def personas_file(explicit: Path | None, info: dict[str, Any]) -> Path:
+    """The personas the running stack seeded (its stack.json says where)."""
+    if explicit is not None:
+        return explicit
+    return Path(info.get("personasFile") or DEFAULT_STATE_DIR / "personas.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local.demo", description=__doc__)
+    parser.add_argument("--stack-file", type=Path, default=DEFAULT_STATE_DIR / "stack.json")
+    parser.add_argument("--personas", type=Path, default=None, help="default: the stack's own")
+    parser.add_argument("--user", default="citizen", help="the demo applicant to sign in as")
+    parser.add_argument("--all", action="store_true", help="every persona, not one per path")
+    args = parser.parse_args(argv)
+    console = Console() if sys.stdout.isatty() else Console(width=150)
+
+    try:
+        info = read_stack(args.stack_file)
+        check_running(info)
+    except (FileNotFoundError, StackNotRunning) as err:
+        console.print(f"[bold red]error:[/] {err}")
+        return 2
+    source = personas_file(args.personas, info)
+    if not source.exists():
+        console.print(f"[bold red]error:[/] {source} not found: the stack seeds it (make run)")
+        return 2
+    rows = select(seed.read_personas(source), everything=args.all)
+    token = id_token(args.user, stack_file=args.stack_file)
+    started = time.perf_counter()
+    submit_all(rows, info["apiUrl"], token)
+    elapsed = time.perf_counter() - started
+    render(console, rows)
+    bad = [r for r in rows if not r.ok]
+    console.print(
+        f"{len(rows)} applications as [bold]{args.user}[/] in {elapsed:.1f} s against "
+        f"{info['apiUrl']}: "
+        + (f"[bold red]{len(bad)} not as expected[/]" if bad else "[green]all as expected[/]")
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
