@@ -16,11 +16,11 @@ service = one_service(settings.service_id or "")  # rules compiled once, at cold
 dependencies = Dependencies(settings)
 app = make_resolver()
 app.include_router(submit.router)
-metrics.set_default_dimensions(service=service.id)
+metrics.set_default_dimensions(serviceId=service.id)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     app.append_context(deps=dependencies, service=service)
