@@ -1,0 +1,135 @@
+"""Timing and statistics helpers shared by the benchmark sections."""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import statistics
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+LAYER_DIRS = tuple(ROOT / "layers" / name / "python" for name in ("core", "platform", "rules"))
+
+
+@dataclass
+class Section:
+    """What one section measured: flat result keys, tables to print, notes and targets."""
+
+    name: str
+    results: dict[str, Any] = field(default_factory=dict)
+    tables: list[tuple[str, list[str], list[list[Any]]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (p95 of 300 samples is the 285th smallest)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def warm(fn: Callable[[], Any], seconds: float) -> None:
+    """Call `fn` for `seconds`: caches, allocators and lazy compilation settle first."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        fn()
+
+
+def calibrate(fn: Callable[[], Any], target_seconds: float, warmup: float = 0.0) -> int:
+    """Calls per batch so that one batch takes about `target_seconds` (after a warm-up)."""
+    warm(fn, warmup)
+    number = 1
+    while True:
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - started
+        if elapsed >= target_seconds / 4 or number >= 1 << 20:
+            return max(1, round(number * target_seconds / max(elapsed, 1e-9)))
+        number *= 4
+
+
+def batch_us(fn: Callable[[], Any], number: int) -> float:
+    """Mean µs per call over one batch of `number` calls (the loop overhead is negligible)."""
+    started = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - started) / number * 1e6
+
+
+@dataclass
+class Alternated:
+    """Per-call µs of each batch (wall clock), and the CPU µs per call over all batches."""
+
+    wall: dict[str, list[float]]
+    cpu: dict[str, float]
+
+    def medians(self) -> dict[str, float]:
+        return {name: median(values) for name, values in self.wall.items()}
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the process
+    return usage.ru_utime + usage.ru_stime
+
+
+def alternate(
+    fns: Mapping[str, Callable[[], Any]], numbers: Mapping[str, int], rounds: int
+) -> Alternated:
+    """Batches of each function in turn, `rounds` times: drift and noise hit all alike."""
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu = dict.fromkeys(fns, 0.0)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            before = _cpu_seconds()
+            wall[name].append(batch_us(fn, numbers[name]))
+            cpu[name] += _cpu_seconds() - before
+    return Alternated(wall, {name: cpu[name] / (numbers[name] * rounds) * 1e6 for name in fns})
+
+
+@contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """Set (or with None, remove) environment variables for the block; restore them after."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def child_pids() -> list[int]:
+    """Live processes whose parent is this process (Linux /proc)."""
+    me = str(os.getpid())
+    out: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("PPid", "").strip() == me and not fields.get("State", "").startswith("Z"):
+            out.append(int(entry.name))
+    return out

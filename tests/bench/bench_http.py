@@ -1,0 +1,364 @@
+"""Submit latency through the local gateway: moto server, the function runtime, real HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.bench.bench_common import TEMPLATE, Section, child_pids, environment, median, percentile
+
+CONCURRENT_SERVICE = "elderly-allowance"
+SERVICES = (
+    "elderly-allowance",
+    "graduate-hukou",
+    "drug-license-cancellation",
+    "enterprise-investment-filing",
+    "ride-hailing-driver-permit",
+    "ride-hailing-vehicle-permit",
+)
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to the gateway, posting applications."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        url = urlsplit(base_url)
+        self.host, self.port, self.prefix = url.hostname or "127.0.0.1", url.port, url.path
+        self.token = token
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def submit(
+        self, service_id: str, application: dict[str, Any]
+    ) -> tuple[int, float, str, float | None]:
+        """(status, ms, outcome, the decision's own latencyMs) of one POST, a fresh key each."""
+        body = json.dumps(application, ensure_ascii=False).encode()
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"bench-{uuid.uuid4().hex}",
+        }
+        path = f"{self.prefix}/services/{service_id}/applications"
+        started = time.perf_counter()
+        try:
+            self.conn.request("POST", path, body=body, headers=headers)
+            response = self.conn.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()  # a dropped keep-alive connection: reconnect once
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            self.conn.request("POST", path, body=body, headers=headers)
+            response = self.conn.getresponse()
+            payload = response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        outcome, inside = "-", None
+        if response.status in (200, 201):
+            document = json.loads(payload)
+            outcome = str(document.get("status", "-"))
+            inside = (document.get("decision") or {}).get("latencyMs")
+        return response.status, elapsed, outcome, inside
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _Swallow(logging.Handler):
+    """Takes the moto server's (werkzeug's) log lines off the console; counts its errors."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.errors = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+
+
+class _Timed:
+    """Wraps Runtime.invoke: how long each invocation took inside the runtime (function + IPC)."""
+
+    def __init__(self, invoke: Any) -> None:
+        self.invoke = invoke
+        self.durations: list[float] = []
+
+    def __call__(self, function_id: str, event: Any, request_id: str | None = None) -> Any:
+        result = self.invoke(function_id, event, request_id)
+        self.durations.append(result.duration_ms)
+        return result
+
+
+def _distinct_ports(count: int) -> list[int]:
+    from infra.local.stack import free_port
+
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def run_http(quick: bool) -> Section:
+    section = Section("http")
+    state_dir = Path(tempfile.mkdtemp(prefix="miaopi-bench-"))
+    try:
+        with environment(
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_SESSION_TOKEN="testing",
+            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
+            AWS_ENDPOINT_URL=None,
+            MOTO_PORT=None,  # start_moto sets it; restored afterwards
+        ):
+            _measure(section, quick, state_dir)
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return section
+
+
+def _measure(section: Section, quick: bool, state_dir: Path) -> None:
+    import infra.local.seed as seed
+    from infra.local.stack import LocalStack
+    from infra.local.token import id_token
+
+    # The stack writes its personas into its state dir (older versions: seed.PERSONAS_FILE,
+    # .local/ by default): either way, keep a running developer stack's files untouched.
+    personas_file = state_dir / "personas.json"
+    saved_personas_file = getattr(seed, "PERSONAS_FILE", None)
+    if saved_personas_file is not None:
+        seed.PERSONAS_FILE = personas_file  # type: ignore[attr-defined]
+    port, moto_port = _distinct_ports(2)
+    stack = LocalStack(
+        template=TEMPLATE,
+        port=port,
+        moto_port=moto_port,
+        stack_name="miaopi-bench",
+        seed=True,
+        state_dir=state_dir,
+    )
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed in finally
+    werkzeug = logging.getLogger("werkzeug")
+    swallow = _Swallow()
+    saved_werkzeug = (werkzeug.level, werkzeug.propagate)
+    werkzeug.addHandler(swallow)
+    werkzeug.setLevel(logging.INFO)
+    werkzeug.propagate = False
+    clients: list[Client] = []
+    started = time.perf_counter()
+    try:
+        stack.start()
+        start_s = time.perf_counter() - started
+        assert stack.runtime is not None
+        stack.runtime.output = devnull  # the functions' JSON logs would drown the tables
+        timed = _Timed(stack.runtime.invoke)
+        stack.runtime.invoke = timed  # type: ignore[method-assign]
+        personas = seed.read_personas(Path(stack.info.get("personasFile") or personas_file))
+        bulk = [p for p in personas if p.bulk]
+        token = id_token("citizen", stack_file=state_dir / "stack.json")
+        base_url = stack.info["apiUrl"]
+        rng = random.Random(2018)  # every path of every service, in a reproducible order
+        queues: dict[str, list[Any]] = {}
+        for sid in SERVICES:
+            queues[sid] = [p for p in bulk if p.service_id == sid]
+            rng.shuffle(queues[sid])
+
+        def take(sid: str) -> Any:
+            return queues[sid].pop()
+
+        client = Client(base_url, token)
+        clients.append(client)
+        # Warm-up: a few requests per service function (the first is the cold start).
+        cold_ms: list[float] = []
+        warm_statuses: list[int] = []
+        for sid in SERVICES:
+            for i in range(3):
+                status, ms, _, _ = client.submit(sid, take(sid).application)
+                warm_statuses.append(status)
+                if i == 0:
+                    cold_ms.append(ms)
+
+        # Sequential, round robin over the services, every persona a new one.
+        count = 60 if quick else 200
+        latencies: list[float] = []
+        decide_ms: list[float] = []
+        timed.durations.clear()
+        statuses: dict[int, int] = {}
+        outcomes: dict[str, list[float]] = {}
+        for i in range(count):
+            sid = SERVICES[i % len(SERVICES)]
+            status, ms, outcome, inside = client.submit(sid, take(sid).application)
+            if inside is not None:
+                decide_ms.append(inside)
+            statuses[status] = statuses.get(status, 0) + 1
+            latencies.append(ms)
+            outcomes.setdefault(outcome, []).append(ms)
+
+        invoke_ms = list(timed.durations)
+
+        # Four concurrent clients on one function. Its extra environments are started one at a
+        # time (k concurrent requests with k - 1 warm workers start one more): four cold starts
+        # at once on two cores would run into the runtime's 10 s init timeout.
+        concurrency = 4
+        workers = [Client(base_url, token) for _ in range(concurrency)]
+        clients.extend(workers)
+        for k in range(2, concurrency + 1):
+            _in_parallel(
+                workers[:k],
+                lambda c: [c.submit(CONCURRENT_SERVICE, take(CONCURRENT_SERVICE).application)],
+            )
+        per_client = 10 if quick else 15
+        lock = threading.Lock()
+
+        def burst(c: Client) -> list[tuple[int, float, str, float | None]]:
+            out = []
+            for _ in range(per_client):
+                with lock:
+                    persona = take(CONCURRENT_SERVICE)
+                out.append(c.submit(CONCURRENT_SERVICE, persona.application))
+            return out
+
+        t0 = time.perf_counter()
+        results = _in_parallel(workers, burst)
+        wall = time.perf_counter() - t0
+        concurrent = [r for rs in results for r in rs]
+        concurrent_ok = sum(1 for r in concurrent if r[0] == 201)
+        moto_errors = swallow.errors
+    finally:
+        for c in clients:
+            c.close()
+        stack.stop()
+        devnull.close()
+        if saved_personas_file is not None:
+            seed.PERSONAS_FILE = saved_personas_file  # type: ignore[attr-defined]
+        werkzeug.removeHandler(swallow)
+        werkzeug.setLevel(saved_werkzeug[0])
+        werkzeug.propagate = saved_werkzeug[1]
+
+    leftover = child_pids()
+    section.results["submit.http_median_ms"] = round(median(latencies), 2)
+    section.results["submit.http_p95_ms"] = round(percentile(latencies, 95), 2)
+    section.results["submit.http_requests"] = count
+    section.results["submit.http_non_201"] = count - statuses.get(201, 0)
+    section.results["submit.http_cold_first_request_ms_median"] = round(median(cold_ms), 1)
+    section.results["submit.http_concurrent_clients"] = concurrency
+    section.results["submit.http_concurrent_rps"] = round(len(concurrent) / wall, 1)
+    section.results["submit.http_concurrent_median_ms"] = round(
+        median([r[1] for r in concurrent]), 2
+    )
+    section.results["submit.http_concurrent_p95_ms"] = round(
+        percentile([r[1] for r in concurrent], 95), 2
+    )
+    section.results["submit.http_sequential_rps"] = round(1000 / median(latencies), 1)
+    section.results["submit.http_stack_start_s"] = round(start_s, 1)
+    section.results["submit.http_stray_processes"] = len(leftover)
+    fifth = max(1, count // 5)
+    section.results["submit.http_first_fifth_median_ms"] = round(median(latencies[:fifth]), 2)
+    section.results["submit.http_last_fifth_median_ms"] = round(median(latencies[-fifth:]), 2)
+    section.results["submit.http_invoke_median_ms"] = round(median(invoke_ms), 2)
+    section.results["submit.http_in_submit_before_write_median_ms"] = (
+        round(median(decide_ms), 2) if decide_ms else None
+    )
+    section.results["submit.http_moto_server_errors"] = moto_errors
+    rows = [
+        [
+            "sequential, all",
+            count,
+            f"{median(latencies):.1f}",
+            f"{percentile(latencies, 95):.1f}",
+            f"{max(latencies):.1f}",
+        ],
+    ]
+    for outcome, values in sorted(outcomes.items()):
+        rows.append(
+            [
+                f"  {outcome}",
+                len(values),
+                f"{median(values):.1f}",
+                f"{percentile(values, 95):.1f}",
+                f"{max(values):.1f}",
+            ]
+        )
+    conc_ms = [r[1] for r in concurrent]
+    rows.append(
+        [
+            f"{concurrency} concurrent clients, {CONCURRENT_SERVICE}",
+            len(concurrent),
+            f"{median(conc_ms):.1f}",
+            f"{percentile(conc_ms, 95):.1f}",
+            f"{max(conc_ms):.1f}",
+        ]
+    )
+    section.tables.append(
+        (
+            "POST /services/{id}/applications through the local gateway (ms)",
+            ["requests", "n", "median", "p95", "max"],
+            rows,
+        )
+    )
+    section.tables.append(
+        (
+            "where the sequential time goes (medians, ms)",
+            ["part", "ms"],
+            [
+                ["HTTP round trip (client)", f"{median(latencies):.1f}"],
+                [
+                    "runtime invoke (worker: handler + its AWS calls to moto + IPC)",
+                    f"{median(invoke_ms):.1f}",
+                ],
+                [
+                    "submit() before the write (normalize, BatchGetItem, decide; latencyMs)",
+                    f"{median(decide_ms):.1f}" if decide_ms else "-",
+                ],
+                [
+                    "gateway + client (round trip - invoke)",
+                    f"{median(latencies) - median(invoke_ms):.1f}",
+                ],
+                [
+                    f"first {fifth} requests / last {fifth}",
+                    f"{median(latencies[:fifth]):.1f} / {median(latencies[-fifth:]):.1f}",
+                ],
+            ],
+        )
+    )
+    section.notes.append(
+        f"stack started in {start_s:.1f} s (moto server, deploy, seed, users) on ports "
+        f"{port}/{moto_port}, state in a temporary dir; warm-up 3 requests per function "
+        f"(first = cold start, median {median(cold_ms):.0f} ms); HTTP statuses {statuses}; "
+        f"{concurrency} clients: {len(concurrent) / wall:.1f} requests/s "
+        f"({concurrent_ok}/{len(concurrent)} created) vs {1000 / median(latencies):.1f}/s "
+        f"sequential; moto server errors (logged by werkzeug, retried by botocore): {moto_errors};"
+        f" stray child processes after stop: {len(leftover)}"
+    )
+    if any(s not in (200, 201) for s in warm_statuses):
+        section.notes.append(f"[red]warm-up statuses {warm_statuses}[/]")
+
+
+def _in_parallel(clients: list[Client], work: Any) -> list[Any]:
+    results: list[Any] = [None] * len(clients)
+    errors: list[BaseException] = []
+
+    def run(i: int, c: Client) -> None:
+        try:
+            results[i] = work(c)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
