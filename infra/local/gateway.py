@@ -361,6 +361,8 @@ class Gateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: without this, Nagle delays the body.
+            disable_nagle_algorithm = True
             server_version = "miaopi-local-gateway"
 
             def log_message(self, format: str, *args: Any) -> None:
