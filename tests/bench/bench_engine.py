@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -136,22 +137,15 @@ def run_engine(quick: bool) -> Section:
 
 
 def graph_context(case: Prepared) -> dict[str, Any]:
-    """The context `decide` gives ZEN (engine.decide): app, ev, param, date and the facts."""
-    service, rule_set = case.service, case.rule_set
-    records, _statuses, missing = engine.evidence_state(service, case.evidence)
-    context: dict[str, Any] = {
-        "app": engine._application_context(service, case.application),
-        "ev": records,
-        "param": engine.parameters_on(rule_set, case.on),
-        "date": case.on.isoformat(),
-    }
-    engine.derive_facts(service, context, missing, case.on)  # sets context["fact"]
-    return context
+    """What `decide` starts from: the normalized application, the evidence records (null where
+    there is none) and the application date. The graph derives the rest itself."""
+    records, _statuses, _missing = engine.evidence_state(case.service, case.evidence)
+    return {"app": case.application, "ev": records, "date": case.on.isoformat()}
 
 
 def _graph_expressions(graph: dict[str, Any]) -> dict[str, str]:
-    node = next(n for n in graph["nodes"] if n["type"] == "expressionNode")
-    return {e["key"]: e["value"] for e in node["content"]["expressions"]}
+    node = next(n for n in graph["nodes"] if n["id"] == "rules")
+    return {e["key"].removeprefix("rules."): e["value"] for e in node["content"]["expressions"]}
 
 
 def run_zen(quick: bool) -> Section:
@@ -182,18 +176,33 @@ def run_zen(quick: bool) -> Section:
             continue
         compared += 1
         failing += any(t.result is RuleResult.FAIL for t in trace)
+        decided = case.decide()
         result = decision.evaluate(graph_context(case))["result"]
-        expected = {t.rule_id: t.result is RuleResult.PASS for t in trace}
-        if result == expected:
+        expected = {
+            "rules": {t.rule_id: t.result is RuleResult.PASS for t in trace},
+            "outcome": decided.outcome.value,
+            "monthlyAmount": decided.outputs.get("monthlyAmount"),
+        }
+        got = {
+            "rules": result["rules"],
+            "outcome": result["outcome"],
+            "monthlyAmount": (result.get("outputs") or {}).get("monthlyAmount")
+            if result["outcome"] != "REJECTED"
+            else None,
+        }
+        if got["monthlyAmount"] is not None:
+            got["monthlyAmount"] = Decimal(str(got["monthlyAmount"])).quantize(Decimal("0.01"))
+        if got == expected:
             agreed += 1
         else:
-            disagreements.append(f"{case.loaded.case.name}: graph {result} decide {expected}")
+            disagreements.append(f"{case.loaded.case.name}: graph {got} decide {expected}")
     agrees = compared > 1 and agreed == compared and failing > 0
     section.results["engine.zen_graph_agrees"] = agrees
     section.results["engine.zen_graph_cases_compared"] = compared
     section.notes.append(
         ("[green]AGREE[/]" if agrees else "[red]DISAGREE[/]")
-        + f": the JDM graph's pass/fail booleans equal decide()'s trace on {agreed}/{compared}"
+        + f": the JDM graph's rule booleans, outcome and allowance equal decide()'s on"
+        f" {agreed}/{compared}"
         f" {GRAPH_SERVICE} cases (the clean case and {failing} with failing rules; cases with"
         " missing evidence are left out: decide refers them, a bare graph cannot tell)"
     )
@@ -255,9 +264,11 @@ def run_zen(quick: bool) -> Section:
     )
     section.notes.append(
         f"alternating batches ({len(timed.wall['decide'])} rounds; median of the per-round"
-        f" ratios {per_round:.2f}); the graph gets the context decide builds (facts derived"
-        " beforehand, outside its timing) and computes the 7 rule booleans only: no facts,"
-        " outputs or trace values. zen-engine's Python evaluate() starts OS threads on every"
+        f" ratios {per_round:.2f}); both start from the normalized application, the evidence"
+        " records and the date, and both derive the age and the parameters in force, evaluate"
+        " the 7 rules, the outcome, the allowance table and the first payment month; decide()"
+        " also records every rule's values. zen-engine's Python evaluate() starts OS threads on"
+        " every"
         " call (2 clone3 per call under strace), so its wall time swings with the machine's"
         " load; CPU = process CPU time (all threads) per call"
     )

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from miaopi import facts as fact_functions
 from miaopi.files import Text
+from miaopi.loader import PRESENT
 from miaopi.model import (
     CompiledRule,
     Decision,
@@ -30,6 +30,8 @@ from miaopi.model import (
 )
 
 _UNAVAILABLE = EvidenceItem(EvidenceStatus.UNAVAILABLE)
+_PASS = RuleResult.PASS
+_new = tuple.__new__
 _REMEDY_REVIEW = Text(
     zh="无需补充材料,审核人员将在办理时限内作出决定。",
     en="Nothing to do: a reviewer will decide within the service's deadline.",
@@ -105,12 +107,11 @@ def derive_facts(
     derived: dict[str, Any] = {}
     context["fact"] = derived
     for name, fact in service.facts.items():
-        if fact.sources & missing:
+        if missing and fact.sources & missing:
             derived[name] = None
             continue
-        args = [arg.evaluate(context) for arg in fact.args]
         try:
-            derived[name] = fact_functions.FUNCTIONS[fact.fn](*args, on)
+            derived[name] = fact.function(*[arg.evaluate(context) for arg in fact.args], on)
         except (ValueError, TypeError):
             derived[name] = None
     return derived
@@ -149,17 +150,19 @@ def _error_reason(rule: CompiledRule) -> Reason:
 
 
 def _evaluate_each(rule_set: RuleSet, context: dict[str, Any]) -> list[Any]:
-    """Rule by rule, when the one-call batch failed: an error stays with the rule that raised it."""
+    """One by one, when the one-call batch failed: an error stays with the rule that raised it.
+    The same layout as the batch: each rule's `when` and condition, then expression outputs."""
+    expressions = [e for rule in rule_set.rules for e in (rule.when, rule.condition)]
+    expressions += [o.expression for o in rule_set.outputs if o.expression is not None]
     results: list[Any] = []
-    for rule in rule_set.rules:
-        for expression in (rule.when, rule.condition):
-            if expression is None:
-                results.append(True)
-                continue
-            try:
-                results.append(expression.evaluate(context))
-            except RuntimeError as exc:
-                results.append(_Failure(str(exc)))
+    for expression in expressions:
+        if expression is None:
+            results.append(True)
+            continue
+        try:
+            results.append(expression.evaluate(context))
+        except RuntimeError as exc:
+            results.append(_Failure(str(exc)))
     return results
 
 
@@ -190,17 +193,24 @@ def decide(
         context["table"] = {
             table.name: _table_row(table, context) for table in rule_set.rule_tables
         }
+    context[PRESENT] = {alias: alias not in missing for alias in service.evidence}
     try:
-        results = rule_set.batch.evaluate(context)
-    except RuntimeError:
+        results = rule_set.batch.program.evaluate(context)
+    except RuntimeError:  # a data defect in some rule: find it rule by rule
         results = _evaluate_each(rule_set, context)
 
     trace: list[TraceEntry] = []
     reasons: list[Reason] = []
     rejected = referred = False
-    for index, rule in enumerate(rule_set.rules):
-        values = {path: read(context) for path, read in rule.readers}
-        applies, holds = results[2 * index], results[2 * index + 1]
+    answers = iter(results)
+    for rule, applies, holds in zip(rule_set.rules, answers, answers, strict=False):
+        values: dict[str, Any] = {}
+        for path, read in rule.readers:
+            values[path] = read(context)
+        if holds is True and applies is True and not (missing and rule.sources & missing):
+            # the common case, built without the NamedTuple's keyword machinery
+            trace.append(_new(TraceEntry, (rule.id, _PASS, rule.on_fail, values, (), None)))
+            continue
         lacking: tuple[str, ...] = ()
         error: str | None = None
         if missing and rule.when_sources & missing:
@@ -214,9 +224,6 @@ def decide(
         elif missing and rule.sources & missing:
             lacking = tuple(sorted(rule.sources & missing))
             result = RuleResult.EVIDENCE_MISSING
-        elif holds is True:
-            trace.append(TraceEntry(rule.id, RuleResult.PASS, rule.on_fail, values))
-            continue
         elif holds.__class__ is _Failure:
             result, error = RuleResult.ERROR, holds.message
         else:
@@ -243,40 +250,54 @@ def decide(
         outcome = Outcome.PENDING_REVIEW
     else:
         outcome = Outcome.APPROVED
-    outputs = {} if rejected else _outputs(rule_set, context, missing)
-    return Decision(
-        service_id=service.id,
-        outcome=outcome,
-        application_date=on,
-        rule_set_version=rule_set.version,
-        rule_set_hash=rule_set.hash,
-        reasons=tuple(reasons),
-        outputs=outputs,
-        facts=derived,
-        trace=tuple(trace),
-        evidence_status=statuses,
+    outputs = {} if rejected else _outputs(rule_set, context, missing, results)
+    return _new(
+        Decision,
+        (
+            service.id,
+            outcome,
+            on,
+            rule_set.version,
+            rule_set.hash,
+            tuple(reasons),
+            outputs,
+            derived,
+            tuple(trace),
+            statuses,
+        ),
     )
 
 
+def _row(table: Any, context: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        row: dict[str, Any] | None = table.evaluate(context)
+    except (TypeError, ValueError):  # an input of the wrong type matches no row
+        return None
+    return row
+
+
 def _table_row(table: Any, context: dict[str, Any]) -> dict[str, Any] | None:
-    row = table.evaluate(context)
+    """A table's row as rule conditions read it (decimals as numbers)."""
+    row = _row(table, context)
     return None if row is None else {k: _zen_value(v) for k, v in row.items()}
 
 
-def _outputs(rule_set: RuleSet, context: dict[str, Any], missing: frozenset[str]) -> dict[str, Any]:
+def _outputs(
+    rule_set: RuleSet, context: dict[str, Any], missing: frozenset[str], results: list[Any]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    position = 2 * len(rule_set.rules)  # expression outputs follow the rules in the batch
     for output in rule_set.outputs:
-        if output.sources & missing:
-            continue
-        try:
-            if output.table is not None:
-                row = output.table.evaluate(context)
-                value = None if row is None else row.get(output.column or output.name)
-            else:
-                assert output.expression is not None
-                value = output.expression.evaluate(context)
-        except RuntimeError:
-            continue
+        if output.table is not None:
+            if output.sources & missing:
+                continue
+            row = _row(output.table, context)
+            value = None if row is None else row.get(output.column or output.name)
+        else:
+            value = results[position]
+            position += 1
+            if output.sources & missing or value.__class__ is _Failure:
+                continue
         if value is None:
             continue
         if output.type == "decimal" and not isinstance(value, Decimal):

@@ -42,6 +42,8 @@ from miaopi.model import (
 from miaopi.tables import Column, Table, TableError, build_table, parse_interval, parse_set
 
 SERVICE_FILE = "service.yaml"
+#: the context entry saying, per evidence alias, whether its evidence is present
+PRESENT = "present"
 RULESETS_DIR = "rulesets"
 
 
@@ -242,7 +244,14 @@ def _load_facts(service: ServiceFile, file: str) -> dict[str, FactDefinition]:
         sources: set[str] = set()
         for arg in args:
             sources |= _sources(arg, facts)
-        facts[name] = FactDefinition(name, spec.fn, args, spec.title, frozenset(sources))
+        facts[name] = FactDefinition(
+            name,
+            spec.fn,
+            fact_functions.FUNCTIONS[spec.fn],
+            args,
+            spec.title,
+            frozenset(sources),
+        )
     return facts
 
 
@@ -339,11 +348,19 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
                 name, spec.title, spec.type, expression, table, spec.column or name, sources
             )
         )
-    batch = compile_batch(
-        text
-        for rule in rules
-        for text in ((rule.when.text if rule.when else "true"), rule.condition.text)
-    )
+    # One ZEN call per decision: every rule's `when` and condition, then the outputs that are
+    # expressions; each guarded by the presence of the evidence it reads, so a missing source
+    # yields null for the rules that need it instead of failing the whole call.
+    texts = []
+    for rule in rules:
+        texts.append(_guarded(rule.when.text, rule.when_sources) if rule.when else "true")
+        texts.append(_guarded(rule.condition.text, rule.sources))
+    texts += [
+        _guarded(output.expression.text, output.sources)
+        for output in outputs
+        if output.expression is not None
+    ]
+    batch = compile_batch(texts)
     return RuleSet(
         service_id=service.id,
         version=parsed.version,
@@ -367,6 +384,13 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
             )
         ),
     )
+
+
+def _guarded(text: str, sources: frozenset[str]) -> str:
+    if not sources:
+        return text
+    guard = " and ".join(f"{PRESENT}.{alias}" for alias in sorted(sources))
+    return f"(({guard}) ? ({text}) : null)"
 
 
 def _looks_numeric(text: str) -> bool:

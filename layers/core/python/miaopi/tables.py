@@ -38,7 +38,7 @@ class Interval:
     def contains(self, x: float) -> bool:
         if x < self.lo or (x == self.lo and not self.lo_closed):
             return False
-        return not (x > self.hi or (x == self.hi and not self.hi_closed))
+        return not (x > self.hi or (x == self.hi and not self.hi_closed))  # ints compare as is
 
     def intersects(self, other: Interval) -> bool:
         lo, lo_closed = max((self.lo, self.lo_closed), (other.lo, other.lo_closed), key=_lo_key)
@@ -112,16 +112,19 @@ class Row:
     cells: tuple[Interval | frozenset[str] | None, ...]
     outputs: dict[str, Any]
 
-    def matches(self, values: tuple[Any, ...]) -> bool:
-        for cell, value in zip(self.cells, values, strict=True):
+    def matches(self, values: list[Any]) -> bool:
+        index = 0
+        for cell in self.cells:
+            value = values[index]
+            index += 1
             if cell is None:
                 continue
             if value is None:
                 return False
-            if isinstance(cell, Interval):
-                if not cell.contains(float(value)):
+            if cell.__class__ is Interval:
+                if not cell.contains(value):  # type: ignore[union-attr]
                     return False
-            elif str(value) not in cell:
+            elif str(value) not in cell:  # type: ignore[operator]
                 return False
         return True
 
@@ -134,7 +137,7 @@ class Table:
     rows: tuple[Row, ...]
 
     def evaluate(self, context: dict[str, Any]) -> dict[str, Any] | None:
-        values = tuple(column.expression.evaluate(context) for column in self.columns)
+        values = [column.expression.evaluate(context) for column in self.columns]
         for row in self.rows:
             if row.matches(values):
                 return row.outputs
