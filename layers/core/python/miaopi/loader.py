@@ -352,9 +352,10 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
     # expressions; each guarded by the presence of the evidence it reads, so a missing source
     # yields null for the rules that need it instead of failing the whole call.
     texts = []
-    for rule in rules:
-        texts.append(_guarded(rule.when.text, rule.when_sources) if rule.when else "true")
-        texts.append(_guarded(rule.condition.text, rule.sources))
+    for compiled in rules:
+        when_text = compiled.when.text if compiled.when else None
+        texts.append(_guarded(when_text, compiled.when_sources) if when_text else "true")
+        texts.append(_guarded(compiled.condition.text, compiled.sources))
     texts += [
         _guarded(output.expression.text, output.sources)
         for output in outputs

@@ -121,10 +121,10 @@ class Row:
                 continue
             if value is None:
                 return False
-            if cell.__class__ is Interval:
-                if not cell.contains(value):  # type: ignore[union-attr]
+            if isinstance(cell, Interval):
+                if not cell.contains(value):
                     return False
-            elif str(value) not in cell:  # type: ignore[operator]
+            elif str(value) not in cell:
                 return False
         return True
 
