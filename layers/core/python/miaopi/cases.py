@@ -8,20 +8,58 @@ mapping is a record (merged over the base record), `null` means the source holds
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
 
 from miaopi.engine import decide
 from miaopi.errors import RuleLoadError
-from miaopi.files import Case, CasesFile
+from miaopi.files import RuleId, Strict
 from miaopi.forms import normalize
 from miaopi.loader import _validate, read_yaml
 from miaopi.model import Decision, EvidenceItem, EvidenceStatus, ServiceDefinition
 
 CASES_FILE = "cases.yaml"
+
+
+# The cases file's shape. Here, not in miaopi.files: only tests and the coverage report read
+# cases, so functions do not build these models at cold start.
+class CaseExpectation(Strict):
+    outcome: Literal["APPROVED", "REJECTED", "PENDING_REVIEW"]
+    failing: list[RuleId] = Field(default_factory=list)
+    outputs: dict[str, Any] | None = None
+
+
+class Case(Strict):
+    """A rule test as data: application + evidence + date -> expected outcome."""
+
+    name: Annotated[str, StringConstraints(min_length=1)]
+    date: dt.date | None = None
+    #: merged over the base application, field by field
+    application: dict[str, Any] = Field(default_factory=dict)
+    #: merged over the base evidence, alias by alias and attribute by attribute; `null` means no
+    #: record; the string "UNAVAILABLE" means the source did not answer
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    expect: CaseExpectation
+
+
+class CaseBase(Strict):
+    date: dt.date
+    application: dict[str, Any]
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class CasesFile(Strict):
+    #: the clean application every case starts from
+    base: CaseBase
+    cases: Annotated[list[Case], Field(min_length=1)]
+
+
 UNAVAILABLE = "UNAVAILABLE"
 
 

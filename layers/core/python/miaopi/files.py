@@ -184,34 +184,3 @@ class RuleSetFile(Strict):
     tables: dict[Identifier, DecisionTable] = Field(default_factory=dict)
     rules: Annotated[list[Rule], Field(min_length=1)]
     outputs: dict[Identifier, Output] = Field(default_factory=dict)
-
-
-class CaseExpectation(Strict):
-    outcome: Literal["APPROVED", "REJECTED", "PENDING_REVIEW"]
-    failing: list[RuleId] = Field(default_factory=list)
-    outputs: dict[str, Any] | None = None
-
-
-class Case(Strict):
-    """A rule test as data: application + evidence + date -> expected outcome."""
-
-    name: Annotated[str, StringConstraints(min_length=1)]
-    date: dt.date | None = None
-    #: merged over the base application, field by field
-    application: dict[str, Any] = Field(default_factory=dict)
-    #: merged over the base evidence, alias by alias and attribute by attribute; `null` means no
-    #: record; the string "UNAVAILABLE" means the source did not answer
-    evidence: dict[str, Any] = Field(default_factory=dict)
-    expect: CaseExpectation
-
-
-class CaseBase(Strict):
-    date: dt.date
-    application: dict[str, Any]
-    evidence: dict[str, Any] = Field(default_factory=dict)
-
-
-class CasesFile(Strict):
-    #: the clean application every case starts from
-    base: CaseBase
-    cases: Annotated[list[Case], Field(min_length=1)]

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from stdnum import luhn
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
-from vininfo import Vin
-from vininfo.exceptions import ValidationError as VinValidationError
 
 
 class IdentifierInvalid(ValueError):
@@ -99,6 +97,10 @@ def _mobile(value: str) -> str:
 
 
 def _vin(value: str) -> str:
+    # imported on first use: only the vehicle permit needs it, every function would pay for it
+    from vininfo import Vin
+    from vininfo.exceptions import ValidationError as VinValidationError
+
     number = value.strip().upper()
     if not re.fullmatch(r"[A-HJ-NPR-Z0-9]{17}", number):
         raise IdentifierInvalid("invalid_format", "VIN: 17 characters without I, O, Q expected")

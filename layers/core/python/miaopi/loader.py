@@ -47,9 +47,13 @@ PRESENT = "present"
 RULESETS_DIR = "rulesets"
 
 
+#: libyaml's parser when the wheel has it (several times faster at cold start)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - safe
     except yaml.YAMLError as exc:
         raise RuleLoadError(str(path), "yaml", str(exc).replace("\n", " ")) from None
 
