@@ -31,6 +31,8 @@ from miaopi.model import (
 
 _UNAVAILABLE = EvidenceItem(EvidenceStatus.UNAVAILABLE)
 _PASS = RuleResult.PASS
+_FOUND = EvidenceStatus.FOUND
+_NOTHING: frozenset[str] = frozenset()
 _new = tuple.__new__
 _REMEDY_REVIEW = Text(
     zh="无需补充材料,审核人员将在办理时限内作出决定。",
@@ -79,26 +81,36 @@ def evidence_state(
     service: ServiceDefinition, evidence: Mapping[str, EvidenceItem]
 ) -> tuple[dict[str, Any], dict[str, EvidenceStatus], frozenset[str]]:
     """Records by alias, statuses by alias, and the aliases whose evidence is missing."""
+    records, statuses, present = _evidence(service, evidence)
+    return records, statuses, frozenset(a for a, here in present.items() if not here)
+
+
+def _evidence(
+    service: ServiceDefinition, evidence: Mapping[str, EvidenceItem]
+) -> tuple[dict[str, Any], dict[str, EvidenceStatus], dict[str, bool]]:
+    """Records, statuses, and whether each alias's evidence is present (not missing)."""
     records: dict[str, Any] = {}
     statuses: dict[str, EvidenceStatus] = {}
-    missing: set[str] = set()
-    for alias, definition in service.evidence.items():
+    present: dict[str, bool] = {}
+    for definition in service.evidence.values():
+        alias = definition.alias
         item = evidence.get(alias, _UNAVAILABLE)
         status = item.status
-        record = item.record if status is EvidenceStatus.FOUND else None
-        if record is not None:
+        if status is _FOUND:
+            record = item.record
             for attribute in definition.required_attributes:
-                if record.get(attribute) is None:
-                    status, record = EvidenceStatus.MALFORMED, None
+                if record.get(attribute) is None:  # type: ignore[union-attr]
+                    status = EvidenceStatus.MALFORMED
                     break
-        if status is EvidenceStatus.FOUND:
-            records[alias] = record
-        else:
-            records[alias] = None
-            if status is not EvidenceStatus.ABSENT or definition.absent_is_missing:
-                missing.add(alias)
+            else:
+                records[alias] = record
+                statuses[alias] = status
+                present[alias] = True
+                continue
+        records[alias] = None
         statuses[alias] = status
-    return records, statuses, frozenset(missing)
+        present[alias] = status is EvidenceStatus.ABSENT and not definition.absent_is_missing
+    return records, statuses, present
 
 
 def derive_facts(
@@ -181,19 +193,24 @@ def decide(
     on: dt.date,
 ) -> Decision:
     """Decide one normalized application on the application date `on`. Pure and deterministic."""
-    records, statuses, missing = evidence_state(service, evidence)
+    records, statuses, present = _evidence(service, evidence)
+    missing = (
+        frozenset(a for a, here in present.items() if not here)
+        if not all(present.values())
+        else _NOTHING
+    )
     context: dict[str, Any] = {
-        "app": _application_context(service, application),
+        "app": _application_context(service, application) if service.decimal_paths else application,
         "ev": records,
-        "param": parameters_on(rule_set, on),
+        "param": rule_set.parameter_cache.get(on) or parameters_on(rule_set, on),
         "date": on.isoformat(),
+        PRESENT: present,
     }
     derived = derive_facts(service, context, missing, on)
     if rule_set.rule_tables:
         context["table"] = {
             table.name: _table_row(table, context) for table in rule_set.rule_tables
         }
-    context[PRESENT] = {alias: alias not in missing for alias in service.evidence}
     try:
         results = rule_set.batch.program.evaluate(context)
     except RuntimeError:  # a data defect in some rule: find it rule by rule
