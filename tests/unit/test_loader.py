@@ -193,3 +193,15 @@ def test_a_level_missing_from_a_unique_table_is_a_gap(graduate_copy: Path) -> No
         load_service(graduate_copy)
     assert "tables.ageLimitByLevel" in error.value.where
     assert "level=DOCTOR" in error.value.reason
+
+
+def test_dollar_root_is_refused_because_it_hides_what_a_rule_reads(service_copy: Path) -> None:
+    _edit(
+        service_copy,
+        RULESET,
+        "condition: ev.credit == null or",
+        "condition: $root.ev.credit == null or",
+    )
+    with pytest.raises(RuleLoadError) as error:
+        load_service(service_copy)
+    assert "EA-CREDIT" in error.value.where and "$" in error.value.reason

@@ -9,7 +9,8 @@ application is approved. Missing evidence never passes. Same inputs, same decisi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +32,30 @@ from miaopi.model import (
 
 _UNAVAILABLE = EvidenceItem(EvidenceStatus.UNAVAILABLE)
 _PASS = RuleResult.PASS
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _is_date(value: Any) -> bool:
+    if value.__class__ is not str or not _ISO_DATE.fullmatch(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+#: a source's record is believed only when each attribute has its declared type: ZEN reads
+#: d("") or d("permanent") as an "Invalid date" that compares, so a malformed record is missing
+#: evidence (refers), never a pass
+_VALID: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: v.__class__ is str and v != "",
+    "date": _is_date,
+    "number": lambda v: v.__class__ in (int, float),
+    "boolean": lambda v: v.__class__ is bool,
+    "list": lambda v: v.__class__ is list,
+    "object": lambda v: v.__class__ is dict,
+}
 _FOUND = EvidenceStatus.FOUND
 _NOTHING: frozenset[str] = frozenset()
 _new = tuple.__new__
@@ -97,9 +122,14 @@ def _evidence(
         item = evidence.get(alias, _UNAVAILABLE)
         status = item.status
         if status is _FOUND:
-            record = item.record
-            for attribute in definition.required_attributes:
-                if record.get(attribute) is None:  # type: ignore[union-attr]
+            record = item.record or {}
+            for attribute, kind, required in definition.checks:
+                value = record.get(attribute)
+                if value is None:
+                    if required:
+                        status = EvidenceStatus.MALFORMED
+                        break
+                elif not _VALID[kind](value):
                     status = EvidenceStatus.MALFORMED
                     break
             else:
@@ -234,10 +264,11 @@ def decide(
             lacking = tuple(sorted(rule.when_sources & missing))
             result = RuleResult.EVIDENCE_MISSING
         elif applies is not True:
-            if applies.__class__ is _Failure:
-                result, error = RuleResult.ERROR, applies.message
-            else:
+            if applies is False:
                 result = RuleResult.NOT_APPLICABLE
+            else:  # a failure, or a `when` that is not a yes/no on these data: never skip a rule
+                result = RuleResult.ERROR
+                error = applies.message if applies.__class__ is _Failure else "when is not boolean"
         elif missing and rule.sources & missing:
             lacking = tuple(sorted(rule.sources & missing))
             result = RuleResult.EVIDENCE_MISSING

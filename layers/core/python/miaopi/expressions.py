@@ -122,6 +122,9 @@ def compile_expression(text: str, check: Callable[[str], str | None]) -> Compile
     problem = zen.validate_expression(text)
     if problem:
         raise ExpressionError(f"does not compile: {problem.get('source', problem)}")
+    if "$" in _STRING.sub('""', text):
+        # $ / $root reach the whole context and would hide which evidence a rule reads
+        raise ExpressionError("`$` is not allowed: name what the rule reads (app., ev., ...)")
     paths = references(text)
     for path in paths:
         if path.split(".")[0] not in ROOTS:

@@ -182,6 +182,7 @@ def load_service(folder: Path) -> ServiceDefinition:
             absent_is_missing=spec.when_absent == "MISSING",
             required_attributes=tuple(k for k, a in spec.attributes.items() if a.required),
             attribute_types={k: a.type for k, a in spec.attributes.items()},
+            checks=tuple((k, a.type, a.required) for k, a in spec.attributes.items()),
         )
     facts = _load_facts(service, file)
     names = _Names(service, None, set(facts))

@@ -73,6 +73,8 @@ class EvidenceDefinition:
     absent_is_missing: bool
     required_attributes: tuple[str, ...]
     attribute_types: dict[str, str]
+    #: (attribute, declared type, required), checked on every record the source returns
+    checks: tuple[tuple[str, str, bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
