@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
+import pytest
 from openapi_spec_validator import validate
 
 from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack
@@ -62,9 +66,27 @@ def test_listing_pages_through_every_application_once(stack: Stack, invoke: Invo
     assert sorted(seen) == sorted(ids)
 
 
-def test_a_forged_next_token_is_400(stack: Stack, invoke: Invoke) -> None:
-    response = _list(invoke, CITIZEN, nextToken="eyJhcHBsaWNhbnRJZCI6IHsiUyI6ICJ4In19")
+@pytest.mark.parametrize(
+    "start",
+    [
+        {"applicantId": {"S": "someone-else"}},
+        {
+            "applicantId": {"S": CITIZEN["sub"]},
+            "applicationId": {"N": "1"},
+            "submittedAt": {"S": "x"},
+        },
+        {"applicantId": {"S": CITIZEN["sub"]}, "extra": {"S": "x"}},
+    ],
+)
+def test_a_forged_next_token_is_400(stack: Stack, invoke: Invoke, start: dict) -> None:  # type: ignore[type-arg]
+    token = base64.urlsafe_b64encode(json.dumps(start).encode()).decode().rstrip("=")
+    response = _list(invoke, CITIZEN, nextToken=token)
     assert response["statusCode"] == 400
+    assert response["json"]["error"]["details"] == [{"field": "nextToken", "code": "invalid"}]
+
+
+def test_garbage_next_token_is_400(stack: Stack, invoke: Invoke) -> None:
+    assert _list(invoke, CITIZEN, nextToken="%%%not-base64")["statusCode"] == 400
 
 
 def test_catalogue_lists_six_services_with_their_rule_sets(stack: Stack, invoke: Invoke) -> None:

@@ -39,6 +39,24 @@ def plain(value: Any) -> Any:
     return value
 
 
-def unavailable(exc: ClientError | BotoCoreError, what: str) -> DependencyUnavailable:
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
-    return DependencyUnavailable(f"{what} is unavailable, try again shortly", [{"code": code}])
+#: errors worth a retry: the client is told 503 with Retry-After
+TRANSIENT = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
+
+
+def unavailable(exc: ClientError | BotoCoreError, what: str) -> Exception:
+    """503 for what a retry can cure; anything else is our bug, and stays a 500."""
+    if isinstance(exc, BotoCoreError):
+        return DependencyUnavailable(f"{what} is unavailable, try again shortly")
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in TRANSIENT:
+        return DependencyUnavailable(f"{what} is unavailable, try again shortly", [{"code": code}])
+    return exc

@@ -64,7 +64,6 @@ class DynamoEvidence:
         pending: dict[str, Any] = {}
         for table, key in wanted.values():
             pending.setdefault(table, {"Keys": []})["Keys"].append(key)
-        failed = False
         for attempt in range(self._max_attempts):
             if not pending:
                 break
@@ -72,7 +71,6 @@ class DynamoEvidence:
                 answer = self._client.batch_get_item(RequestItems=pending)
             except (ClientError, BotoCoreError) as exc:
                 logger.warning("evidence sources unavailable", extra={"error": type(exc).__name__})
-                failed = True
                 break
             for table, items in answer.get("Responses", {}).items():
                 for item in items:
@@ -82,12 +80,14 @@ class DynamoEvidence:
             pending = answer.get("UnprocessedKeys") or {}
             if pending and attempt + 1 < self._max_attempts:
                 time.sleep(0.05 * 2**attempt)
+        # Still pending (unprocessed, or asked by an attempt that failed) is unanswered; what
+        # earlier attempts returned stands.
         unanswered = {
             self._identity(table, key) for table, spec in pending.items() for key in spec["Keys"]
         }
         result: dict[str, EvidenceItem] = {}
         for alias, identity in by_alias.items():
-            if failed or identity in unanswered:
+            if identity in unanswered:
                 result[alias] = EvidenceItem(EvidenceStatus.UNAVAILABLE)
                 continue
             item = found.get(identity)

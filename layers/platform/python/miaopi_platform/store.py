@@ -99,14 +99,24 @@ def _encode_token(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
 
 
+_TOKEN_KEYS = frozenset({"applicationId", "applicantId", "submittedAt"})
+
+
 def _decode_token(token: str) -> dict[str, Any]:
+    """The opaque page token back to a start key; anything but our own token is a 400."""
+    invalid = BadRequest("nextToken is not valid", [{"field": "nextToken", "code": "invalid"}])
     try:
         padded = token + "=" * (-len(token) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise BadRequest(
-            "nextToken is not valid", [{"field": "nextToken", "code": "invalid"}]
-        ) from None
-    if not isinstance(value, dict):
-        raise BadRequest("nextToken is not valid", [{"field": "nextToken", "code": "invalid"}])
+        raise invalid from None
+    if not (
+        isinstance(value, dict)
+        and set(value) == _TOKEN_KEYS
+        and all(
+            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
+            for v in value.values()
+        )
+    ):
+        raise invalid
     return value
