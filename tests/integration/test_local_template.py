@@ -232,3 +232,25 @@ def test_yaml_short_forms_load_as_long_forms(tmp_path: Path) -> None:
     assert props["C"] == {"Fn::Sub": ["${x}", {"x": {"Ref": "T"}}]}
     assert props["D"] == {"Fn::Join": [",", [{"Ref": "T"}, {"Fn::Select": [0, ["a"]]}]]}
     assert props["E"] == {"Fn::If": ["Cond", {"Fn::Equals": ["a", "b"]}, {"Ref": "AWS::NoValue"}]}
+
+
+def test_the_keys_and_indexes_the_code_uses_are_the_templates() -> None:
+    # The platform names keys and the applicant index in code; the template owns them.
+    from miaopi_platform.store import BY_APPLICANT
+
+    def keys(logical_id: str, index: str | None = None) -> list[str]:
+        props = table_properties(logical_id)
+        schema = props["KeySchema"]
+        if index:
+            schema = next(i for i in props["GlobalSecondaryIndexes"] if i["IndexName"] == index)[
+                "KeySchema"
+            ]
+        return [k["AttributeName"] for k in schema]
+
+    assert keys("ApplicationsTable") == ["applicationId"]
+    assert keys("ApplicationsTable", BY_APPLICANT) == ["applicantId", "submittedAt"]
+    assert keys("DecisionsTable") == ["decisionId"]
+    assert keys("DecisionsTable", "byServiceDay") == ["serviceDay", "decidedAt"]
+    assert keys("DecisionsTable", "byApplication") == ["applicationId", "decidedAt"]
+    assert keys("ReferenceDataTable") == ["source", "key"]
+    assert keys("CreditListTable") == ["subjectHash"]

@@ -267,9 +267,11 @@ def _quick_refs(text: str) -> tuple[str, ...]:
 
 
 def content_hash(service: ServiceFile, raw_rule_set: Any) -> str:
-    """SHA-256 of everything that decides: the rule set, and the service's evidence and facts."""
+    """SHA-256 of everything that decides: the rule set, and the service's form (it shapes what
+    `app.` reads), evidence, facts and subject."""
     content = {
         "ruleSet": raw_rule_set,
+        "form": service.model_dump(mode="json", by_alias=True)["form"],
         "evidence": service.model_dump(mode="json", by_alias=True)["evidence"],
         "facts": service.model_dump(mode="json", by_alias=True)["facts"],
         "subject": service.subject,
