@@ -306,11 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    code = main()
-    # Everything is stopped and flushed: skip the interpreter's teardown of moto's large heap,
-    # which takes seconds to minutes after many submissions.
+def exit_now(code: int) -> None:
+    """After the stack has stopped: flush and leave without the interpreter's teardown of moto's
+    large heap, which takes seconds to minutes after many submissions."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    exit_now(main())

@@ -64,6 +64,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from miaopi_rules import SERVICES_DIR
 from rich.console import Console
 from rich.table import Table
 
@@ -71,14 +72,7 @@ from tests.bench.bench_common import ROOT, Section
 
 RESULTS_FILE = ROOT / ".bench" / "results.json"
 SECTIONS = ("engine", "zen", "cold", "aws", "http")
-SERVICES = (
-    "drug-license-cancellation",
-    "elderly-allowance",
-    "enterprise-investment-filing",
-    "graduate-hukou",
-    "ride-hailing-driver-permit",
-    "ride-hailing-vehicle-permit",
-)
+SERVICES = tuple(sorted(path.parent.name for path in SERVICES_DIR.glob("*/service.yaml")))
 
 
 def _runner(name: str) -> Callable[[bool], Section]:

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from infra.local.stack import LocalStack, PortInUseError
+from infra.local.stack import LocalStack, PortInUseError, exit_now
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,10 +63,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    # The stack is stopped: skip the interpreter's finalization of moto's large heap, which
-    # takes ~10 s after a hundred submissions (and minutes for a long-running `make run`).
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_now(main())

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from miaopi_rules import SERVICES_DIR
 from openapi_spec_validator import validate
 
 from infra.local.seed import Persona
@@ -20,14 +21,7 @@ from tests.e2e.conftest import TIMEOUT_S, Api, Client, Response, new_key
 pytestmark = pytest.mark.e2e
 
 OUTCOMES = ("APPROVED", "REJECTED", "PENDING_REVIEW")
-SERVICES = {
-    "drug-license-cancellation",
-    "elderly-allowance",
-    "enterprise-investment-filing",
-    "graduate-hukou",
-    "ride-hailing-driver-permit",
-    "ride-hailing-vehicle-permit",
-}
+SERVICES = {path.parent.name for path in SERVICES_DIR.glob("*/service.yaml")}
 ELDERLY = "elderly-allowance"
 
 

@@ -63,7 +63,6 @@ _REMEDY_REVIEW = Text(
     zh="无需补充材料,审核人员将在办理时限内作出决定。",
     en="Nothing to do: a reviewer will decide within the service's deadline.",
 )
-_REMEDY_ERROR = _REMEDY_REVIEW
 
 
 def _zen_value(value: Any) -> Any:
@@ -186,7 +185,7 @@ def _error_reason(rule: CompiledRule) -> Reason:
             zh=f"{rule.title.zh}:无法根据所提供的数据自动判断,转人工审核。",
             en=f"{rule.title.en}: could not be decided automatically on these data; referred.",
         ),
-        remedy=_REMEDY_ERROR,
+        remedy=_REMEDY_REVIEW,
         legal_basis=rule.legal_basis,
     )
 

@@ -19,7 +19,6 @@ from miaopi_platform.errors import (
 from miaopi_platform.observability import logger
 
 JSON = "application/json"
-ROLE_GROUPS = ("reviewers", "auditors", "admins")
 
 
 def error_response(
@@ -133,11 +132,3 @@ def claims(app: APIGatewayRestResolver) -> dict[str, Any]:
 def caller_id(app: APIGatewayRestResolver) -> str:
     """The signed-in user's stable id (Cognito `sub`)."""
     return str(claims(app)["sub"])
-
-
-def caller_groups(app: APIGatewayRestResolver) -> set[str]:
-    raw = claims(app).get("cognito:groups") or ""
-    if isinstance(raw, list):
-        return {str(g) for g in raw}
-    text = str(raw).strip("[]")
-    return {g.strip() for g in text.replace(",", " ").split() if g.strip()}
