@@ -46,7 +46,11 @@ class Stack:
         return dict(self.deployment.functions[function_id].environment)
 
     def table(self, env_name: str) -> str:
-        return self.env("ApplicationsFunction")[env_name]
+        """A table's name, as the functions that use it are told (template.yaml)."""
+        for function in self.deployment.functions.values():
+            if env_name in function.environment:
+                return str(function.environment[env_name])
+        raise KeyError(env_name)
 
     def module(self, function_id: str) -> ModuleType:
         if function_id in self._modules:
@@ -90,7 +94,10 @@ class Stack:
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Stack]:
     """One deployment and reference data per test module; see `stack` for per-test state."""
-    with pytest.MonkeyPatch.context() as monkeypatch, mock_aws():
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+    ):
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

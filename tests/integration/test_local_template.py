@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,9 +104,19 @@ def test_every_function_gets_its_environment_resolved(
         "CREDIT_LIST_TABLE": deployment.tables["CreditListTable"],
         "PII_KEY_SECRET_ARN": deployment.secrets["PiiHashKeySecret"],
     }
-    assert set(deployment.functions) == {*SERVICES, "CatalogueFunction", "ApplicationsFunction"}
+    tasks = {"REVIEW_TASKS_TABLE": deployment.tables["ReviewTasksTable"]}
+    machine = {"REVIEW_STATE_MACHINE_ARN": deployment.state_machines["ReviewStateMachine"]}
+    own_env = {
+        **{fid: {"SERVICE_ID": service_id} for fid, service_id in SERVICES.items()},
+        "CatalogueFunction": {},
+        "ApplicationsFunction": {},
+        "ReviewStarterFunction": machine,
+        "ReviewTaskFunction": tasks,
+        "ReviewsFunction": tasks,
+    }
+    assert set(deployment.functions) == set(own_env)
     for function_id, spec in deployment.functions.items():
-        own = {"SERVICE_ID": SERVICES[function_id]} if function_id in SERVICES else {}
+        own = own_env[function_id]
         assert spec.environment == {**expected_common, **own}, function_id
         assert spec.timeout == 10 and spec.memory == 512
         assert [p.parent.name for p in spec.layer_dirs] == [
@@ -236,6 +248,7 @@ def test_yaml_short_forms_load_as_long_forms(tmp_path: Path) -> None:
 
 def test_the_keys_and_indexes_the_code_uses_are_the_templates() -> None:
     # The platform names keys and the applicant index in code; the template owns them.
+    from miaopi_platform.review_store import BY_QUEUE, BY_SERVICE_QUEUE
     from miaopi_platform.store import BY_APPLICANT
 
     def keys(logical_id: str, index: str | None = None) -> list[str]:
@@ -254,3 +267,34 @@ def test_the_keys_and_indexes_the_code_uses_are_the_templates() -> None:
     assert keys("DecisionsTable", "byApplication") == ["applicationId", "decidedAt"]
     assert keys("ReferenceDataTable") == ["source", "key"]
     assert keys("CreditListTable") == ["subjectHash"]
+    assert keys("ReviewTasksTable") == ["taskId"]
+    assert keys("ReviewTasksTable", BY_QUEUE) == ["queue", "dueAt"]
+    assert keys("ReviewTasksTable", BY_SERVICE_QUEUE) == ["serviceQueue", "dueAt"]
+
+
+def test_the_review_index_never_holds_the_task_token() -> None:
+    # Given the review tasks table's queue indexes (the reviewers' worklist reads them)
+    from miaopi_platform.api import ReviewTaskSummary
+
+    props = table_properties("ReviewTasksTable")
+    for index in props["GlobalSecondaryIndexes"]:
+        projected = set(index["Projection"]["NonKeyAttributes"])
+        # Then the token is not projected, and everything a worklist row shows is
+        assert "taskToken" not in projected
+        shown = {f.alias or name for name, f in ReviewTaskSummary.model_fields.items()}
+        assert shown <= projected | {"taskId", "queue", "serviceQueue", "dueAt"}
+
+
+def test_the_review_workflow_uses_only_direct_integrations_and_declared_substitutions() -> None:
+    # Given the review state machine as the template declares it
+    template = LocalTemplate.load(ROOT / "template.yaml")
+    props = template.properties("ReviewStateMachine")
+    definition = json.loads((ROOT / props["DefinitionUri"]).read_text())
+    text = json.dumps(definition)
+    # Then every ${name} in the definition is substituted by the template, and none is left over
+    used = set(re.findall(r"\$\{(\w+)\}", text))
+    assert used == set(props["DefinitionSubstitutions"])
+    # And no state runs a Lambda function: only service integrations
+    resources = [s["Resource"] for s in definition["States"].values() if s["Type"] == "Task"]
+    assert resources and all(r.startswith("arn:aws:states:::") for r in resources)
+    assert not any(":lambda:" in r for r in resources)

@@ -106,7 +106,8 @@ class ServiceFile(Strict):
     authority: Text
     description: Text
     seed: Text | None = None
-    sla_working_days: Annotated[int, Field(ge=1, le=30)] = Field(alias="slaWorkingDays")
+    #: the manual-review deadline in working days on the Chinese calendar
+    sla_working_days: Annotated[int, Field(ge=1, le=30)] = Field(default=2, alias="slaWorkingDays")
     certificate: Certificate
     #: who the decision is about: checked against the credit list, indexed for auditors
     subject: Expression

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
+
+#: working days are days in China, whatever the clock's zone
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 def is_workday(day: dt.date) -> tuple[bool, bool]:
@@ -26,3 +30,8 @@ def add_working_days(start: dt.date, days: int) -> tuple[dt.date, bool]:
         if workday:
             left -= 1
     return day, known
+
+
+def end_of_day(day: dt.date) -> dt.datetime:
+    """The moment a day ends in China: a deadline "by" that day falls due then."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=CHINA)

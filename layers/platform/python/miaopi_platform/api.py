@@ -53,6 +53,8 @@ class DecisionView(ApiModel):
 
 class ReviewView(ApiModel):
     due_by: dt.date
+    #: the end of the due day in China; past it the review is escalated (never decided)
+    due_at: dt.datetime | None = None
     #: false when the official holiday calendar for a year counted was not yet published
     due_by_official: bool = True
 
@@ -174,3 +176,79 @@ class ErrorInfo(ApiModel):
 
 class ErrorBody(ApiModel):
     error: ErrorInfo
+
+
+# ---------------------------------------------------------------- reviewers
+
+TaskStatus = Literal["OPEN", "DECIDING", "DECIDED"]
+TaskKind = Literal["REFERRAL", "SPOT_CHECK"]
+
+
+class ReviewTaskSummary(ApiModel):
+    task_id: str
+    kind: TaskKind
+    status: TaskStatus
+    service_id: str
+    application_id: str
+    due_by: dt.date
+    due_at: dt.datetime
+    escalated: bool = False
+    escalated_at: dt.datetime | None = None
+    created_at: dt.datetime
+    #: the rules whose failure (or missing evidence) sent the case to a person
+    referred_rules: list[str] = Field(default_factory=list)
+    outcome: Literal["APPROVED", "REJECTED"] | None = None
+    reviewer_id: str | None = None
+    decision_id: str | None = None
+    decided_at: dt.datetime | None = None
+
+
+class ReviewTaskPage(ApiModel):
+    items: list[ReviewTaskSummary]
+    next_token: str | None = None
+
+
+class EvidenceSnapshotView(ApiModel):
+    alias: str
+    source: str
+    status: str
+    record: dict[str, Any] | None = None
+
+
+class TraceView(ApiModel):
+    rule_id: str
+    result: str
+    on_fail: str
+    values: dict[str, Any] = Field(default_factory=dict)
+    missing: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
+class ReviewTaskDetail(ReviewTaskSummary):
+    application: ApplicationView
+    #: the referring decision's reasons: which rules referred it and why
+    reasons: list[ReasonView]
+    #: what each referring rule saw
+    trace: list[TraceView]
+    evidence: list[EvidenceSnapshotView]
+    facts: dict[str, Any] = Field(default_factory=dict)
+    rule_set_version: str
+    rule_set_hash: str
+    comment: str | None = None
+    reason_codes: list[str] = Field(default_factory=list)
+
+
+class ReviewDecisionRequest(ApiModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    decision: Literal["APPROVE", "REJECT"]
+    #: rule ids of the service's rule set: which rules the reviewer found failed (REJECT needs one)
+    reason_codes: list[str] = Field(default_factory=list, max_length=20)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ReviewDecisionAccepted(ApiModel):
+    task_id: str
+    status: TaskStatus
+    decision_id: str
+    outcome: Literal["APPROVED", "REJECTED"]

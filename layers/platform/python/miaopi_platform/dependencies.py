@@ -12,6 +12,7 @@ import boto3
 
 from miaopi_platform.evidence import DynamoEvidence
 from miaopi_platform.pii import PiiHasher
+from miaopi_platform.review_store import ReviewStore
 from miaopi_platform.settings import Settings
 from miaopi_platform.store import ApplicationStore
 
@@ -23,11 +24,13 @@ class Dependencies:
         dynamodb: Any | None = None,
         secrets: Any | None = None,
         hasher: PiiHasher | None = None,
+        stepfunctions: Any | None = None,
     ) -> None:
         self.settings = settings
         self._dynamodb = dynamodb
         self._secrets = secrets
         self._hasher = hasher
+        self._stepfunctions = stepfunctions
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -54,3 +57,11 @@ class Dependencies:
         return ApplicationStore(
             self.dynamodb, self.settings.applications_table, self.settings.decisions_table
         )
+
+    @cached_property
+    def reviews(self) -> ReviewStore:
+        return ReviewStore(self.dynamodb, self.settings.review_tasks_table)
+
+    @cached_property
+    def stepfunctions(self) -> Any:
+        return self._stepfunctions or boto3.client("stepfunctions")

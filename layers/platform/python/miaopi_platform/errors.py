@@ -35,6 +35,10 @@ class Conflict(PlatformError):
     status, code = 409, "CONFLICT"
 
 
+class UnprocessableEntity(PlatformError):
+    status, code = 422, "VALIDATION_FAILED"
+
+
 class PayloadTooLarge(PlatformError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 

@@ -13,6 +13,7 @@ from miaopi.errors import ApplicationInvalid, NoRuleSetInForce, UnknownService
 from miaopi_platform.errors import (
     BadRequest,
     DependencyUnavailable,
+    Forbidden,
     PlatformError,
     Unauthorized,
 )
@@ -132,3 +133,17 @@ def claims(app: APIGatewayRestResolver) -> dict[str, Any]:
 def caller_id(app: APIGatewayRestResolver) -> str:
     """The signed-in user's stable id (Cognito `sub`)."""
     return str(claims(app)["sub"])
+
+
+def groups(app: APIGatewayRestResolver) -> frozenset[str]:
+    """The caller's Cognito groups. The REST authorizer renders the claim as one string:
+    "reviewers", "reviewers,admins" or "[reviewers admins]"."""
+    raw = str(claims(app).get("cognito:groups") or "")
+    return frozenset(g for g in raw.strip("[]").replace(",", " ").split() if g)
+
+
+def require_group(app: APIGatewayRestResolver, group: str) -> str:
+    """The caller's id when they belong to `group`; 403 otherwise (401 without a token)."""
+    if group not in groups(app):
+        raise Forbidden(f"this needs the {group} role")
+    return caller_id(app)

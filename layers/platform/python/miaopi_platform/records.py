@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from miaopi.model import Decision, EvidenceItem, Outcome, ServiceDefinition
-from miaopi.workdays import add_working_days
+from miaopi.workdays import add_working_days, end_of_day
 
 from miaopi_platform.api import ApplicationView
 from miaopi_platform.pii import PiiHasher, mask_paths
 
 SYSTEM = "SYSTEM"
+REVIEWER = "REVIEWER"
 
 
 def request_hash(service_id: str, body: Any) -> str:
@@ -35,7 +36,7 @@ def decision_id(hasher: PiiHasher, app_id: str, sequence: int) -> str:
     return "DEC" + hasher.derive("decision", app_id, str(sequence))[:21].upper()
 
 
-def _iso(moment: dt.datetime) -> str:
+def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -72,7 +73,7 @@ class Submission:
 
 def application_item(sub: Submission) -> dict[str, Any]:
     service, decision = sub.service, sub.decision
-    decided_at = _iso(sub.submitted_at)
+    decided_at = iso(sub.submitted_at)
     document: dict[str, Any] = {
         "applicationId": sub.application_id,
         "serviceId": service.id,
@@ -97,22 +98,35 @@ def application_item(sub: Submission) -> dict[str, Any]:
     }
     if decision.outcome is Outcome.PENDING_REVIEW:
         due, official = add_working_days(decision.application_date, service.file.sla_working_days)
-        document["review"] = {"dueBy": due.isoformat(), "dueByOfficial": official}
-    if decision.outcome is Outcome.APPROVED:
-        certificate = service.file.certificate
-        stamp = decision.application_date.strftime("%Y%m%d")
-        document["certificate"] = {
-            "kind": certificate.kind,
-            "title": certificate.title.model_dump(),
-            "number": f"{certificate.prefix}{stamp}{sub.decision_id[3:11]}",
-            "issuedAt": decided_at,
+        document["review"] = {
+            "dueBy": due.isoformat(),
+            "dueAt": iso(end_of_day(due)),
+            "dueByOfficial": official,
         }
+    if decision.outcome is Outcome.APPROVED:
+        document["certificate"] = certificate(
+            service, decision.application_date, sub.decision_id, decided_at
+        )
     return document
+
+
+def certificate(
+    service: ServiceDefinition, application_date: dt.date, decision_id: str, issued_at: str
+) -> dict[str, Any]:
+    """The certificate an approval issues; its number derives from the approving decision."""
+    kind = service.file.certificate
+    stamp = application_date.strftime("%Y%m%d")
+    return {
+        "kind": kind.kind,
+        "title": kind.title.model_dump(),
+        "number": f"{kind.prefix}{stamp}{decision_id[3:11]}",
+        "issuedAt": issued_at,
+    }
 
 
 def decision_item(sub: Submission) -> dict[str, Any]:
     decision = sub.decision
-    decided_at = _iso(sub.submitted_at)
+    decided_at = iso(sub.submitted_at)
     return {
         "decisionId": sub.decision_id,
         "applicationId": sub.application_id,

@@ -16,6 +16,9 @@ class Settings(BaseModel):
     reference_table: str = Field(alias="REFERENCE_TABLE")
     credit_list_table: str = Field(alias="CREDIT_LIST_TABLE")
     pii_key_secret_arn: str = Field(alias="PII_KEY_SECRET_ARN")
+    review_tasks_table: str = Field(default="", alias="REVIEW_TASKS_TABLE")
+    #: only the functions that start review workflows are given it
+    review_state_machine_arn: str = Field(default="", alias="REVIEW_STATE_MACHINE_ARN")
     #: bound per function in template.yaml; empty for functions that serve every service
     service_id: str | None = Field(default=None, alias="SERVICE_ID")
     #: the API's own body limit, far below API Gateway's 10 MB

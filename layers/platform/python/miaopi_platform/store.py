@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from miaopi_platform.dynamo import from_item, to_item, unavailable
-from miaopi_platform.errors import AlreadyRecorded, BadRequest
+from miaopi_platform.errors import AlreadyRecorded
+from miaopi_platform.paging import decode_token, encode_token
 
 BY_APPLICANT = "byApplicant"
+_PAGE_KEYS = frozenset({"applicationId", "applicantId", "submittedAt"})
 _DUPLICATE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 
 
@@ -79,44 +78,24 @@ class ApplicationStore:
             "Limit": limit,
         }
         if next_token:
-            start = _decode_token(next_token)
-            if start.get("applicantId", {}).get("S") != applicant_id:
-                raise BadRequest(
-                    "nextToken is not valid", [{"field": "nextToken", "code": "invalid"}]
-                )
-            query["ExclusiveStartKey"] = start
+            query["ExclusiveStartKey"] = decode_token(
+                next_token, _PAGE_KEYS, {"applicantId": applicant_id}
+            )
         try:
             answer = self._client.query(**query)
         except (ClientError, BotoCoreError) as exc:
             raise unavailable(exc, "the application store") from None
-        last = answer.get("LastEvaluatedKey")
-        return [from_item(i) for i in answer.get("Items", [])], _encode_token(
-            last
-        ) if last else None
+        items = [from_item(i) for i in answer.get("Items", [])]
+        return items, encode_token(answer.get("LastEvaluatedKey"))
 
-
-def _encode_token(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
-
-
-_TOKEN_KEYS = frozenset({"applicationId", "applicantId", "submittedAt"})
-
-
-def _decode_token(token: str) -> dict[str, Any]:
-    """The opaque page token back to a start key; anything but our own token is a 400."""
-    invalid = BadRequest("nextToken is not valid", [{"field": "nextToken", "code": "invalid"}])
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise invalid from None
-    if not (
-        isinstance(value, dict)
-        and set(value) == _TOKEN_KEYS
-        and all(
-            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
-            for v in value.values()
-        )
-    ):
-        raise invalid
-    return value
+    def get_decision(self, decision_id: str) -> dict[str, Any] | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._decisions,
+                Key={"decisionId": {"S": decision_id}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, "the decision records") from None
+        item = answer.get("Item")
+        return from_item(item) if item else None

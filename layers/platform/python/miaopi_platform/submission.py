@@ -11,8 +11,8 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from miaopi import workdays
 from miaopi.engine import decide, evidence_requests, subject_of
 from miaopi.errors import NoRuleSetInForce
 from miaopi.forms import normalize
@@ -32,7 +32,7 @@ from miaopi_platform.records import (
 from miaopi_platform.store import ApplicationStore
 
 #: the application date is the date in Shenzhen, whatever the clock's zone
-CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = workdays.CHINA
 
 
 @dataclass(frozen=True, slots=True)

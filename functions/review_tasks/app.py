@@ -1,0 +1,17 @@
+"""Stores the review tasks the workflow sends (with their task tokens) for reviewers to work."""
+
+from aws_lambda_powertools.utilities.batch import EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from miaopi_platform.batch import batch_handler
+from miaopi_platform.dependencies import Dependencies
+from miaopi_platform.review_flow import store_task
+from miaopi_platform.settings import Settings
+
+dependencies = Dependencies(Settings.from_env())
+
+
+def record_handler(record: SQSRecord) -> None:
+    store_task(dependencies, record.body)
+
+
+lambda_handler = batch_handler(EventType.SQS, record_handler)

@@ -1,0 +1,218 @@
+"""The reviewers' API (group `reviewers`): the queue, one task with its case, and the decision.
+
+A decision claims the task (OPEN -> DECIDING, conditionally: a second decision is 409) and hands
+it to the waiting workflow with SendTaskSuccess; the workflow records it and closes the task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from miaopi_platform.api import (
+    EvidenceSnapshotView,
+    ReviewDecisionAccepted,
+    ReviewDecisionRequest,
+    ReviewTaskDetail,
+    ReviewTaskPage,
+    ReviewTaskSummary,
+    TaskStatus,
+    TraceView,
+)
+from miaopi_platform.catalogue import find
+from miaopi_platform.dependencies import Dependencies
+from miaopi_platform.errors import (
+    Conflict,
+    DependencyUnavailable,
+    Forbidden,
+    NotFound,
+    UnprocessableEntity,
+)
+from miaopi_platform.http import json_body, json_response, require_group
+from miaopi_platform.observability import logger, metrics
+from miaopi_platform.records import decision_id, view
+from miaopi_platform.reviews import OPEN, ReviewerChoice, reviewer_decision
+
+router = Router()
+REVIEWERS = "reviewers"
+_TASK_ID = Annotated[str, Path(alias="taskId", max_length=64)]
+
+
+@router.get(
+    "/reviews",
+    summary="Review tasks, the earliest deadline first",
+    responses={
+        200: {"description": "A page", "content": {"application/json": {"model": ReviewTaskPage}}}
+    },
+    security=[{"cognito": []}],
+    tags=["Reviews"],
+)
+def list_reviews(
+    status: Annotated[TaskStatus, Query()] = "OPEN",
+    service_id: Annotated[str | None, Query(alias="serviceId", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
+) -> Response[str]:
+    require_group(router, REVIEWERS)  # type: ignore[arg-type]
+    deps: Dependencies = router.context["deps"]
+    if service_id:
+        find(service_id)  # an unknown service is a 404, not an empty queue
+    items, token = deps.reviews.queue(status, service_id, limit, next_token)
+    page = ReviewTaskPage(
+        items=[ReviewTaskSummary.model_validate(i) for i in items], next_token=token
+    )
+    return json_response(200, page.wire())
+
+
+@router.get(
+    "/reviews/<taskId>",
+    summary="One review task: the application, the evidence and the rules that referred it",
+    responses={
+        200: {
+            "description": "The task",
+            "content": {"application/json": {"model": ReviewTaskDetail}},
+        },
+        404: {"description": "No such task"},
+    },
+    security=[{"cognito": []}],
+    tags=["Reviews"],
+)
+def get_review(task_id: _TASK_ID) -> Response[str]:
+    require_group(router, REVIEWERS)  # type: ignore[arg-type]
+    deps: Dependencies = router.context["deps"]
+    task = _task(deps, task_id)
+    application = deps.store.get(task["applicationId"])
+    source = deps.store.get_decision(task["sourceDecisionId"])
+    if application is None or source is None:
+        raise NotFound("no such review task")
+    service = find(task["serviceId"])
+    evidence = [
+        EvidenceSnapshotView(
+            alias=alias,
+            source=service.evidence[alias].source if alias in service.evidence else alias,
+            status=snapshot["status"],
+            record=snapshot.get("record"),
+        )
+        for alias, snapshot in sorted(source.get("evidence", {}).items())
+    ]
+    detail = ReviewTaskDetail.model_validate(
+        {
+            **task,
+            "application": view(application),
+            "reasons": source.get("reasons", []),
+            "trace": [TraceView.model_validate(t) for t in source.get("trace", [])],
+            "evidence": evidence,
+            "facts": source.get("facts", {}),
+            "ruleSetVersion": source["ruleSetVersion"],
+            "ruleSetHash": source["ruleSetHash"],
+        }
+    )
+    return json_response(200, detail.wire())
+
+
+@router.post(
+    "/reviews/<taskId>/decision",
+    summary="Decide a review task (once): APPROVE or REJECT, with reason codes and a comment",
+    responses={
+        202: {
+            "description": "The decision was handed to the workflow, which records it",
+            "content": {"application/json": {"model": ReviewDecisionAccepted}},
+        },
+        403: {"description": "Not a reviewer, or the reviewer's own application"},
+        409: {"description": "The task was decided already"},
+        422: {"description": "Invalid decision"},
+    },
+    security=[{"cognito": []}],
+    tags=["Reviews"],
+)
+def decide_review(task_id: _TASK_ID) -> Response[str]:
+    reviewer = require_group(router, REVIEWERS)  # type: ignore[arg-type]
+    deps: Dependencies = router.context["deps"]
+    request = _decision_request(json_body(router, deps.settings.max_body_bytes))  # type: ignore[arg-type]
+    task = _task(deps, task_id)
+    if task.get("applicantId") == reviewer:
+        raise Forbidden("a reviewer cannot decide their own application")
+    if task["status"] != OPEN:  # the claim below settles races; this answers the plain case
+        raise Conflict(
+            "this task has already been decided", [{"field": "taskId", "code": "already_decided"}]
+        )
+    source = deps.store.get_decision(task["sourceDecisionId"])
+    if source is None:
+        raise NotFound("no such review task")
+    choice = ReviewerChoice(
+        decision=request.decision,
+        reason_codes=tuple(dict.fromkeys(request.reason_codes)),
+        comment=request.comment,
+        reviewer_id=reviewer,
+    )
+    decided = reviewer_decision(
+        find(task["serviceId"]),
+        task,
+        source,
+        choice,
+        decision_id(deps.hasher, task["applicationId"], int(source.get("sequence", 1)) + 1),
+        dt.datetime.now(dt.UTC),
+    )
+    deps.reviews.claim(task, decided.claim)
+    _hand_to_workflow(deps, task, decided.decision_id, decided.workflow_output)
+    logger.info(
+        "review decided",
+        extra={"taskId": task_id, "decisionId": decided.decision_id, "outcome": decided.outcome},
+    )
+    metrics.add_metric(name=f"Review{decided.outcome.value.title()}", unit="Count", value=1)
+    accepted = ReviewDecisionAccepted(
+        task_id=task_id,
+        status="DECIDING",
+        decision_id=decided.decision_id,
+        outcome=decided.outcome.value,  # type: ignore[arg-type]
+    )
+    return json_response(202, accepted.wire())
+
+
+def _task(deps: Dependencies, task_id: str) -> dict[str, Any]:
+    task = deps.reviews.get(task_id)
+    if task is None:
+        raise NotFound("no such review task")
+    return task
+
+
+def _decision_request(body: Any) -> ReviewDecisionRequest:
+    try:
+        return ReviewDecisionRequest.model_validate(body)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "code": e["type"],
+                "message": e["msg"],
+            }
+            for e in exc.errors(include_input=False)
+        ]
+        raise UnprocessableEntity("the decision has invalid fields", details) from None
+
+
+def _hand_to_workflow(
+    deps: Dependencies, task: dict[str, Any], decision: str, output: dict[str, Any]
+) -> None:
+    """SendTaskSuccess with the claimed decision. If the workflow does not take it (its token
+    just expired because the task was escalated, or Step Functions is down), the claim is
+    released so the reviewer can send it again; the workflow renews the token in seconds."""
+    try:
+        deps.stepfunctions.send_task_success(
+            taskToken=task["taskToken"], output=json.dumps(output, ensure_ascii=False)
+        )
+    except (ClientError, BotoCoreError) as exc:
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+        logger.warning("review workflow did not take the decision", extra={"code": code})
+        deps.reviews.release(task, decision)
+        raise DependencyUnavailable(
+            "the review workflow did not take the decision; send it again shortly",
+            [{"code": code or "unavailable"}],
+        ) from None
