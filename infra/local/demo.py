@@ -7,6 +7,11 @@ then each evidence source being unavailable once. Prints expected against actual
 failing rules, with the client's round trip and the decision's own latency, then a summary
 per service. Exit status: 0 all as expected, 1 a mismatch, 2 the stack is not running.
 
+Then the manual review: two of the referred applications reach the reviewers' queue through
+the review workflow; the reviewer CLI (`python -m infra.cli.review`) lists the queue, shows a
+task, approves one and rejects the other; the applicant's applications then show the
+reviewer's decisions, and the notifications the applicant was sent are read back.
+
 Each run uses fresh Idempotency-Keys, so every run creates new applications.
 """
 
@@ -30,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from infra.local import seed
+from infra.local import demo_review, seed
 from infra.local.stack import DEFAULT_STATE_DIR
 from infra.local.token import id_token, read_stack
 
@@ -54,6 +59,7 @@ class Row:
     client_ms: float = 0.0
     decision_ms: float | None = None
     error: str = ""
+    application_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -149,6 +155,7 @@ def submit_all(rows: list[Row], api_url: str, token: str) -> None:
             row.error = str((body.get("error") or {}).get("code") or answer.reason)
             continue
         decision = body.get("decision") or {}
+        row.application_id = str(body.get("applicationId", ""))
         row.outcome = str(body.get("status", ""))
         row.failing = tuple(sorted(r["ruleId"] for r in decision.get("reasons", [])))
         row.decision_ms = decision.get("latencyMs")
@@ -267,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--personas", type=Path, default=None, help="default: the stack's own")
     parser.add_argument("--user", default="citizen", help="the demo applicant to sign in as")
     parser.add_argument("--all", action="store_true", help="every persona, not one per path")
+    parser.add_argument(
+        "--no-review", action="store_true", help="skip the manual-review part (reviewer CLI)"
+    )
     args = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=150)
 
@@ -292,7 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{info['apiUrl']}: "
         + (f"[bold red]{len(bad)} not as expected[/]" if bad else "[green]all as expected[/]")
     )
-    return 1 if bad else 0
+    if bad:
+        return 1
+    if args.no_review:
+        return 0
+    referred = [r.application_id for r in rows if r.outcome == "PENDING_REVIEW"]
+    reviewed = demo_review.run(console, info, args.stack_file, token, referred)
+    return 0 if reviewed else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Command-line tools for staff (typer + rich), against the local stack or a deployed API."""

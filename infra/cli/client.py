@@ -1,0 +1,88 @@
+"""The staff CLIs' connection to the API: a signed-in HTTP client and the shared options.
+
+Against the local stack (default) the CLI signs in as a demo user through the stack's Cognito
+(`.local/stack.json`). Against AWS, pass the API URL and an ID token (`--api-url`/`--token` or
+MIAOPI_API_URL/MIAOPI_TOKEN), e.g. from your organisation's sign-in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import requests
+import typer
+from rich.console import Console
+
+from infra.local.stack import DEFAULT_STATE_DIR
+from infra.local.token import id_token, read_stack
+
+TIMEOUT_S = 30.0
+err = Console(stderr=True)
+
+StackFile = Annotated[
+    Path, typer.Option(help="the local stack's stack.json (ignored with --api-url)")
+]
+ApiUrl = Annotated[
+    str | None, typer.Option(envvar="MIAOPI_API_URL", help="a deployed API's base URL")
+]
+Token = Annotated[str | None, typer.Option(envvar="MIAOPI_TOKEN", help="an ID token for --api-url")]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        super().__init__(error.get("message") or f"HTTP {status}")
+        self.status = status
+        self.code = error.get("code", "")
+        self.details = error.get("details", [])
+
+
+@dataclass
+class Api:
+    base_url: str
+    token: str
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    @classmethod
+    def connect(
+        cls,
+        user: str,
+        stack_file: Path = DEFAULT_STATE_DIR / "stack.json",
+        api_url: str | None = None,
+        token: str | None = None,
+    ) -> Api:
+        if api_url:
+            if not token:
+                raise typer.BadParameter("--api-url needs --token (or MIAOPI_TOKEN)")
+            return cls(api_url.rstrip("/"), token)
+        try:
+            info = read_stack(stack_file)
+        except FileNotFoundError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        return cls(info["apiUrl"], token or id_token(user, stack_file=stack_file))
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        response = self.session.request(
+            method, self.base_url + path, headers=headers, timeout=TIMEOUT_S, **kwargs
+        )
+        try:
+            body = response.json() if response.content else None
+        except json.JSONDecodeError:
+            body = None
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        return body
+
+
+def fail(exc: ApiError) -> typer.Exit:
+    """Print an API error for a person and pick the exit status."""
+    err.print(f"[red]error {exc.status}[/] {exc.code}: {exc}")
+    for detail in exc.details:
+        where = detail.get("field", "")
+        err.print(f"  - {where}: {detail.get('message') or detail.get('code', '')}")
+    return typer.Exit(1)
