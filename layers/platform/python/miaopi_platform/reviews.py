@@ -42,8 +42,11 @@ def queue_keys(service_id: str, status: str) -> dict[str, str]:
     return {"queue": status, "serviceQueue": f"{service_id}#{status}"}
 
 
-def referral_input(application: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """The review workflow's input for a PENDING_REVIEW application (its stored item)."""
+def referral_input(
+    application: dict[str, Any], now: dt.datetime, escalated: bool = False
+) -> dict[str, Any]:
+    """The review workflow's input for a PENDING_REVIEW application (its stored item).
+    `escalated`: the task was escalated already (a workflow started again for it)."""
     review = application["review"]
     due_at = dt.datetime.fromisoformat(review["dueAt"])
     decision = application["decision"]
@@ -61,6 +64,7 @@ def referral_input(application: dict[str, Any], now: dt.datetime) -> dict[str, A
         "referredRules": [
             r["ruleId"] for r in decision.get("reasons", []) if r.get("onFail") == "REFER"
         ],
+        "escalated": escalated,
     }
     return {"task": task}
 
