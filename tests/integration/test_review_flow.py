@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 import pytest
+from miaopi_platform.chain import content_hash
+from miaopi_platform.dynamo import from_item
 
 from infra.local.events import sqs_event
 from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack, _Context
@@ -194,6 +196,9 @@ def test_referred_case_reaches_the_queue_and_an_approval_is_recorded(review: Rev
     assert [r["outcome"]["S"] for r in records] == ["PENDING_REVIEW", "APPROVED"]
     assert records[1]["deciderId"]["S"] == REVIEWER["sub"]
     assert records[1]["reviewOf"]["S"] == records[0]["decisionId"]["S"]
+    # And each carries the hash of its content as stored (tamper evidence)
+    for record in records:
+        assert content_hash(from_item(record)) == record["contentHash"]["S"]
     # And the task is closed, and the applicant notified (ids and status, no personal data)
     closed = review.api("GET", f"/reviews/{task['taskId']}")["json"]
     assert closed["status"] == "DECIDED" and closed["reviewerId"] == REVIEWER["sub"]

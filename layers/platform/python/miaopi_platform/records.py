@@ -17,6 +17,7 @@ from miaopi.model import Decision, EvidenceItem, Outcome, ServiceDefinition
 from miaopi.workdays import add_working_days, end_of_day
 
 from miaopi_platform.api import ApplicationView
+from miaopi_platform.chain import with_content_hash
 from miaopi_platform.pii import PiiHasher, mask_paths
 
 SYSTEM = "SYSTEM"
@@ -127,7 +128,7 @@ def certificate(
 def decision_item(sub: Submission) -> dict[str, Any]:
     decision = sub.decision
     decided_at = iso(sub.submitted_at)
-    return {
+    record = {
         "decisionId": sub.decision_id,
         "applicationId": sub.application_id,
         "serviceId": decision.service_id,
@@ -163,6 +164,7 @@ def decision_item(sub: Submission) -> dict[str, Any]:
         ],
         "latencyMs": round(sub.latency_ms, 3),
     }
+    return with_content_hash(record)
 
 
 def view(item: dict[str, Any]) -> ApplicationView:

@@ -15,6 +15,7 @@ from typing import Any
 
 from miaopi.model import Outcome, ServiceDefinition
 
+from miaopi_platform.chain import with_content_hash
 from miaopi_platform.dynamo import to_item
 from miaopi_platform.errors import UnprocessableEntity
 from miaopi_platform.records import REVIEWER, certificate, iso
@@ -221,7 +222,7 @@ def reviewer_decision(
         ":decisionId": decision_id,
     }
     output = {
-        "decision": to_item(record),
+        "decision": to_item(with_content_hash(record)),
         "application": {
             "update": update + " REMOVE review",
             "names": {"#status": "status"},
