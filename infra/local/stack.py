@@ -1,21 +1,27 @@
 """`python -m infra.local.stack` (`make run`): the whole stack on loopback, no Docker, no AWS.
 
-moto in server mode -> every resource template.yaml declares -> reference data (if
-infra.local.seed exists) -> demo users -> the API gateway and the stream/queue pollers.
-Writes .local/stack.json so the demo and the CLIs can find the running stack.
+moto in server mode -> every resource template.yaml declares -> demo users -> the tables'
+saved data (infra.local.persist) or else reference data -> the stream/queue pollers and the API
+gateway. Writes .local/stack.json so the demo and the CLIs can find the running stack. The
+tables are saved to .local/data/<stack>/ every 10 s when they changed and on stop; `--fresh`
+starts from empty tables instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
 import threading
+import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -26,6 +32,8 @@ from moto.server import ThreadedMotoServer
 from infra.local import moto_server, seed
 from infra.local.deploy import AwsClients, Deployment, deploy
 from infra.local.gateway import Gateway
+from infra.local.persist import PeriodicSnapshot, SnapshotStore
+from infra.local.resume import resume_hook
 from infra.local.runtime import Runtime
 from infra.local.streams import EventSourcePollers
 from infra.local.template import DEFAULT_STACK_NAME, default_region
@@ -84,21 +92,38 @@ def start_moto(host: str, port: int) -> ThreadedMotoServer:
     )
     server = server_class(ip_address=host, port=port, verbose=False)
     server.start()
-    request = urllib.request.Request(
-        f"http://{host}:{port}/moto-api/config",
-        data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+    _moto_api(f"http://{host}:{port}", "config", {"stepfunctions": {"execute_state_machine": True}})
+    return server
+
+
+def _moto_api(endpoint_url: str, path: str, body: dict[str, Any] | None = None) -> None:
+    request = urllib.request.Request(  # noqa: S310 - the stack's own loopback moto
+        f"{endpoint_url}/moto-api/{path}",
+        data=json.dumps(body or {}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
         pass
-    return server
+
+
+def seed_moto_random(endpoint_url: str, *parts: str) -> None:
+    """Make moto's next generated ids (pool and client ids, user subs) a function of `parts`,
+    or random again without parts. moto draws every id from one seedable generator."""
+    if parts:
+        value = int(hashlib.sha256("/".join(parts).encode()).hexdigest()[:15], 16)
+    else:
+        value = secrets.randbits(60)
+    _moto_api(endpoint_url, f"seed?a={value}")
 
 
 def create_demo_users(
     deployment: Deployment, clients: AwsClients, users: tuple[DemoUser, ...] = DEMO_USERS
 ) -> list[dict[str, Any]]:
-    """Demo users with a permanent password, in their groups (idempotent)."""
+    """Demo users with a permanent password, in their groups (idempotent).
+
+    On a moto server each user's `sub` depends only on the stack and user names, so it is the
+    same after a restart (the saved applications stay theirs), whatever else moto created."""
     pool_id = next(iter(deployment.user_pools.values()))
     idp = clients.cognito_idp
     out = []
@@ -106,6 +131,8 @@ def create_demo_users(
         try:
             idp.admin_get_user(UserPoolId=pool_id, Username=user.username)
         except idp.exceptions.UserNotFoundException:
+            if clients.endpoint_url:
+                seed_moto_random(clients.endpoint_url, deployment.stack_name, user.username)
             idp.admin_create_user(
                 UserPoolId=pool_id,
                 Username=user.username,
@@ -135,6 +162,8 @@ class LocalStack:
         seed: bool = True,
         state_dir: Path = DEFAULT_STATE_DIR,
         region: str | None = None,
+        fresh: bool = False,
+        snapshot_interval: float = 10.0,
     ) -> None:
         self.template = template
         self.host = host
@@ -144,6 +173,14 @@ class LocalStack:
         self.seed = seed
         self.state_dir = state_dir
         self.region = region or default_region()
+        self.fresh = fresh
+        self.snapshot_interval = snapshot_interval
+        self.store = SnapshotStore.for_stack(state_dir, stack_name)
+        #: True when the tables were restored from the saved snapshot on start
+        self.restored = False
+        #: called after a restore, once the pollers run (e.g. resume open review workflows)
+        self.restore_hooks: list[Callable[[Deployment, AwsClients], None]] = [resume_hook]
+        self.snapshots: PeriodicSnapshot | None = None
         self.moto: ThreadedMotoServer | None = None
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
@@ -166,22 +203,42 @@ class LocalStack:
 
     def _start_rest(self) -> None:
         clients = AwsClients.create(self.endpoint_url, self.region)
+        if self.fresh:
+            self.store.discard()
+        # Same ids as last time: pool, client and secret ARNs here, the users' subs per user.
+        seed_moto_random(self.endpoint_url, self.stack_name)
         deployment = deploy(self.template, clients, stack_name=self.stack_name)
-        personas_file = self.state_dir / "personas.json"
-        seeded = seed.load(deployment, clients, personas_file=personas_file) if self.seed else None
         users = create_demo_users(deployment, clients)
+        seed_moto_random(self.endpoint_url)  # then fresh ids, as moto does by default
+        seeded = self._restore(deployment, clients)
+        personas_file = self.state_dir / "personas.json"
+        if self.seed and not seeded:
+            seeded = seed.load(deployment, clients, personas_file=personas_file)
         self.runtime = Runtime(
             deployment.functions, endpoint_url=self.endpoint_url, region=self.region
         )
-        self.gateway = Gateway.from_deployment(
-            deployment, self.runtime, host=self.host, port=self.port
-        ).start()
+        # Pollers before the gateway: every stream's starting point predates the first request.
         self.pollers = EventSourcePollers(
             deployment,
             self.runtime,
             clients,
             checkpoint_path=self.state_dir / "checkpoints" / f"{self.stack_name}.json",
+            starting_position="LATEST" if self.restored else None,
         ).start()
+        self.gateway = Gateway.from_deployment(
+            deployment, self.runtime, host=self.host, port=self.port
+        ).start()
+        if self.restored:
+            for hook in self.restore_hooks:
+                hook(deployment, clients)
+        self.snapshots = PeriodicSnapshot(
+            self.store,
+            deployment.tables,
+            self.region,
+            interval=self.snapshot_interval,
+            meta={"seeded": seeded},
+        )
+        self.snapshots.start()
         self.info = {
             "stackName": self.stack_name,
             "region": self.region,
@@ -200,10 +257,29 @@ class LocalStack:
             "demoPassword": DEMO_PASSWORD,
             "seeded": seeded,
             "personasFile": str(personas_file.resolve()) if seeded else None,
+            "restored": self.restored,
+            "dataDir": str(self.store.directory.resolve()),
             "pid": os.getpid(),
         }
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "stack.json").write_text(json.dumps(self.info, indent=2) + "\n")
+
+    def _restore(self, deployment: Deployment, clients: AwsClients) -> dict[str, Any] | None:
+        """Put the saved tables back; what the saved data set was seeded with, if anything."""
+        started = time.monotonic()
+        counts = self.store.restore(clients.dynamodb, deployment.tables)
+        if counts is None:
+            return None
+        self.restored = True
+        log.info(
+            "restored %s in %.1f s from %s (--fresh to start empty)",
+            ", ".join(f"{lid} {n}" for lid, n in counts.items()),
+            time.monotonic() - started,
+            self.store.directory,
+        )
+        manifest = self.store.manifest() or {}
+        seeded: dict[str, Any] | None = manifest.get("meta", {}).get("seeded")
+        return seeded
 
     def stop(self) -> None:
         if self.pollers:
@@ -214,6 +290,11 @@ class LocalStack:
             self.runtime.close()
         if self.pollers:
             self.pollers.join()
+        if self.snapshots:  # only a stack that started completely: never save half a restore
+            try:
+                self.snapshots.stop()
+            except Exception:
+                log.exception("could not save the tables on stop")
         if self.moto:
             self.moto.stop()
         stack_file = self.state_dir / "stack.json"
@@ -222,6 +303,7 @@ class LocalStack:
         self.pollers = None
         self.gateway = None
         self.runtime = None
+        self.snapshots = None
         self.moto = None
 
 
@@ -238,6 +320,7 @@ miaopi local stack '{info["stackName"]}' is running (Ctrl-C to stop)
   Docs         {api}/docs
   moto         {info["motoEndpoint"]}
   data         {_seeded(info)}
+  saved in     {info["dataDir"]}{" (restored)" if info["restored"] else ""}
   demo users (password {info["demoPassword"]}):
 {users}
   ID token     .venv/bin/python -m infra.local.token citizen
@@ -264,10 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     parser.add_argument("--no-seed", action="store_true", help="skip reference data")
     parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard the saved tables (then seeded anew unless --no-seed)",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=DEFAULT_STATE_DIR,
-        help="where stack.json, personas.json and poller checkpoints go",
+        help="where stack.json, personas.json, poller checkpoints and the saved tables go",
     )
     args = parser.parse_args(argv)
 
@@ -291,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         stack_name=args.stack_name,
         seed=not args.no_seed,
         state_dir=args.state_dir,
+        fresh=args.fresh,
     )
     try:
         stack.start()

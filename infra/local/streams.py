@@ -12,8 +12,11 @@ Lambda's semantics, as far as a function can observe them:
   the reported ones with ReportBatchItemFailures) return to the queue when their
   visibility timeout ends, and the queue's RedrivePolicy moves them on.
 Event source mappings are not created in moto (MOTO-NOTES: it would swallow the stream).
-Stream checkpoints are kept in a JSON file so a restarted stack on persisted state does not
-redeliver processed records (at-least-once otherwise).
+Stream checkpoints are kept in a JSON file (the last processed sequence number per shard). A
+stack restored from a snapshot has brand-new streams whose records are the restore's own writes:
+it passes `starting_position="LATEST"`, which also drops the checkpoints of the old streams.
+Every stream's starting point is taken in `start()`, as Lambda does when a mapping is created,
+so a write made after `start()` returns is delivered even with LATEST.
 """
 
 from __future__ import annotations
@@ -42,11 +45,13 @@ log = logging.getLogger("miaopi.local.streams")
 class Checkpoints:
     """Last processed sequence number per (mapping, stream, shard), in a JSON file."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, discard: bool = False) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._data: dict[str, dict[str, Any]] = {}
-        if path is not None and path.exists():
+        if path is not None and discard:
+            path.unlink(missing_ok=True)
+        elif path is not None and path.exists():
             try:
                 self._data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -152,9 +157,16 @@ class _Poller(threading.Thread):
 class StreamPoller(_Poller):
     """A DynamoDB stream event source mapping."""
 
-    def __init__(self, *args: Any, checkpoints: Checkpoints, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        checkpoints: Checkpoints,
+        starting_position: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.checkpoints = checkpoints
+        self.starting_position = starting_position or self.source.starting_position
         self.stream_arn = self.source.source_arn
         self._iterators: dict[str, str | None] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
@@ -167,8 +179,17 @@ class StreamPoller(_Poller):
         if seq is not None:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=seq)
         else:
-            kwargs["ShardIteratorType"] = self.source.starting_position
+            kwargs["ShardIteratorType"] = self.starting_position
         return str(streams.get_shard_iterator(**kwargs)["ShardIterator"])
+
+    def prime(self) -> None:
+        """Take every shard's starting point now (LATEST means: after what is there now)."""
+        try:
+            description = self.clients.dynamodbstreams.describe_stream(StreamArn=self.stream_arn)
+            for shard in description["StreamDescription"]["Shards"]:
+                self._iterators[shard["ShardId"]] = self._iterator(shard["ShardId"])
+        except ClientError as err:
+            log.warning("%s: %s (starting points taken when polling)", self.mapping, err)
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -389,9 +410,12 @@ class EventSourcePollers:
         poll_interval: float = 0.25,
         retry_delay: float = 0.5,
         sources: Iterable[EventSource] | None = None,
+        starting_position: str | None = None,
     ) -> None:
+        """`starting_position` (LATEST, TRIM_HORIZON) overrides every stream mapping's own and
+        discards the saved checkpoints: for streams that are not the ones checkpointed."""
         self._stop = threading.Event()
-        self.checkpoints = Checkpoints(checkpoint_path)
+        self.checkpoints = Checkpoints(checkpoint_path, discard=starting_position is not None)
         if sources is None:
             sources = [s for f in deployment.functions.values() for s in f.event_sources]
         self.pollers: list[_Poller] = []
@@ -413,6 +437,7 @@ class EventSourcePollers:
                         runtime,
                         clients,
                         checkpoints=self.checkpoints,
+                        starting_position=starting_position,
                         **common,
                     )
                 )
@@ -422,6 +447,9 @@ class EventSourcePollers:
                 )
 
     def start(self) -> EventSourcePollers:
+        for poller in self.pollers:
+            if isinstance(poller, StreamPoller):
+                poller.prime()
         for poller in self.pollers:
             poller.start()
         return self

@@ -1,0 +1,232 @@
+"""The local stack keeps its tables across a restart: same data, same users, no replayed events.
+
+The stacks run in this process (so the test sees what the pollers deliver), with the functions
+replaced by a recorder: this is about the stack, not the handlers. moto's backends are
+process-global, so they are reset after each stack, as a new `make run` process starts empty.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import moto.dynamodb.models as dynamodb_models
+import pytest
+from moto.dynamodb.models import DynamoDBBackend
+from moto.moto_api._internal.models import moto_api_backend
+
+import infra.local.stack
+from infra.local.deploy import AwsClients, Deployment, deploy
+from infra.local.persist import SnapshotStore
+from infra.local.runtime import Invocation, Runtime
+from infra.local.stack import LocalStack, free_port, seed_moto_random
+
+pytestmark = pytest.mark.e2e
+
+STACK = "miaopi-persist-test"
+APPLICATION = {
+    "applicationId": {"S": "APP-PERSIST-1"},
+    "status": {"S": "PENDING_REVIEW"},
+    "amount": {"N": "1234.50"},
+    "digest": {"B": b"\x00\xffbinary"},
+    "tags": {"SS": ["a", "b"]},
+    "detail": {"M": {"blob": {"B": b"\x01"}, "steps": {"L": [{"S": "x"}, {"NULL": True}]}}},
+}
+REFERENCE = {"source": {"S": "test.source"}, "key": {"S": "K-1"}, "record": {"M": {}}}
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+class Deliveries:
+    """Stands in for every function: records the keys of the stream records it is given."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def record(self, event: dict[str, Any]) -> Invocation:
+        for record in event.get("Records", []):
+            if "dynamodb" in record:
+                self.keys += [v["S"] for v in record["dynamodb"]["Keys"].values() if "S" in v]
+        return Invocation(str(uuid.uuid4()), {"batchItemFailures": []}, None, 0.0, False)
+
+
+@pytest.fixture
+def deliveries(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deliveries]:
+    recorder = Deliveries()
+
+    def invoke(runtime: Runtime, function_id: str, event: dict[str, Any]) -> Invocation:
+        return recorder.record(event)
+
+    monkeypatch.setattr(Runtime, "invoke", invoke)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("MOTO_PORT", "unset")  # start_moto sets it: undone after the test
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # start_moto patches moto in this process (moto_server.apply): undone after the test too
+    monkeypatch.setattr(dynamodb_models, "copy", dynamodb_models.copy)
+    monkeypatch.setattr(
+        DynamoDBBackend, "transact_write_items", DynamoDBBackend.transact_write_items
+    )
+    yield recorder
+    moto_api_backend.reset()
+
+
+def started(state_dir: Path, hooks: list[str] | None = None, **options: Any) -> LocalStack:
+    """A stack on free ports without reference data; `hooks` collects its restore hook calls."""
+    stack = LocalStack(
+        port=free_port(),
+        moto_port=free_port(),
+        stack_name=STACK,
+        seed=False,
+        state_dir=state_dir,
+        **options,
+    )
+    if hooks is not None:
+        stack.restore_hooks.append(lambda deployment, clients: hooks.append(deployment.stack_name))
+    return stack.start()
+
+
+def stopped(stack: LocalStack) -> None:
+    stack.stop()
+    moto_api_backend.reset()  # the next stack's moto starts empty, as in a new process
+
+
+def clients_of(stack: LocalStack) -> AwsClients:
+    return AwsClients.create(stack.endpoint_url, "us-east-1")
+
+
+def sub_of(clients: AwsClients, pool_id: str, username: str) -> str:
+    user = clients.cognito_idp.admin_get_user(UserPoolId=pool_id, Username=username)
+    return next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+
+
+def test_restart_restores_tables_and_users_without_replaying_streams(
+    tmp_path: Path, deliveries: Deliveries
+) -> None:
+    """Given a stack with an application, a reference record and the citizen's sub,
+    When it stops and a new stack starts on the same state dir,
+    Then the items are back byte for byte, the citizen has the same sub, the restore hooks ran,
+    and the stream pollers deliver new writes but none of the restored items."""
+    # Given
+    first = started(tmp_path, snapshot_interval=0.2)
+    try:
+        c = clients_of(first)
+        tables = first.info["tables"]
+        c.dynamodb.put_item(TableName=tables["ApplicationsTable"], Item=APPLICATION)
+        c.dynamodb.put_item(TableName=tables["ReferenceDataTable"], Item=REFERENCE)
+        wait_for(lambda: "APP-PERSIST-1" in deliveries.keys)  # the pollers do see writes
+        store = SnapshotStore.for_stack(tmp_path, STACK)
+        wait_for(  # saved while running, not only on stop
+            lambda: (
+                (store.manifest() or {}).get("tables", {}).get("ApplicationsTable")
+                == {"table": tables["ApplicationsTable"], "items": 1}
+            )
+        )
+        pool_id = first.info["userPoolId"]
+        citizen_sub = sub_of(c, pool_id, "citizen")
+        assert first.restored is False
+    finally:
+        stopped(first)
+    deliveries.keys.clear()
+
+    # When
+    hooks: list[str] = []
+    second = started(tmp_path, hooks)
+    try:
+        c = clients_of(second)
+        tables = second.info["tables"]
+        application = c.dynamodb.get_item(
+            TableName=tables["ApplicationsTable"],
+            Key={"applicationId": APPLICATION["applicationId"]},
+        ).get("Item")
+        reference = c.dynamodb.get_item(
+            TableName=tables["ReferenceDataTable"],
+            Key={"source": REFERENCE["source"], "key": REFERENCE["key"]},
+        ).get("Item")
+        second_sub = sub_of(c, second.info["userPoolId"], "citizen")
+        c.dynamodb.put_item(
+            TableName=tables["ApplicationsTable"],
+            Item={"applicationId": {"S": "APP-AFTER-RESTART"}, "status": {"S": "PENDING_REVIEW"}},
+        )
+        wait_for(lambda: "APP-AFTER-RESTART" in deliveries.keys)
+        time.sleep(0.5)  # would a restored record still come?
+    finally:
+        stopped(second)
+
+    # Then
+    assert second.restored is True
+    assert hooks == [STACK]
+    assert application == APPLICATION
+    assert reference == REFERENCE
+    assert second.info["userPoolId"] == pool_id
+    assert second_sub == citizen_sub
+    assert deliveries.keys == ["APP-AFTER-RESTART"]
+
+
+def test_fresh_start_discards_the_saved_tables(tmp_path: Path, deliveries: Deliveries) -> None:
+    """Given a saved stack with an application,
+    When a stack starts with fresh=True (`--fresh`),
+    Then its tables are empty, no restore hook runs, and stopping it saves the empty tables."""
+    # Given
+    first = started(tmp_path)
+    try:
+        table = first.info["tables"]["ApplicationsTable"]
+        clients_of(first).dynamodb.put_item(TableName=table, Item=APPLICATION)
+    finally:
+        stopped(first)
+    store = SnapshotStore.for_stack(tmp_path, STACK)
+    assert (store.manifest() or {})["tables"]["ApplicationsTable"]["items"] == 1
+
+    # When
+    hooks: list[str] = []
+    fresh = started(tmp_path, hooks, fresh=True)
+    try:
+        items = clients_of(fresh).dynamodb.scan(TableName=table)["Items"]
+    finally:
+        stopped(fresh)
+
+    # Then
+    assert fresh.restored is False
+    assert items == []
+    assert hooks == []
+    assert (store.manifest() or {})["tables"]["ApplicationsTable"]["items"] == 0
+
+
+def test_a_users_sub_does_not_depend_on_what_else_moto_created(
+    tmp_path: Path, deliveries: Deliveries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the citizen's sub in a stack,
+    When a later stack's deployment draws more ids from moto (say the template gained a queue),
+    Then the citizen's sub is still the same."""
+    # Given
+    first = started(tmp_path)
+    try:
+        citizen_sub = sub_of(clients_of(first), first.info["userPoolId"], "citizen")
+    finally:
+        stopped(first)
+
+    # When
+    def deploy_and_more(*args: Any, **kwargs: Any) -> Deployment:
+        deployment = deploy(*args, **kwargs)
+        seed_moto_random(str(deployment.endpoint_url), "ids drawn by another resource")
+        return deployment
+
+    monkeypatch.setattr(infra.local.stack, "deploy", deploy_and_more)
+    second = started(tmp_path)
+    try:
+        second_sub = sub_of(clients_of(second), second.info["userPoolId"], "citizen")
+    finally:
+        stopped(second)
+
+    # Then
+    assert second_sub == citizen_sub
