@@ -78,4 +78,3 @@ def test_an_open_review_task_survives_a_restart(tmp_path: Path) -> None:
         assert mine["decision"]["decidedBy"] == "REVIEWER"
     finally:
         stack.stop()
-
