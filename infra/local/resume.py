@@ -46,6 +46,11 @@ def resume_reviews(
     moment = now or dt.datetime.now(dt.UTC)
     started = 0
     for application in _pending(clients, deps.settings.applications_table):
+        if not {"review", "decision", "applicantId"} <= set(application):
+            log.warning(
+                "not resumed (not a referred application): %s", application.get("applicationId")
+            )
+            continue
         task = deps.reviews.get(task_id(REFERRAL, application["applicationId"]))
         if task and task["status"] == DECIDING:
             deps.reviews.release(task, task["decisionId"])
