@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PYTHONPATH := layers/core/python:layers/platform/python:layers/rules/python:.
 
-.PHONY: install run test lint typecheck unit demo bench coverage-report openapi clean
+.PHONY: install run test lint typecheck unit demo audit audit-demo bench coverage-report openapi clean
 
 install: $(STAMP)
 
@@ -21,6 +21,14 @@ run: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m infra.local.demo $(ARGS)
+
+# the auditors' CLI against the running stack, e.g. make audit ARGS="verify --week"
+audit: $(STAMP)
+	$(BIN)/python -m infra.cli.audit $(ARGS)
+
+# after make demo: rejections and why, verify, replay, what-if, export (infra/local/demo_audit.py)
+audit-demo: $(STAMP)
+	$(BIN)/python -m infra.local.demo_audit $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

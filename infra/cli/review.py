@@ -4,6 +4,7 @@
     python -m infra.cli.review show TSK...
     python -m infra.cli.review decide TSK... approve --comment "checked the paper diploma"
     python -m infra.cli.review decide TSK... reject --reason GH-FULL-TIME
+    python -m infra.cli.review decide SPT... invalid --reason EA-HUKOU     (a spot check)
     python -m infra.cli.review notifications [--supervisors]
 
 Against the local stack it signs in as the demo user `reviewer`; against AWS pass --api-url and
@@ -41,8 +42,12 @@ class Status(StrEnum):
 
 
 class Choice(StrEnum):
+    """approve/reject a referral; valid/invalid for a spot check of an approval."""
+
     approve = "approve"
     reject = "reject"
+    valid = "valid"
+    invalid = "invalid"
 
 
 def _api(user: str, stack_file: Any, api_url: str | None, token: str | None) -> Api:
@@ -158,7 +163,9 @@ def show(
 @app.command()
 def decide(
     task_id: Annotated[str, typer.Argument(help="the task id (TSK...)")],
-    choice: Annotated[Choice, typer.Argument(help="approve or reject")],
+    choice: Annotated[
+        Choice, typer.Argument(help="approve or reject (referral); valid or invalid (spot check)")
+    ],
     reason: Annotated[
         list[str] | None,
         typer.Option("--reason", "-r", help="a rule id the decision rests on (repeatable)"),
@@ -172,7 +179,7 @@ def decide(
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
-    """Decide a task, once. A rejection names the rules it rests on (--reason)."""
+    """Decide a task, once. A rejection (or an invalid spot check) names its rules (--reason)."""
     api = _api(user, stack_file, api_url, token)
     body: dict[str, Any] = {"decision": choice.value.upper(), "reasonCodes": reason or []}
     if comment:
@@ -206,6 +213,9 @@ def notifications(
     ] = False,
     applicant: Annotated[
         str | None, typer.Option(help="only this applicant's (their user id, `sub`)")
+    ] = None,
+    decided_by: Annotated[
+        str | None, typer.Option(help="only decisions by SYSTEM or REVIEWER")
     ] = None,
     keep: Annotated[bool, typer.Option(help="leave the messages in the queue")] = False,
     stack_file: StackFile = DEFAULT_STACK,
@@ -242,7 +252,9 @@ def notifications(
             body = json.loads(m["Body"])
             attributes: dict[str, Any] = m.get("MessageAttributes") or {}
             who = str(attributes.get("applicantId", {}).get("StringValue", ""))
-            if applicant and who != applicant:
+            if (applicant and who != applicant) or (
+                decided_by and body.get("decidedBy") != decided_by
+            ):
                 continue
             seen += 1
             status = body.get("status") or f"due {body.get('dueBy', '')}"

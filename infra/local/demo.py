@@ -12,6 +12,10 @@ the review workflow; the reviewer CLI (`python -m infra.cli.review`) lists the q
 task, approves one and rejects the other; the applicant's applications then show the
 reviewer's decisions, and the notifications the applicant was sent are read back.
 
+Then supervision: an 80-million-yuan filing is approved at once, drawn for a spot check, found
+INVALID by the reviewer (CLI), revoked with its certificate; the enterprise goes on the credit
+list, its next filing is rejected by it, and after an administrator's repair it files again.
+
 Each run uses fresh Idempotency-Keys, so every run creates new applications.
 """
 
@@ -35,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from infra.local import demo_review, seed
+from infra.local import demo_review, demo_supervision, seed
 from infra.local.stack import DEFAULT_STATE_DIR
 from infra.local.token import id_token, read_stack
 
@@ -275,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="citizen", help="the demo applicant to sign in as")
     parser.add_argument("--all", action="store_true", help="every persona, not one per path")
     parser.add_argument(
-        "--no-review", action="store_true", help="skip the manual-review part (reviewer CLI)"
+        "--no-review",
+        action="store_true",
+        help="skip the manual-review and supervision parts (reviewer CLI)",
     )
     args = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=150)
@@ -308,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     referred = [r.application_id for r in rows if r.outcome == "PENDING_REVIEW"]
     reviewed = demo_review.run(console, info, args.stack_file, token, referred)
-    return 0 if reviewed else 1
+    supervised = demo_supervision.run(
+        console, info, args.stack_file, token, seed.read_personas(source)
+    )
+    return 0 if reviewed and supervised else 1
 
 
 if __name__ == "__main__":

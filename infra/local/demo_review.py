@@ -108,7 +108,7 @@ def run(
             (body.get("certificate") or {}).get("number", "—"),
         )
     console.print(table)
-    if cli(console, stack_file, "notifications") != 0:
+    if cli(console, stack_file, "notifications", "--decided-by", "REVIEWER") != 0:
         return False
     console.print(
         "[green]manual review: both decisions recorded by the workflow and seen by the applicant[/]"

@@ -1,12 +1,13 @@
 """After a restart of the local stack: start the review workflows of pending applications again.
 
 moto keeps Step Functions executions in memory, so a restarted stack has its tables back (see
-persist.py) but no waiting workflow and no valid task token. For every application still
-PENDING_REVIEW this starts the workflow again under its usual name: the new workflow sends its
-task, the task function renews the stored task's token (status, escalation and history kept), and
-a reviewer's decision goes through as before. A claim left DECIDING by the stop (decision sent
-to a workflow that no longer exists, nothing recorded) is released so it can be sent again. A
-task that was escalated is resumed escalated: supervisors are not told twice.
+persist.py) but no waiting workflow and no valid task token. For every open task (referrals and
+spot checks) this starts its workflow again under its usual name, from the stored task: the new
+workflow sends the task again, the task function renews the stored token (status, escalation
+and history kept), and a reviewer's decision goes through as before. A claim left DECIDING by
+the stop (sent to a workflow that no longer exists, nothing recorded) is released so it can be
+sent again. An escalated task is resumed escalated: supervisors are not told twice. Referred
+applications whose task was not stored yet start from the application.
 
 On AWS executions outlive any restart; this is the local stack's counterpart of that.
 """
@@ -20,7 +21,13 @@ from typing import Any
 from miaopi_platform.dependencies import Dependencies
 from miaopi_platform.dynamo import from_item
 from miaopi_platform.review_flow import PENDING_REVIEW, start
-from miaopi_platform.reviews import DECIDING, REFERRAL, referral_input, task_id
+from miaopi_platform.reviews import (
+    DECIDING,
+    OPEN,
+    REFERRAL,
+    referral_input,
+    resumed_input,
+)
 from miaopi_platform.settings import Settings
 
 from infra.local.deploy import AwsClients, Deployment
@@ -31,7 +38,8 @@ log = logging.getLogger("miaopi.local.resume")
 def resume_reviews(
     deployment: Deployment, clients: AwsClients, now: dt.datetime | None = None
 ) -> int:
-    """Start the workflow of every PENDING_REVIEW application again; returns how many."""
+    """Start the workflow of every open review task and every referral without a task again;
+    returns how many were started."""
     if not {"ReviewStarterFunction", "ReviewsFunction"} <= set(deployment.functions):
         return 0  # a template without manual review
     env = {
@@ -45,30 +53,48 @@ def resume_reviews(
     )
     moment = now or dt.datetime.now(dt.UTC)
     started = 0
-    for application in _pending(clients, deps.settings.applications_table):
+    resumed: set[str] = set()
+    for task in _scan(
+        clients,
+        deps.settings.review_tasks_table,
+        "#status IN (:open, :deciding)",
+        {":open": {"S": OPEN}, ":deciding": {"S": DECIDING}},
+    ):
+        if task["status"] == DECIDING:  # sent to a workflow that no longer exists
+            deps.reviews.release(task, str(task.get("claimId", "")))
+        started += start(deps, resumed_input(task, moment))
+        resumed.add(task["applicationId"] + "#" + task["kind"])
+    pending = _scan(
+        clients,
+        deps.settings.applications_table,
+        "#status = :pending",
+        {":pending": {"S": PENDING_REVIEW}},
+    )
+    for application in pending:
+        if f"{application.get('applicationId')}#{REFERRAL}" in resumed:
+            continue
         if not {"review", "decision", "applicantId"} <= set(application):
             log.warning(
                 "not resumed (not a referred application): %s", application.get("applicationId")
             )
             continue
-        task = deps.reviews.get(task_id(REFERRAL, application["applicationId"]))
-        if task and task["status"] == DECIDING:
-            deps.reviews.release(task, task["decisionId"])
-        escalated = bool(task and task.get("escalated"))
-        started += start(deps, referral_input(application, moment, escalated=escalated))
+        # referred before the stop, its task not stored yet
+        started += start(deps, referral_input(application, moment))
     if started:
         log.info("resumed %d review workflows", started)
     return started
 
 
-def _pending(clients: AwsClients, table: str) -> list[dict[str, Any]]:
-    """Applications waiting for a person (a scan: local tooling, never an API path)."""
+def _scan(
+    clients: AwsClients, table: str, condition: str, values: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Items matching a condition (a scan: local tooling, never an API path)."""
     out = []
     for page in clients.dynamodb.get_paginator("scan").paginate(
         TableName=table,
-        FilterExpression="#status = :pending",
+        FilterExpression=condition,
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":pending": {"S": PENDING_REVIEW}},
+        ExpressionAttributeValues=values,
     ):
         out += [from_item(item) for item in page.get("Items", [])]
     return out

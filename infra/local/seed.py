@@ -212,7 +212,7 @@ def generate(on: dt.date, copies: int = 0, seed: int = 2018) -> tuple[list[Perso
         for copy in range(copies + 1):
             for _attempt in range(20):
                 application, evidence = _rekey(service, loaded, rng, shift)
-                keys = _keys(service, application)
+                keys = evidence_keys(service, application)
                 if all((source, key) not in used for source, key in keys.values()):
                     break
             else:
@@ -240,7 +240,10 @@ def generate(on: dt.date, copies: int = 0, seed: int = 2018) -> tuple[list[Perso
     return personas, dropped
 
 
-def _keys(service: ServiceDefinition, application: dict[str, Any]) -> dict[str, tuple[str, str]]:
+def evidence_keys(
+    service: ServiceDefinition, application: dict[str, Any]
+) -> dict[str, tuple[str, str]]:
+    """Per evidence alias, the (source, key) an application's evidence is looked up by."""
     normalized = normalize(service.form_model, application)
     requests, _ = evidence_requests(service, normalized)
     return {r.alias: (r.source, r.key) for r in requests}
@@ -276,7 +279,7 @@ def reference_items(
     credit: list[dict[str, Any]] = []
     for persona in personas:
         service = services[persona.service_id]
-        for alias, (source, key) in _keys(service, persona.application).items():
+        for alias, (source, key) in evidence_keys(service, persona.application).items():
             value = persona.evidence.get(alias)
             if value is None:
                 continue

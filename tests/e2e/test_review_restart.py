@@ -30,8 +30,8 @@ def connect(state_dir: Path, info: dict[str, Any]) -> Api:
     return Api(info["apiUrl"], info, state_dir / "stack.json", personas, 0.0)
 
 
-def test_an_open_review_task_survives_a_restart(tmp_path: Path) -> None:
-    # Given a stack with a referred application whose review task is open
+def test_open_review_tasks_survive_a_restart(tmp_path: Path) -> None:
+    # Given a stack with a referred application and a sampled approval, both tasks open
     stack = StackProcess(tmp_path)
     api = connect(tmp_path, stack.start())
     try:
@@ -45,6 +45,18 @@ def test_an_open_review_task_survives_a_restart(tmp_path: Path) -> None:
         app_id = submitted["applicationId"]
         task_id = "TSK" + app_id[3:]
         wait_for(lambda: reviewer.get(f"/reviews/{task_id}").status == 200, "the task")
+        filing = next(
+            p
+            for p in api.live_personas
+            if p.service_id == "enterprise-investment-filing"
+            and p.expected_outcome == "APPROVED"
+            and not p.expected_failing
+        )
+        major = {**filing.application, "totalInvestment": "80000000.00"}  # always spot-checked
+        approved = citizen.submit("enterprise-investment-filing", major).body
+        assert approved["status"] == "APPROVED", approved
+        spot_id = "SPT" + approved["applicationId"][3:]
+        wait_for(lambda: reviewer.get(f"/reviews/{spot_id}").status == 200, "the spot check")
     finally:
         # When the stack stops (its waiting workflow dies with moto) and starts again
         stack.stop()
@@ -76,5 +88,22 @@ def test_an_open_review_task_survives_a_restart(tmp_path: Path) -> None:
         )
         mine = citizen.get(f"/applications/{app_id}").body
         assert mine["decision"]["decidedBy"] == "REVIEWER"
+
+        # And the spot check is decided too, after its workflow was resumed
+        def checked() -> bool:
+            answer = reviewer.request(
+                "POST",
+                f"/reviews/{spot_id}/decision",
+                data=json.dumps({"decision": "VALID"}),
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status in (202, 503), answer.text
+            return answer.status == 202
+
+        wait_for(checked, "the resumed spot-check workflow to take the finding")
+        wait_for(
+            lambda: reviewer.get(f"/reviews/{spot_id}").body["status"] == "DECIDED",
+            "the spot check to be recorded",
+        )
     finally:
         stack.stop()

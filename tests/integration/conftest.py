@@ -128,6 +128,25 @@ Invoke = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
+def audit(stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Decisions made, chained by the sequencer and read through the audit API, with empty
+    chain heads (tests/integration/test_audit_api.py: Audit). Audit tests write hundreds of
+    records: moto's transactions get the local stack's O(items touched) rollback snapshot
+    (infra/local/moto_server.py) instead of copying whole tables and streams per write."""
+    import moto.dynamodb.models as dynamodb_models
+
+    from infra.local import moto_server
+    from tests.integration.test_audit_api import Audit
+
+    monkeypatch.setattr(dynamodb_models, "copy", moto_server._TablesNotCopied())
+    monkeypatch.setattr(
+        dynamodb_models.DynamoDBBackend, "transact_write_items", moto_server.transact_write_items
+    )
+    stack.clear("CHAIN_HEADS_TABLE")
+    return Audit(stack, invoke)
+
+
+@pytest.fixture
 def invoke(stack: Stack) -> Invoke:
     """Call a function's handler with an API Gateway proxy event, as the gateway would."""
 
@@ -177,3 +196,23 @@ class _Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
+
+
+def insert_event(*items: dict[str, Any], key: str = "decisionId") -> dict[str, Any]:
+    """A DynamoDB stream batch of INSERT records for stored items (DynamoDB JSON)."""
+    return {
+        "Records": [
+            {
+                "eventID": f"{n}",
+                "eventName": "INSERT",
+                "eventSource": "aws:dynamodb",
+                "dynamodb": {
+                    "Keys": {key: item[key]},
+                    "NewImage": item,
+                    "SequenceNumber": f"{100000 + n:021d}",
+                    "StreamViewType": "NEW_IMAGE",
+                },
+            }
+            for n, item in enumerate(items)
+        ]
+    }

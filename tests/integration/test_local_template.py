@@ -52,7 +52,14 @@ def _gsi_shape(indexes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "table_id", ["ApplicationsTable", "DecisionsTable", "ReferenceDataTable", "CreditListTable"]
+    "table_id",
+    [
+        "ApplicationsTable",
+        "DecisionsTable",
+        "ReferenceDataTable",
+        "CreditListTable",
+        "ChainHeadsTable",
+    ],
 )
 def test_tables_have_exactly_the_template_keys_indexes_and_streams(
     local: tuple[Deployment, AwsClients], table_id: str
@@ -98,6 +105,8 @@ def test_every_function_gets_its_environment_resolved(
         "POWERTOOLS_SERVICE_NAME": "miaopi",
         "POWERTOOLS_METRICS_NAMESPACE": "Miaopi",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
         "APPLICATIONS_TABLE": deployment.tables["ApplicationsTable"],
         "DECISIONS_TABLE": deployment.tables["DecisionsTable"],
         "REFERENCE_TABLE": deployment.tables["ReferenceDataTable"],
@@ -113,12 +122,33 @@ def test_every_function_gets_its_environment_resolved(
         "ReviewStarterFunction": machine,
         "ReviewTaskFunction": tasks,
         "ReviewsFunction": tasks,
+        "SupervisionFunction": {
+            "SUPERVISION_TABLE": deployment.tables["SupervisionTable"],
+            "CREDIT_HISTORY_TABLE": deployment.tables["CreditListHistoryTable"],
+            "IDEMPOTENCY_TABLE": deployment.tables["IdempotencyTable"],
+            "APPLICANT_TOPIC_ARN": deployment.topics["ApplicantNotificationsTopic"],
+            "SUPERVISOR_TOPIC_ARN": deployment.topics["SupervisorNotificationsTopic"],
+            **machine,
+        },
+        "CreditRecheckFunction": {
+            "SUPERVISION_TABLE": deployment.tables["SupervisionTable"],
+            **machine,
+        },
+        "CreditAdminFunction": {
+            "CREDIT_HISTORY_TABLE": deployment.tables["CreditListHistoryTable"]
+        },
+        "ChainSequencerFunction": {"CHAIN_HEADS_TABLE": deployment.tables["ChainHeadsTable"]},
+        "AuditFunction": {"CHAIN_HEADS_TABLE": deployment.tables["ChainHeadsTable"]},
     }
     assert set(deployment.functions) == set(own_env)
     for function_id, spec in deployment.functions.items():
         own = own_env[function_id]
         assert spec.environment == {**expected_common, **own}, function_id
-        assert spec.timeout == 10 and spec.memory == 512
+        audit = function_id == "AuditFunction"  # API Gateway's 29 s; replay pages, 1 GB
+        assert spec.timeout == (
+            30 if "Supervision" in function_id or "Recheck" in function_id else 29 if audit else 10
+        )
+        assert spec.memory == (1024 if audit else 512)
         assert [p.parent.name for p in spec.layer_dirs] == [
             "dependencies",
             "core",
@@ -248,6 +278,7 @@ def test_yaml_short_forms_load_as_long_forms(tmp_path: Path) -> None:
 
 def test_the_keys_and_indexes_the_code_uses_are_the_templates() -> None:
     # The platform names keys and the applicant index in code; the template owns them.
+    from miaopi_platform.audit.indexes import PARTITION_KEYS, SORT_KEYS
     from miaopi_platform.review_store import BY_QUEUE, BY_SERVICE_QUEUE
     from miaopi_platform.store import BY_APPLICANT
 
@@ -263,8 +294,10 @@ def test_the_keys_and_indexes_the_code_uses_are_the_templates() -> None:
     assert keys("ApplicationsTable") == ["applicationId"]
     assert keys("ApplicationsTable", BY_APPLICANT) == ["applicantId", "submittedAt"]
     assert keys("DecisionsTable") == ["decisionId"]
-    assert keys("DecisionsTable", "byServiceDay") == ["serviceDay", "decidedAt"]
     assert keys("DecisionsTable", "byApplication") == ["applicationId", "decidedAt"]
+    for index, partition in PARTITION_KEYS.items():  # the auditors' access patterns
+        assert keys("DecisionsTable", index) == [partition, SORT_KEYS[index]], index
+    assert keys("ChainHeadsTable") == ["chainId"]
     assert keys("ReferenceDataTable") == ["source", "key"]
     assert keys("CreditListTable") == ["subjectHash"]
     assert keys("ReviewTasksTable") == ["taskId"]
@@ -283,6 +316,26 @@ def test_the_review_index_never_holds_the_task_token() -> None:
         assert "taskToken" not in projected
         shown = {f.alias or name for name, f in ReviewTaskSummary.model_fields.items()}
         assert shown <= projected | {"taskId", "queue", "serviceQueue", "dueAt"}
+
+
+def test_the_audit_indexes_hold_what_the_audit_api_reads_from_them() -> None:
+    # Given the decisions table's indexes
+    from miaopi_platform.audit.indexes import BY_APPLICATION, BY_CHAIN, PARTITION_KEYS
+    from miaopi_platform.audit.views import DecisionSummary
+
+    indexes = {
+        i["IndexName"]: i for i in table_properties("DecisionsTable")["GlobalSecondaryIndexes"]
+    }
+    shown = {f.alias or name for name, f in DecisionSummary.model_fields.items()}
+    for name in set(PARTITION_KEYS) - {BY_CHAIN, BY_APPLICATION}:
+        projected = set(indexes[name]["Projection"]["NonKeyAttributes"])
+        # Then every summary index holds every field a list row (and the statistics) show
+        assert shown <= projected | {"decisionId", "decidedAt", PARTITION_KEYS[name]}, name
+        # And none holds the application, the evidence or the trace (personal data, size)
+        assert not projected & {"application", "evidence", "trace", "facts"}, name
+    # And the chain index holds the hashes the verification walks
+    chain = set(indexes[BY_CHAIN]["Projection"]["NonKeyAttributes"])
+    assert {"contentHash", "prevHash", "hash"} <= chain
 
 
 def test_the_review_workflow_uses_only_direct_integrations_and_declared_substitutions() -> None:

@@ -68,8 +68,12 @@ class Review:
 
             start_referral(module.dependencies, record, now=now)
 
-    def deliver_tasks(self, expected: int = 1) -> list[dict[str, Any]]:
-        """Review queue -> the task function, as Lambda's SQS poller would."""
+    def deliver_tasks(
+        self, expected: int = 1, application: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Review queue -> the task function, as Lambda's SQS poller would; the messages about
+        `application` (any, if None). Workflows of earlier test modules may still be running
+        in moto's threads, so other messages are delivered too but not returned."""
         url = self.queues["ReviewQueue"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -84,11 +88,11 @@ class Review:
                 time.sleep(0.1)
                 continue
             module = self.stack.module("ReviewTaskFunction")
-            answer = module.lambda_handler(sqs_event(messages, arn, "us-east-1"), _Context("t"))
-            assert answer == {"batchItemFailures": []}
+            module.lambda_handler(sqs_event(messages, arn, "us-east-1"), _Context("t"))
             for m in messages:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-            got += [json.loads(m["Body"]) for m in messages]
+            bodies = [json.loads(m["Body"]) for m in messages]
+            got += [b for b in bodies if application in (None, b["task"]["applicationId"])]
         assert len(got) == expected, got
         return got
 
@@ -117,9 +121,13 @@ class Review:
         return dict(self.sfn.describe_execution(executionArn=arn))
 
     def wait_finished(self, application_id: str) -> dict[str, Any]:
+        arn = self.machine.replace(":stateMachine:", ":execution:") + f":{application_id}"
+        return self.wait_finished_arn(arn)
+
+    def wait_finished_arn(self, arn: str) -> dict[str, Any]:
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
-            described = self.execution(application_id)
+            described = dict(self.sfn.describe_execution(executionArn=arn))
             if described["status"] != "RUNNING":
                 return described
             time.sleep(0.1)
@@ -171,7 +179,7 @@ def test_referred_case_reaches_the_queue_and_an_approval_is_recorded(review: Rev
     # Given a referred graduate-hukou application whose workflow has sent its task
     app_id = review.refer()
     review.start(app_id)
-    review.deliver_tasks(1)
+    review.deliver_tasks(1, app_id)
     # When a reviewer lists the queue, opens the task and approves it
     queue = review.api("GET", "/reviews")["json"]["items"]
     task = next(t for t in queue if t["applicationId"] == app_id)
@@ -212,7 +220,7 @@ def test_rejection_names_the_rules_and_reaches_the_applicant(review: Review) -> 
     # Given a task in the queue
     app_id = review.refer(key="key-review-0002")
     review.start(app_id)
-    task_id = review.deliver_tasks(1)[0]["task"]["taskId"]
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
     rule = review.api("GET", f"/reviews/{task_id}")["json"]["referredRules"][0]
     # When the reviewer rejects it, naming the rule that failed
     answer = review.api(
@@ -232,7 +240,7 @@ def test_a_task_is_decided_once(review: Review) -> None:
     # Given a task a reviewer has decided
     app_id = review.refer(key="key-review-0003")
     review.start(app_id)
-    task_id = review.deliver_tasks(1)[0]["task"]["taskId"]
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
     first = review.api("POST", f"/reviews/{task_id}/decision", body={"decision": "APPROVE"})
     assert first["statusCode"] == 202
     # When another decision arrives for it (before and after the workflow recorded the first)
@@ -252,7 +260,7 @@ def test_reviewers_cannot_decide_their_own_application(review: Review) -> None:
     # Given an application a reviewer submitted as a citizen
     app_id = review.refer(key="key-review-0004", claims=REVIEWER_CITIZEN)
     review.start(app_id)
-    task_id = review.deliver_tasks(1)[0]["task"]["taskId"]
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
     # When they try to approve it
     answer = review.api(
         "POST",
@@ -293,7 +301,7 @@ def test_an_invalid_decision_is_422_and_changes_nothing(
     # Given an open task
     app_id = review.refer(key=f"key-review-bad-{field}-{len(json.dumps(body))}")
     review.start(app_id)
-    task_id = review.deliver_tasks(1)[0]["task"]["taskId"]
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
     # When the reviewer sends an invalid decision
     answer = review.api("POST", f"/reviews/{task_id}/decision", body=body)
     # Then it is 422 naming the field, and the task is still open and undecided
@@ -308,9 +316,9 @@ def test_past_the_deadline_the_task_is_escalated_and_never_decided(review: Revie
     app_id = review.refer(key="key-review-late")
     due_at = dt.datetime.fromisoformat(review.application(app_id)["review"]["dueAt"])
     review.start(app_id, now=due_at - dt.timedelta(seconds=1))
-    task_id = review.deliver_tasks(1)[0]["task"]["taskId"]
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
     # When the deadline passes without a decision
-    renewed = review.deliver_tasks(1)[0]
+    renewed = review.deliver_tasks(1, app_id)[0]
     # Then supervisors are told, the task is marked escalated and stays open (new token) ...
     assert renewed["escalated"] is True
     overdue = review.notifications("SupervisorNotificationsQueue")
@@ -334,7 +342,7 @@ def test_a_repeated_start_does_not_start_a_second_workflow(review: Review) -> No
     # Given a referral whose workflow has started and sent its task
     app_id = review.refer(key="key-review-twice")
     review.start(app_id)
-    review.deliver_tasks(1)
+    review.deliver_tasks(1, app_id)
     # When the same stream record is delivered again
     review.start(app_id)
     # Then no second task message is sent
@@ -343,3 +351,148 @@ def test_a_repeated_start_does_not_start_a_second_workflow(review: Review) -> No
         None,
         [],
     )
+
+
+def _task_item(review: Review, task_id: str) -> dict[str, Any]:
+    table = review.stack.table("REVIEW_TASKS_TABLE")
+    item = review.stack.clients.dynamodb.get_item(TableName=table, Key={"taskId": {"S": task_id}})
+    return dict(item["Item"])
+
+
+def _set(review: Review, task_id: str, **values: str) -> None:
+    table = review.stack.table("REVIEW_TASKS_TABLE")
+    review.stack.clients.dynamodb.update_item(
+        TableName=table,
+        Key={"taskId": {"S": task_id}},
+        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
+        ExpressionAttributeNames={f"#{k}": k for k in values},
+        ExpressionAttributeValues={f":{k}": {"S": v} for k, v in values.items()},
+    )
+
+
+def test_two_claims_racing_for_one_task_let_one_through(review: Review) -> None:
+    # Given an open task, read by two reviewers at the same moment
+    app_id = review.refer(key="key-review-race")
+    review.start(app_id)
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
+    store = review.stack.module("ReviewsFunction").dependencies.reviews
+    task = store.get(task_id)
+    # When both claim it (the store's conditional write is what settles the race)
+    store.claim(task, {"claimId": "a", "decisionId": "DEC-A"}, "2000-01-01")
+    from miaopi_platform.errors import Conflict
+
+    # Then the second claim is a conflict, and the task holds the first
+    with pytest.raises(Conflict):
+        store.claim(task, {"claimId": "b", "decisionId": "DEC-B"}, "2000-01-01")
+    assert store.get(task_id)["claimId"] == "a"
+
+
+def test_a_decision_the_workflow_does_not_take_is_released_and_can_be_sent_again(
+    review: Review,
+) -> None:
+    # Given an open task whose stored token the workflow no longer accepts
+    app_id = review.refer(key="key-review-dead-token")
+    review.start(app_id)
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
+    good = _task_item(review, task_id)["taskToken"]["S"]
+    _set(review, task_id, taskToken="not-a-token")
+    # When a reviewer decides
+    answer = review.api("POST", f"/reviews/{task_id}/decision", body={"decision": "APPROVE"})
+    # Then it is 503 with Retry-After, and the task is open again, undecided
+    assert answer["statusCode"] == 503 and answer["headers"]["retry-after"]
+    assert review.api("GET", f"/reviews/{task_id}")["json"]["status"] == "OPEN"
+    # And once the token is good again the same decision goes through
+    _set(review, task_id, taskToken=good)
+    again = review.api("POST", f"/reviews/{task_id}/decision", body={"decision": "APPROVE"})
+    assert again["statusCode"] == 202
+    assert review.wait_finished(app_id)["status"] == "SUCCEEDED"
+    assert review.application(app_id)["status"] == "APPROVED"
+
+
+def test_a_claim_whose_function_died_can_be_made_again(review: Review) -> None:
+    # Given a task claimed two minutes ago whose decision never reached the workflow
+    app_id = review.refer(key="key-review-stale")
+    review.start(app_id)
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
+    _set(review, task_id, status="DECIDING", claimedAt="2000-01-01T00:00:00.000Z", claimId="x")
+    # When a reviewer decides it
+    answer = review.api("POST", f"/reviews/{task_id}/decision", body={"decision": "APPROVE"})
+    # Then the stale claim is replaced and the decision recorded
+    assert answer["statusCode"] == 202, answer["json"]
+    assert review.wait_finished(app_id)["status"] == "SUCCEEDED"
+    assert review.application(app_id)["status"] == "APPROVED"
+
+
+def test_an_older_message_never_replaces_a_newer_token(review: Review) -> None:
+    # Given a stored task whose token came with the workflow's latest message
+    app_id = review.refer(key="key-review-order")
+    review.start(app_id)
+    message = review.deliver_tasks(1, app_id)[0]
+    task_id = message["task"]["taskId"]
+    current = _task_item(review, task_id)["taskToken"]["S"]
+    # When an older message (sent before it) is delivered late
+    from miaopi_platform.review_flow import store_task
+
+    deps = review.stack.module("ReviewTaskFunction").dependencies
+    stale = {**message, "taskToken": "older-token", "sentAt": "2000-01-01T00:00:00+00:00"}
+    assert store_task(deps, json.dumps(stale)) is False
+    # Then the task keeps the newer token
+    assert _task_item(review, task_id)["taskToken"]["S"] == current
+
+
+def test_a_decision_that_cannot_be_recorded_reopens_the_task(review: Review) -> None:
+    # Given an open task whose application changed meanwhile (no longer pending)
+    app_id = review.refer(key="key-review-unrecordable")
+    review.start(app_id)
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
+    table = review.stack.table("APPLICATIONS_TABLE")
+    review.stack.clients.dynamodb.update_item(
+        TableName=table,
+        Key={"applicationId": {"S": app_id}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "REJECTED"}},
+    )
+    # When a reviewer decides
+    assert (
+        review.api("POST", f"/reviews/{task_id}/decision", body={"decision": "APPROVE"})[
+            "statusCode"
+        ]
+        == 202
+    )
+    # Then the workflow cannot record it: supervisors are told, the task is open again and waits
+    notice = None
+    deadline = time.monotonic() + WAIT_S
+    while notice is None and time.monotonic() < deadline:
+        found = review.notifications("SupervisorNotificationsQueue")
+        notice = next((n for n in found if n["body"]["kind"] == "REVIEW_NOT_RECORDED"), None)
+        time.sleep(0.2)
+    assert notice is not None and notice["body"]["taskId"] == task_id
+    review.deliver_tasks(1, app_id)
+    assert review.api("GET", f"/reviews/{task_id}")["json"]["status"] == "OPEN"
+    assert review.execution(app_id)["status"] == "RUNNING"
+    assert len(review.decisions(app_id)) == 1
+
+
+def test_a_workflow_restarted_for_an_escalated_task_does_not_escalate_again(
+    review: Review,
+) -> None:
+    # Given a referral whose task was escalated before a restart (its workflow is gone)
+    app_id = review.refer(key="key-review-resume")
+    application = review.stack.clients.dynamodb.get_item(
+        TableName=review.stack.table("APPLICATIONS_TABLE"),
+        Key={"applicationId": {"S": app_id}},
+    )["Item"]
+    from miaopi_platform.dynamo import from_item
+    from miaopi_platform.review_flow import start
+    from miaopi_platform.reviews import referral_input
+
+    deps = review.stack.module("ReviewStarterFunction").dependencies
+    late = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    # When its workflow is started again, resumed as escalated, past its deadline
+    start(deps, referral_input(from_item(application), late, escalated=True))
+    # Then the task comes back escalated, with no second notice to supervisors
+    [message] = review.deliver_tasks(1, app_id)
+    assert message["escalated"] is True
+    time.sleep(0.5)
+    assert review.notifications("SupervisorNotificationsQueue") == []

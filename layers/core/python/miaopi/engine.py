@@ -24,6 +24,7 @@ from miaopi.model import (
     EvidenceStatus,
     Outcome,
     Reason,
+    RiskFactorDefinition,
     RuleResult,
     RuleSet,
     ServiceDefinition,
@@ -375,3 +376,24 @@ def evidence_requests(
 def subject_of(service: ServiceDefinition, application: dict[str, Any]) -> str:
     """Who the decision is about (an ID number or credit code): credit list, audit index."""
     return str(service.subject.evaluate({"app": application}))
+
+
+def matching_risk_factors(
+    service: ServiceDefinition, application: dict[str, Any], facts: dict[str, Any], on: dt.date
+) -> list[RiskFactorDefinition]:
+    """The service's risk factors an approved application matches. A factor that cannot be
+    evaluated counts as matched: when in doubt, a person looks."""
+    context = {
+        "app": _application_context(service, application),
+        "fact": facts,
+        "date": on.isoformat(),
+    }
+    matched = []
+    for factor in service.risk_factors:
+        try:
+            value = factor.when.evaluate(context)
+        except Exception:
+            value = True
+        if value is not False:
+            matched.append(factor)
+    return matched

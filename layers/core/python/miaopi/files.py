@@ -100,6 +100,34 @@ class Certificate(Strict):
     prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,6}$")]
 
 
+class RiskFactor(Strict):
+    """A reason to check an automatic approval more often (e.g. a high amount)."""
+
+    title: Text
+    #: over the application (`app.*`), the derived facts (`fact.*`) and `date`
+    when: Expression
+    rate: Annotated[Decimal, Field(ge=0, le=1)]
+
+
+class Supervision(Strict):
+    """Post-approval supervision (事后监管) of automatic approvals."""
+
+    #: how long an automatic approval stays under supervision (re-checks on new credit entries)
+    days: Annotated[int, Field(ge=1, le=3650)] = 365
+    #: the share of automatic approvals drawn for a human spot check (双随机)
+    sample_rate: Annotated[Decimal, Field(ge=0, le=1)] = Field(
+        default=Decimal("0.05"), alias="sampleRate"
+    )
+    #: higher rates for riskier approvals; the highest matching rate applies
+    risk_factors: dict[Identifier, RiskFactor] = Field(default_factory=dict, alias="riskFactors")
+    #: how long false data keeps the subject on the credit list
+    listing_days: Annotated[int, Field(ge=1, le=3650)] = Field(default=1095, alias="listingDays")
+    #: working days a reviewer has for a spot check
+    spot_check_working_days: Annotated[int, Field(ge=1, le=30)] = Field(
+        default=5, alias="spotCheckWorkingDays"
+    )
+
+
 class ServiceFile(Strict):
     id: ServiceId
     name: Text
@@ -114,6 +142,7 @@ class ServiceFile(Strict):
     form: Form
     evidence: dict[Identifier, EvidenceSource]
     facts: dict[Identifier, Fact] = Field(default_factory=dict)
+    supervision: Supervision = Field(default_factory=Supervision)
 
 
 class ParameterValue(Strict):

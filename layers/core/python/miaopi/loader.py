@@ -36,6 +36,7 @@ from miaopi.model import (
     EvidenceDefinition,
     FactDefinition,
     ParameterSchedule,
+    RiskFactorDefinition,
     RuleSet,
     ServiceDefinition,
 )
@@ -187,6 +188,17 @@ def load_service(folder: Path) -> ServiceDefinition:
     facts = _load_facts(service, file)
     names = _Names(service, None, set(facts))
     subject = _compile(service.subject, names, file, "subject")
+    risk_factors = tuple(
+        RiskFactorDefinition(
+            id=name,
+            title=factor.title,
+            when=_compile(
+                factor.when, _no_evidence(names), file, f"supervision.riskFactors.{name}"
+            ),
+            rate=float(factor.rate),
+        )
+        for name, factor in service.supervision.risk_factors.items()
+    )
     paths = form_paths(service.form)
     definition = ServiceDefinition(
         id=service.id,
@@ -197,6 +209,7 @@ def load_service(folder: Path) -> ServiceDefinition:
         subject=subject,
         decimal_paths=tuple(p for p, spec in paths.items() if spec.type == "decimal"),
         personal_paths={p: tuple(spec.kinds or ()) for p, spec in paths.items() if spec.personal},
+        risk_factors=risk_factors,
     )
     rule_sets = sorted(
         (load_rule_set(definition, p) for p in sorted((folder / RULESETS_DIR).glob("*.yaml"))),
@@ -209,6 +222,17 @@ def load_service(folder: Path) -> ServiceDefinition:
             raise RuleLoadError(later.path, "effectiveFrom", "another rule set starts that day")
     object.__setattr__(definition, "rule_sets", tuple(rule_sets))
     return definition
+
+
+def _no_evidence(names: _Names) -> Callable[[str], str | None]:
+    """Risk factors read what a decision record holds of the application: form and facts."""
+
+    def check(path: str) -> str | None:
+        if path.split(".")[0] == "ev":
+            return f"{path!r}: risk factors read the application and facts, not evidence"
+        return names(path)
+
+    return check
 
 
 def _model_name(service_id: str) -> str:

@@ -26,6 +26,8 @@ class Outcome(StrEnum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
     PENDING_REVIEW = "PENDING_REVIEW"
+    #: never the rules' outcome: an approval overturned after the fact (supervision)
+    REVOKED = "REVOKED"
 
 
 class RuleResult(StrEnum):
@@ -89,6 +91,14 @@ class FactDefinition:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskFactorDefinition:
+    id: str
+    title: Text
+    when: Compiled
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceDefinition:
     id: str
     file: ServiceFile
@@ -101,6 +111,14 @@ class ServiceDefinition:
     #: dotted form paths of personal fields, masked in displays
     personal_paths: dict[tuple[str, ...], tuple[str, ...]]
     rule_sets: tuple[RuleSet, ...] = ()
+    risk_factors: tuple[RiskFactorDefinition, ...] = ()
+
+    def rule_set_named(self, version: str) -> RuleSet:
+        """The rule set of a version (a recorded decision names the one it was decided by)."""
+        for rule_set in self.rule_sets:
+            if rule_set.version == version:
+                return rule_set
+        raise LookupError(f"{self.id} has no rule set {version}")
 
     def rule_set_on(self, day: dt.date) -> RuleSet | None:
         """The rule set in force on `day`: the latest whose effectiveFrom is not after it."""

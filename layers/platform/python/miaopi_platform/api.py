@@ -44,6 +44,8 @@ class DecisionView(ApiModel):
     decision_id: str
     outcome: Literal["APPROVED", "REJECTED", "PENDING_REVIEW", "REVOKED"]
     decided_by: Literal["SYSTEM", "REVIEWER"]
+    #: a revocation names the decision it overturns
+    revokes: str | None = None
     rule_set_version: str
     rule_set_hash: str
     reasons: list[ReasonView]
@@ -64,6 +66,9 @@ class CertificateView(ApiModel):
     title: Localized
     number: str
     issued_at: dt.datetime
+    #: REVOKED when the approval was overturned after the fact
+    status: Literal["VALID", "REVOKED"] = "VALID"
+    revoked_at: dt.datetime | None = None
 
 
 class ApplicationView(ApiModel):
@@ -197,7 +202,9 @@ class ReviewTaskSummary(ApiModel):
     created_at: dt.datetime
     #: the rules whose failure (or missing evidence) sent the case to a person
     referred_rules: list[str] = Field(default_factory=list)
-    outcome: Literal["APPROVED", "REJECTED"] | None = None
+    #: a spot check's reason: SAMPLED (the random draw) or RECHECK_UNCONFIRMED
+    check_reason: str | None = None
+    outcome: Literal["APPROVED", "REJECTED", "REVOKED"] | None = None
     reviewer_id: str | None = None
     decision_id: str | None = None
     decided_at: dt.datetime | None = None
@@ -241,8 +248,10 @@ class ReviewTaskDetail(ReviewTaskSummary):
 class ReviewDecisionRequest(ApiModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    decision: Literal["APPROVE", "REJECT"]
-    #: rule ids of the service's rule set: which rules the reviewer found failed (REJECT needs one)
+    #: a referral: APPROVE or REJECT; a spot check: VALID (the approval stands) or INVALID
+    #: (false data: the approval is revoked and the subject listed)
+    decision: Literal["APPROVE", "REJECT", "VALID", "INVALID"]
+    #: rule ids of the case's rule set the reviewer found failed (REJECT and INVALID need one)
     reason_codes: list[str] = Field(default_factory=list, max_length=20)
     comment: str | None = Field(default=None, max_length=2000)
 
@@ -251,4 +260,4 @@ class ReviewDecisionAccepted(ApiModel):
     task_id: str
     status: TaskStatus
     decision_id: str
-    outcome: Literal["APPROVED", "REJECTED"]
+    outcome: Literal["APPROVED", "REJECTED", "REVOKED"]

@@ -23,7 +23,12 @@ from miaopi_platform.observability import logger, metrics, tracer
 Handler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
 
 
-def batch_handler(event_type: EventType, record_handler: Callable[[Any], None]) -> Handler:
+def batch_handler(
+    event_type: EventType,
+    record_handler: Callable[[Any], None],
+    on_invoke: Callable[[LambdaContext], None] | None = None,
+) -> Handler:
+    """`on_invoke` sees each invocation's context first (e.g. for Powertools idempotency)."""
     processor = BatchProcessor(event_type=event_type)
     traced = tracer.capture_method(record_handler)
 
@@ -31,6 +36,8 @@ def batch_handler(event_type: EventType, record_handler: Callable[[Any], None]) 
     @metrics.log_metrics
     @tracer.capture_lambda_handler
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        if on_invoke is not None:
+            on_invoke(context)
         return process_partial_response(
             event=event, record_handler=traced, processor=processor, context=context
         )

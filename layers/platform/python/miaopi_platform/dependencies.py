@@ -6,15 +6,25 @@ Nothing talks to AWS at import; tests inject clients instead of patching.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+)
 
+from miaopi_platform.credit import CreditList
 from miaopi_platform.evidence import DynamoEvidence
 from miaopi_platform.pii import PiiHasher
 from miaopi_platform.review_store import ReviewStore
 from miaopi_platform.settings import Settings
 from miaopi_platform.store import ApplicationStore
+
+if TYPE_CHECKING:
+    from miaopi_platform.audit.sequencer import ChainStore
+    from miaopi_platform.audit.store import AuditStore
+    from miaopi_platform.supervision_flow import SupervisionStore
 
 
 class Dependencies:
@@ -25,12 +35,14 @@ class Dependencies:
         secrets: Any | None = None,
         hasher: PiiHasher | None = None,
         stepfunctions: Any | None = None,
+        sns: Any | None = None,
     ) -> None:
         self.settings = settings
         self._dynamodb = dynamodb
         self._secrets = secrets
         self._hasher = hasher
         self._stepfunctions = stepfunctions
+        self._sns = sns
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -65,3 +77,46 @@ class Dependencies:
     @cached_property
     def stepfunctions(self) -> Any:
         return self._stepfunctions or boto3.client("stepfunctions")
+
+    @cached_property
+    def sns(self) -> Any:
+        return self._sns or boto3.client("sns")
+
+    @cached_property
+    def credit(self) -> CreditList:
+        return CreditList(
+            self.dynamodb, self.settings.credit_list_table, self.settings.credit_history_table
+        )
+
+    @cached_property
+    def supervision(self) -> SupervisionStore:
+        from miaopi_platform.supervision_flow import SupervisionStore
+
+        return SupervisionStore(self.dynamodb, self.settings.supervision_table)
+
+    @cached_property
+    def idempotency_store(self) -> DynamoDBPersistenceLayer:
+        return DynamoDBPersistenceLayer(
+            table_name=self.settings.idempotency_table, boto3_client=self.dynamodb
+        )
+
+    @cached_property
+    def idempotency_config(self) -> IdempotencyConfig:
+        # a notice is published once per stream record for a day: longer than any redelivery
+        return IdempotencyConfig(expires_after_seconds=24 * 3600)
+
+    @cached_property
+    def audit(self) -> AuditStore:
+        from miaopi_platform.audit.store import AuditStore
+
+        return AuditStore(
+            self.dynamodb, self.settings.decisions_table, self.settings.chain_heads_table
+        )
+
+    @cached_property
+    def chains(self) -> ChainStore:
+        from miaopi_platform.audit.sequencer import ChainStore
+
+        return ChainStore(
+            self.dynamodb, self.settings.decisions_table, self.settings.chain_heads_table
+        )

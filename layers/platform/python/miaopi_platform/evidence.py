@@ -18,6 +18,8 @@ from miaopi_platform.observability import logger
 from miaopi_platform.pii import PiiHasher
 
 CREDIT_LIST_SOURCE = "credit-list"
+#: what a decision sees of a credit-list entry (the rest is for the people who keep the list)
+CREDIT_EVIDENCE_ATTRIBUTES = ("status", "validUntil", "reasonCode", "listedAt")
 #: local synthetic data only: an item carrying this marks its source as not answering
 SIMULATE_ATTRIBUTE = "simulate"
 
@@ -99,7 +101,7 @@ class DynamoEvidence:
                 result[alias] = EvidenceItem(EvidenceStatus.UNAVAILABLE)
                 continue
             record = document.get("record")
-            if record is None:  # the credit list stores its attributes at the top level
-                record = {k: v for k, v in document.items() if k != "subjectHash"}
+            if record is None:  # a credit-list entry: what decisions read of it, not its audit
+                record = {k: document[k] for k in CREDIT_EVIDENCE_ATTRIBUTES if k in document}
             result[alias] = EvidenceItem(EvidenceStatus.FOUND, plain(record))
         return result

@@ -4,11 +4,12 @@ place that maps domain and platform errors to statuses and the JSON error format
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from miaopi.errors import ApplicationInvalid, NoRuleSetInForce, UnknownService
+from pydantic import BaseModel, ValidationError
 
 from miaopi_platform.errors import (
     BadRequest,
@@ -16,10 +17,12 @@ from miaopi_platform.errors import (
     Forbidden,
     PlatformError,
     Unauthorized,
+    UnprocessableEntity,
 )
 from miaopi_platform.observability import logger
 
 JSON = "application/json"
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def error_response(
@@ -147,3 +150,19 @@ def require_group(app: APIGatewayRestResolver, group: str) -> str:
     if group not in groups(app):
         raise Forbidden(f"this needs the {group} role")
     return caller_id(app)
+
+
+def parse_body(model: type[ModelT], body: Any, what: str) -> ModelT:
+    """A JSON body as an API model, or 422 with one entry per field (values never echoed)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "code": e["type"],
+                "message": e["msg"],
+            }
+            for e in exc.errors(include_input=False)
+        ]
+        raise UnprocessableEntity(f"the {what} has invalid fields", details) from None

@@ -17,6 +17,7 @@ from miaopi.model import Decision, EvidenceItem, Outcome, ServiceDefinition
 from miaopi.workdays import add_working_days, end_of_day
 
 from miaopi_platform.api import ApplicationView
+from miaopi_platform.audit.indexes import index_keys
 from miaopi_platform.chain import with_content_hash
 from miaopi_platform.pii import PiiHasher, mask_paths
 
@@ -35,6 +36,12 @@ def application_id(hasher: PiiHasher, applicant: str, service_id: str, key: str)
 
 def decision_id(hasher: PiiHasher, app_id: str, sequence: int) -> str:
     return "DEC" + hasher.derive("decision", app_id, str(sequence))[:21].upper()
+
+
+def decision_id_for(hasher: PiiHasher, app_id: str, purpose: str, of: str) -> str:
+    """A decision's id derived from what it is (e.g. the revocation of one approval), so a
+    retried writer always writes to the same id and a conditional write lets one in."""
+    return "DEC" + hasher.derive("decision", app_id, purpose, of)[:21].upper()
 
 
 def iso(moment: dt.datetime) -> str:
@@ -132,7 +139,6 @@ def decision_item(sub: Submission) -> dict[str, Any]:
         "decisionId": sub.decision_id,
         "applicationId": sub.application_id,
         "serviceId": decision.service_id,
-        "serviceDay": f"{decision.service_id}#{decided_at[:10]}",
         "decidedAt": decided_at,
         "sequence": 1,
         "outcome": decision.outcome.value,
@@ -164,7 +170,13 @@ def decision_item(sub: Submission) -> dict[str, Any]:
         ],
         "latencyMs": round(sub.latency_ms, 3),
     }
-    return with_content_hash(record)
+    return sealed(record)
+
+
+def sealed(record: dict[str, Any]) -> dict[str, Any]:
+    """A decision record as every writer stores it: with the keys of the auditors' indexes
+    (audit/indexes.py) and the hash of its content, which covers them."""
+    return with_content_hash({**record, **index_keys(record)})
 
 
 def view(item: dict[str, Any]) -> ApplicationView:

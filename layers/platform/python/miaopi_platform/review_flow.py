@@ -58,6 +58,7 @@ def store_task(deps: Dependencies, body: str, now: dt.datetime | None = None) ->
         token=message["taskToken"],
         escalated=bool(message.get("escalated")),
         now=now or dt.datetime.now(dt.UTC),
+        sent_at=message.get("sentAt"),
     )
     created = deps.reviews.store(item)
     logger.info(

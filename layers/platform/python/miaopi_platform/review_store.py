@@ -47,8 +47,14 @@ class ReviewStore:
                 raise unavailable(exc, _WHAT) from None
         except BotoCoreError as exc:
             raise unavailable(exc, _WHAT) from None
-        update = "SET taskToken = :token"
-        values: dict[str, Any] = {":token": {"S": item["taskToken"]}, ":decided": {"S": DECIDED}}
+        # Renew the token only with a newer message: a redelivered or late older message
+        # (standard queues do not keep order) must not put back a token that is dead.
+        update = "SET taskToken = :token, tokenAt = :sent"
+        values: dict[str, Any] = {
+            ":token": {"S": item["taskToken"]},
+            ":sent": {"S": item["tokenAt"]},
+            ":decided": {"S": DECIDED},
+        }
         if item["escalated"]:
             update += ", escalated = :yes"
             values[":yes"] = {"BOOL": True}
@@ -57,12 +63,13 @@ class ReviewStore:
                 TableName=self._table,
                 Key={"taskId": {"S": item["taskId"]}},
                 UpdateExpression=update,
-                ConditionExpression="#status <> :decided",
+                ConditionExpression="#status <> :decided AND "
+                "(attribute_not_exists(tokenAt) OR tokenAt < :sent)",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if not _failed_condition(exc):  # decided already: the message is stale
+            if not _failed_condition(exc):  # decided already, or an older message: stale
                 raise unavailable(exc, _WHAT) from None
         except BotoCoreError as exc:
             raise unavailable(exc, _WHAT) from None
@@ -104,8 +111,10 @@ class ReviewStore:
         items = [from_item(i) for i in answer.get("Items", [])]
         return items, encode_token(answer.get("LastEvaluatedKey"))
 
-    def claim(self, task: dict[str, Any], claim: dict[str, Any]) -> None:
-        """OPEN -> DECIDING with the reviewer's decision, or 409: a task is decided once."""
+    def claim(self, task: dict[str, Any], claim: dict[str, Any], stale_before: str) -> None:
+        """OPEN -> DECIDING with the reviewer's decision, or 409: a task is decided once. A
+        claim older than `stale_before` that the workflow never recorded (the claiming function
+        died before handing it over) may be claimed again."""
         values = to_item({f":{k}": v for k, v in claim.items()})
         # every name aliased: some (e.g. comment) are DynamoDB reserved words
         names = {f"#{k}": k for k in claim if f":{k}" in values}
@@ -117,12 +126,19 @@ class ReviewStore:
                 Key={"taskId": {"S": task["taskId"]}},
                 UpdateExpression=f"SET #status = :deciding, #queue = :queue, "
                 f"serviceQueue = :serviceQueue, {sets}",
-                ConditionExpression="#status = :open",
-                ExpressionAttributeNames={"#status": "status", "#queue": "queue", **names},
+                ConditionExpression="#status = :open OR "
+                "(#status = :deciding AND #claimedAt < :stale)",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#queue": "queue",
+                    "#claimedAt": "claimedAt",
+                    **names,
+                },
                 ExpressionAttributeValues={
                     **values,
                     ":deciding": {"S": DECIDING},
                     ":open": {"S": OPEN},
+                    ":stale": {"S": stale_before},
                     ":queue": {"S": keys["queue"]},
                     ":serviceQueue": {"S": keys["serviceQueue"]},
                 },
@@ -137,16 +153,17 @@ class ReviewStore:
         except BotoCoreError as exc:
             raise unavailable(exc, _WHAT) from None
 
-    def release(self, task: dict[str, Any], decision_id: str) -> None:
-        """DECIDING -> OPEN when the workflow did not take the decision (so it can be retried)."""
+    def release(self, task: dict[str, Any], claim_id: str) -> None:
+        """DECIDING -> OPEN when the workflow did not take this claim's decision (so it can be
+        sent again); a newer claim is left alone."""
         keys = queue_keys(task["serviceId"], OPEN)
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"taskId": {"S": task["taskId"]}},
                 UpdateExpression="SET #status = :open, #queue = :queue, serviceQueue = :sq "
-                "REMOVE decisionId, outcome, reviewerId, reasonCodes, #comment, claimedAt",
-                ConditionExpression="#status = :deciding AND decisionId = :id",
+                "REMOVE decisionId, claimId, outcome, reviewerId, reasonCodes, #comment, claimedAt",
+                ConditionExpression="#status = :deciding AND claimId = :id",
                 ExpressionAttributeNames={
                     "#status": "status",
                     "#queue": "queue",
@@ -155,7 +172,7 @@ class ReviewStore:
                 ExpressionAttributeValues={
                     ":open": {"S": OPEN},
                     ":deciding": {"S": DECIDING},
-                    ":id": {"S": decision_id},
+                    ":id": {"S": claim_id},
                     ":queue": {"S": keys["queue"]},
                     ":sq": {"S": keys["serviceQueue"]},
                 },

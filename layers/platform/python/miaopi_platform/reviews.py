@@ -15,10 +15,10 @@ from typing import Any
 
 from miaopi.model import Outcome, ServiceDefinition
 
-from miaopi_platform.chain import with_content_hash
 from miaopi_platform.dynamo import to_item
 from miaopi_platform.errors import UnprocessableEntity
-from miaopi_platform.records import REVIEWER, certificate, iso
+from miaopi_platform.records import REVIEWER, certificate, iso, sealed
+from miaopi_platform.supervision import FALSE_DATA
 
 REFERRAL = "REFERRAL"
 SPOT_CHECK = "SPOT_CHECK"
@@ -30,8 +30,12 @@ DECIDED = "DECIDED"
 #: the task id's prefix per kind; the rest is the application id's, so one task per kind
 _PREFIX = {REFERRAL: "TSK", SPOT_CHECK: "SPT"}
 
-#: reviewers' choices and the outcome each records
-OUTCOMES = {"APPROVE": Outcome.APPROVED, "REJECT": Outcome.REJECTED}
+#: per task kind, the reviewers' choices and the outcome each records: a referral is approved
+#: or rejected; a spot check finds the approval VALID (it stands) or INVALID (it is revoked)
+OUTCOMES = {
+    REFERRAL: {"APPROVE": Outcome.APPROVED, "REJECT": Outcome.REJECTED},
+    SPOT_CHECK: {"VALID": Outcome.APPROVED, "INVALID": Outcome.REVOKED},
+}
 
 
 def task_id(kind: str, application_id: str) -> str:
@@ -70,6 +74,30 @@ def referral_input(
     return {"task": task}
 
 
+def resumed_input(task: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The workflow's input again, from a stored task (its workflow is gone: a restart)."""
+    due_at = dt.datetime.fromisoformat(task["dueAt"])
+    fields = (
+        "taskId",
+        "kind",
+        "applicationId",
+        "serviceId",
+        "sourceDecisionId",
+        "applicantId",
+        "dueBy",
+        "dueAt",
+        "referredRules",
+        "checkReason",
+    )
+    return {
+        "task": {
+            **{f: task.get(f) for f in fields},
+            "timeoutSeconds": max(1, math.ceil((due_at - now).total_seconds())),
+            "escalated": bool(task.get("escalated")),
+        }
+    }
+
+
 def execution_name(task: dict[str, Any]) -> str:
     """One workflow per task: the application id for a referral, so a retry cannot start two."""
     if task["kind"] == REFERRAL:
@@ -78,7 +106,7 @@ def execution_name(task: dict[str, Any]) -> str:
 
 
 def task_item(
-    task: dict[str, Any], token: str, escalated: bool, now: dt.datetime
+    task: dict[str, Any], token: str, escalated: bool, now: dt.datetime, sent_at: str | None = None
 ) -> dict[str, Any]:
     """A new review task from the workflow's message. The token is stored, never shown."""
     return {
@@ -93,9 +121,12 @@ def task_item(
         "dueBy": task["dueBy"],
         "dueAt": task["dueAt"],
         "referredRules": list(task.get("referredRules", [])),
+        "checkReason": task.get("checkReason"),
         "escalated": escalated,
         "createdAt": iso(now),
         "taskToken": token,
+        #: when the workflow sent this token: only a newer one replaces it
+        "tokenAt": sent_at or iso(now),
     }
 
 
@@ -124,54 +155,60 @@ def reviewer_decision(
     choice: ReviewerChoice,
     decision_id: str,
     now: dt.datetime,
+    claim_id: str = "",
 ) -> ReviewerDecision:
-    """The reviewer's decision on a referral: a decision record like a system one, the
+    """The reviewer's decision on a task: a decision record like a system one, the
     application's new state, the task's closing values and the applicant's notification.
 
-    A rejection must name at least one rule of the rule set the case was decided under: the
-    applicant gets that rule's reason, remedy and legal basis, as for a system rejection.
+    A rejection (or a spot check finding the approval INVALID) must name at least one rule of
+    the rule set the case was decided under: the applicant gets that rule's reason, remedy and
+    legal basis, as for a system rejection. An INVALID spot check revokes the approval for false
+    data (its certificate too); the subject then goes on the credit list (supervision).
     """
-    outcome = OUTCOMES[choice.decision]
-    rules = {r.id: r for r in _rule_set(service, source["ruleSetVersion"]).rules}
+    kind = task["kind"]
+    outcome = OUTCOMES[kind].get(choice.decision)
+    if outcome is None:
+        raise UnprocessableEntity(
+            f"a {kind} task is decided with one of {', '.join(OUTCOMES[kind])}",
+            [{"field": "decision", "code": "not_for_this_task", "message": choice.decision}],
+        )
+    rules = {r.id: r for r in service.rule_set_named(source["ruleSetVersion"]).rules}
     unknown = [c for c in choice.reason_codes if c not in rules]
     if unknown:
         raise UnprocessableEntity(
             "reasonCodes must be rule ids of the case's rule set",
             [{"field": "reasonCodes", "code": "unknown_rule", "message": c} for c in unknown],
         )
-    if outcome is Outcome.REJECTED and not choice.reason_codes:
+    adverse = outcome in (Outcome.REJECTED, Outcome.REVOKED)
+    if adverse and not choice.reason_codes:
         raise UnprocessableEntity(
-            "a rejection names the rules it rests on",
-            [{"field": "reasonCodes", "code": "required_for_reject"}],
+            "an adverse decision names the rules it rests on",
+            [{"field": "reasonCodes", "code": "required"}],
         )
     decided_at = iso(now)
-    reasons = (
-        [
-            {
-                "ruleId": code,
-                "onFail": rules[code].on_fail,
-                "result": "FAIL",
-                "message": rules[code].reason.model_dump(),
-                "remedy": rules[code].remedy.model_dump(),
-                "legalBasis": rules[code].legal_basis.model_dump(exclude_none=True),
-            }
-            for code in choice.reason_codes
-        ]
-        if outcome is Outcome.REJECTED
-        else []
-    )
+    reasons = [
+        {
+            "ruleId": code,
+            "onFail": rules[code].on_fail,
+            "result": "FAIL",
+            "message": rules[code].reason.model_dump(),
+            "remedy": rules[code].remedy.model_dump(),
+            "legalBasis": rules[code].legal_basis.model_dump(exclude_none=True),
+        }
+        for code in (choice.reason_codes if adverse else ())
+    ]
     submitted = dt.datetime.fromisoformat(source["decidedAt"])
     latency_ms = round((now - submitted).total_seconds() * 1000, 3)
-    record = {
+    record: dict[str, Any] = {
         "decisionId": decision_id,
         "applicationId": task["applicationId"],
         "serviceId": task["serviceId"],
-        "serviceDay": f"{task['serviceId']}#{decided_at[:10]}",
         "decidedAt": decided_at,
         "sequence": int(source.get("sequence", 1)) + 1,
         "outcome": outcome.value,
         "decidedBy": REVIEWER,
         "deciderId": choice.reviewer_id,
+        "kind": kind,
         "reviewOf": source["decisionId"],
         "taskId": task["taskId"],
         "applicantId": source["applicantId"],
@@ -195,17 +232,12 @@ def reviewer_decision(
         "decidedAt": decided_at,
         "latencyMs": latency_ms,
     }
-    values: dict[str, Any] = {
-        ":status": outcome.value,
-        ":expected": Outcome.PENDING_REVIEW.value,
-        ":decision": view,
-    }
-    update = "SET #status = :status, decision = :decision"
-    if outcome is Outcome.APPROVED:
-        application_date = dt.date.fromisoformat(source["applicationDate"])
-        values[":certificate"] = certificate(service, application_date, decision_id, decided_at)
-        update += ", certificate = :certificate"
+    if kind == SPOT_CHECK:
+        update, names, values = _spot_check_update(record, view, choice, source, decided_at)
+    else:
+        update, names, values = _referral_update(service, outcome, view, source, decision_id)
     claim = {
+        "claimId": claim_id,
         "decisionId": decision_id,
         "outcome": outcome.value,
         "reviewerId": choice.reviewer_id,
@@ -220,17 +252,14 @@ def reviewer_decision(
         ":at": decided_at,
         ":deciding": DECIDING,
         ":decisionId": decision_id,
+        ":claimId": claim_id,
     }
     output = {
-        "decision": to_item(with_content_hash(record)),
-        "application": {
-            "update": update + " REMOVE review",
-            "names": {"#status": "status"},
-            "values": to_item(values),
-        },
+        "decision": to_item(sealed(record)),
+        "application": {"update": update, "names": names, "values": to_item(values)},
         "task": {"values": to_item(closing)},
         "notification": {
-            "kind": "DECISION",
+            "kind": "SPOT_CHECK" if kind == SPOT_CHECK else "DECISION",
             "applicationId": task["applicationId"],
             "serviceId": task["serviceId"],
             "status": outcome.value,
@@ -242,8 +271,55 @@ def reviewer_decision(
     return ReviewerDecision(decision_id, outcome, claim, output)
 
 
-def _rule_set(service: ServiceDefinition, version: str) -> Any:
-    for rule_set in service.rule_sets:
-        if rule_set.version == version:
-            return rule_set
-    raise LookupError(f"{service.id} has no rule set {version}")
+def _referral_update(
+    service: ServiceDefinition,
+    outcome: Outcome,
+    view: dict[str, Any],
+    source: dict[str, Any],
+    decision_id: str,
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A referral decided: it leaves PENDING_REVIEW, with a certificate when approved."""
+    values: dict[str, Any] = {
+        ":status": outcome.value,
+        ":expected": Outcome.PENDING_REVIEW.value,
+        ":decision": view,
+    }
+    update = "SET #status = :status, decision = :decision"
+    if outcome is Outcome.APPROVED:
+        application_date = dt.date.fromisoformat(source["applicationDate"])
+        values[":certificate"] = certificate(
+            service, application_date, decision_id, view["decidedAt"]
+        )
+        update += ", certificate = :certificate"
+    return update + " REMOVE review", {"#status": "status"}, values
+
+
+def _spot_check_update(
+    record: dict[str, Any],
+    view: dict[str, Any],
+    choice: ReviewerChoice,
+    source: dict[str, Any],
+    decided_at: str,
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A spot check settled: VALID notes it on the approved application; INVALID revokes the
+    approval in force (and its certificate) for false data."""
+    check = {"result": choice.decision, "decisionId": record["decisionId"], "at": decided_at}
+    if record["outcome"] == Outcome.APPROVED.value:
+        values = {":check": check, ":expected": Outcome.APPROVED.value}
+        return "SET spotCheck = :check", {"#status": "status"}, values
+    record["revokes"] = source["decisionId"]
+    record["cause"] = FALSE_DATA
+    values = {
+        ":status": Outcome.REVOKED.value,
+        ":decision": view,
+        ":revoked": "REVOKED",
+        ":at": decided_at,
+        ":by": record["decisionId"],
+        ":check": check,
+        ":expected": Outcome.APPROVED.value,
+    }
+    update = (
+        "SET #status = :status, decision = :decision, spotCheck = :check, "
+        "certificate.#cstatus = :revoked, certificate.revokedAt = :at, certificate.revokedBy = :by"
+    )
+    return update, {"#status": "status", "#cstatus": "status"}, values

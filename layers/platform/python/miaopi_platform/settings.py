@@ -17,6 +17,13 @@ class Settings(BaseModel):
     credit_list_table: str = Field(alias="CREDIT_LIST_TABLE")
     pii_key_secret_arn: str = Field(alias="PII_KEY_SECRET_ARN")
     review_tasks_table: str = Field(default="", alias="REVIEW_TASKS_TABLE")
+    supervision_table: str = Field(default="", alias="SUPERVISION_TABLE")
+    credit_history_table: str = Field(default="", alias="CREDIT_HISTORY_TABLE")
+    idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
+    #: the hash chains' heads: the chain sequencer and the audit API
+    chain_heads_table: str = Field(default="", alias="CHAIN_HEADS_TABLE")
+    applicant_topic_arn: str = Field(default="", alias="APPLICANT_TOPIC_ARN")
+    supervisor_topic_arn: str = Field(default="", alias="SUPERVISOR_TOPIC_ARN")
     #: only the functions that start review workflows are given it
     review_state_machine_arn: str = Field(default="", alias="REVIEW_STATE_MACHINE_ARN")
     #: bound per function in template.yaml; empty for functions that serve every service

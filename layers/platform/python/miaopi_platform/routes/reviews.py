@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
+from miaopi.workdays import CHINA
 
 from miaopi_platform.api import (
     EvidenceSnapshotView,
@@ -33,15 +34,22 @@ from miaopi_platform.errors import (
     DependencyUnavailable,
     Forbidden,
     NotFound,
-    UnprocessableEntity,
 )
-from miaopi_platform.http import json_body, json_response, require_group
+from miaopi_platform.http import json_body, json_response, parse_body, require_group
 from miaopi_platform.observability import logger, metrics
-from miaopi_platform.records import decision_id, view
-from miaopi_platform.reviews import OPEN, ReviewerChoice, reviewer_decision
+from miaopi_platform.records import decision_id, decision_id_for, iso, view
+from miaopi_platform.reviews import (
+    DECIDING,
+    OPEN,
+    SPOT_CHECK,
+    ReviewerChoice,
+    reviewer_decision,
+)
 
 router = Router()
 REVIEWERS = "reviewers"
+#: a claim the workflow has not recorded after this long (its function died) can be made again
+CLAIM_EXPIRES = dt.timedelta(minutes=1)
 _TASK_ID = Annotated[str, Path(alias="taskId", max_length=64)]
 
 
@@ -139,29 +147,37 @@ def decide_review(task_id: _TASK_ID) -> Response[str]:
     task = _task(deps, task_id)
     if task.get("applicantId") == reviewer:
         raise Forbidden("a reviewer cannot decide their own application")
-    if task["status"] != OPEN:  # the claim below settles races; this answers the plain case
+    now = dt.datetime.now(dt.UTC)
+    stale_before = iso(now - CLAIM_EXPIRES)
+    claimable = task["status"] == OPEN or (
+        task["status"] == DECIDING and str(task.get("claimedAt", "")) < stale_before
+    )
+    if not claimable:  # the conditional claim below settles races; this answers the plain case
         raise Conflict(
             "this task has already been decided", [{"field": "taskId", "code": "already_decided"}]
         )
     source = deps.store.get_decision(task["sourceDecisionId"])
     if source is None:
         raise NotFound("no such review task")
+    _still_decidable(deps, task, source, request.decision)
     choice = ReviewerChoice(
         decision=request.decision,
         reason_codes=tuple(dict.fromkeys(request.reason_codes)),
         comment=request.comment,
         reviewer_id=reviewer,
     )
+    claim_id = uuid.uuid4().hex
     decided = reviewer_decision(
         find(task["serviceId"]),
         task,
         source,
         choice,
-        decision_id(deps.hasher, task["applicationId"], int(source.get("sequence", 1)) + 1),
-        dt.datetime.now(dt.UTC),
+        _decision_id(deps, task, source),
+        now,
+        claim_id,
     )
-    deps.reviews.claim(task, decided.claim)
-    _hand_to_workflow(deps, task, decided.decision_id, decided.workflow_output)
+    deps.reviews.claim(task, decided.claim, stale_before)
+    _hand_to_workflow(deps, task, claim_id, decided.workflow_output)
     logger.info(
         "review decided",
         extra={"taskId": task_id, "decisionId": decided.decision_id, "outcome": decided.outcome},
@@ -176,6 +192,38 @@ def decide_review(task_id: _TASK_ID) -> Response[str]:
     return json_response(202, accepted.wire())
 
 
+def _still_decidable(
+    deps: Dependencies, task: dict[str, Any], source: dict[str, Any], decision: str
+) -> None:
+    """A spot check of an approval revoked meanwhile has nothing left to check; an approval
+    is not given to a subject on the credit list (every decision consults it)."""
+    application = deps.store.get(task["applicationId"]) or {}
+    if task["kind"] == SPOT_CHECK and (
+        application.get("status") != "APPROVED"
+        or (application.get("decision") or {}).get("decisionId") != source["decisionId"]
+    ):
+        raise Conflict(
+            "the approval this spot check is about is no longer in force",
+            [{"field": "taskId", "code": "superseded"}],
+        )
+    if decision in ("APPROVE", "VALID"):
+        entry = deps.credit.get(str(source.get("subjectHash", "")))
+        today = dt.datetime.now(CHINA).date().isoformat()
+        if entry and entry.get("status") == "LISTED" and str(entry.get("validUntil")) >= today:
+            raise Conflict(
+                "the subject is on the credit list: the application cannot be approved",
+                [{"field": "decision", "code": "subject_on_credit_list"}],
+            )
+
+
+def _decision_id(deps: Dependencies, task: dict[str, Any], source: dict[str, Any]) -> str:
+    if task["kind"] == SPOT_CHECK:
+        return decision_id_for(
+            deps.hasher, task["applicationId"], "spot-check", source["decisionId"]
+        )
+    return decision_id(deps.hasher, task["applicationId"], int(source.get("sequence", 1)) + 1)
+
+
 def _task(deps: Dependencies, task_id: str) -> dict[str, Any]:
     task = deps.reviews.get(task_id)
     if task is None:
@@ -183,23 +231,12 @@ def _task(deps: Dependencies, task_id: str) -> dict[str, Any]:
     return task
 
 
-def _decision_request(body: Any) -> ReviewDecisionRequest:
-    try:
-        return ReviewDecisionRequest.model_validate(body)
-    except ValidationError as exc:
-        details = [
-            {
-                "field": ".".join(str(p) for p in e["loc"]) or "body",
-                "code": e["type"],
-                "message": e["msg"],
-            }
-            for e in exc.errors(include_input=False)
-        ]
-        raise UnprocessableEntity("the decision has invalid fields", details) from None
+def _decision_request(body: object) -> ReviewDecisionRequest:
+    return parse_body(ReviewDecisionRequest, body, "decision")
 
 
 def _hand_to_workflow(
-    deps: Dependencies, task: dict[str, Any], decision: str, output: dict[str, Any]
+    deps: Dependencies, task: dict[str, Any], claim_id: str, output: dict[str, Any]
 ) -> None:
     """SendTaskSuccess with the claimed decision. If the workflow does not take it (its token
     just expired because the task was escalated, or Step Functions is down), the claim is
@@ -211,7 +248,7 @@ def _hand_to_workflow(
     except (ClientError, BotoCoreError) as exc:
         code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
         logger.warning("review workflow did not take the decision", extra={"code": code})
-        deps.reviews.release(task, decision)
+        deps.reviews.release(task, claim_id)
         raise DependencyUnavailable(
             "the review workflow did not take the decision; send it again shortly",
             [{"code": code or "unavailable"}],

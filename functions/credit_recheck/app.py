@@ -1,0 +1,20 @@
+"""A subject newly on the credit list has their approvals still under supervision checked again
+(联合惩戒), from the credit list's stream."""
+
+from aws_lambda_powertools.utilities.batch import EventType
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from miaopi_platform.batch import batch_handler
+from miaopi_platform.catalogue import all_services
+from miaopi_platform.dependencies import Dependencies
+from miaopi_platform.settings import Settings
+from miaopi_platform.supervision_flow import on_credit_entry
+
+dependencies = Dependencies(Settings.from_env())
+all_services()
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    on_credit_entry(dependencies, record.raw_event)
+
+
+lambda_handler = batch_handler(EventType.DynamoDBStreams, record_handler)

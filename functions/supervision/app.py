@@ -1,0 +1,25 @@
+"""Post-approval supervision, from the decisions table's stream: every automatic approval is
+re-verified and drawn (or not) for a spot check; revocations put false-data subjects on the
+credit list; applicants hear of every final decision, staff of every revocation."""
+
+from aws_lambda_powertools.utilities.batch import EventType
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from miaopi_platform.batch import batch_handler
+from miaopi_platform.catalogue import all_services
+from miaopi_platform.dependencies import Dependencies
+from miaopi_platform.settings import Settings
+from miaopi_platform.supervision_flow import on_decision
+
+dependencies = Dependencies(Settings.from_env())
+all_services()  # every service's rules, all versions, compiled once at cold start
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    on_decision(dependencies, record.raw_event)
+
+
+lambda_handler = batch_handler(
+    EventType.DynamoDBStreams,
+    record_handler,
+    on_invoke=dependencies.idempotency_config.register_lambda_context,
+)

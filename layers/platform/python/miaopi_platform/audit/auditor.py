@@ -1,0 +1,226 @@
+"""What an auditor can ask, answered from the decision records: lists, one decision in full,
+statistics, chain verification, replay and what-if. Each reads through the AuditStore and
+returns the API's models; personal data is masked on the way (masking.Redactor)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from miaopi.model import RuleSet, ServiceDefinition
+
+from miaopi_platform.api import EvidenceSnapshotView, TraceView
+from miaopi_platform.audit.masking import Redactor
+from miaopi_platform.audit.pages import Plan, read_page
+from miaopi_platform.audit.queries import DecisionFilter, Period, plan_for
+from miaopi_platform.audit.replay import Replay, not_replayable, replay, transitions, what_if
+from miaopi_platform.audit.stats import stats_of
+from miaopi_platform.audit.store import AuditStore
+from miaopi_platform.audit.verification import ChainReport, record_checks, verify_chain
+from miaopi_platform.audit.views import (
+    CandidateView,
+    ChainPosition,
+    ChainReportView,
+    DecisionDetail,
+    DecisionPage,
+    DecisionSummary,
+    DifferenceView,
+    HashCheck,
+    ReplayItem,
+    ReplayPage,
+    ReplayView,
+    RuleEffect,
+    StatsView,
+    TransitionView,
+    WhatIfPage,
+)
+from miaopi_platform.chain import GENESIS
+
+#: records read per page when a whole period is read (statistics)
+_PAGE = 500
+
+
+def list_decisions(
+    store: AuditStore, query: DecisionFilter, limit: int, token: str | None
+) -> DecisionPage:
+    plan = plan_for(query)
+    items, next_token = read_page(plan, store.query, limit, token)
+    return DecisionPage(
+        items=[DecisionSummary.model_validate(i) for i in items],
+        index=plan.index,
+        next_token=next_token,
+    )
+
+
+def decision_detail(
+    store: AuditStore, service: ServiceDefinition, record: dict[str, Any]
+) -> DecisionDetail:
+    redact = Redactor(service, record.get("application") or {})
+    content_ok, link_ok = record_checks(record)
+    chain = None
+    predecessor = None
+    if "hash" in record:
+        chain = ChainPosition.model_validate(
+            {**record, "seq": record["chainSeq"], "chainId": record["chainId"]}
+        )
+        if chain.seq == 1:
+            predecessor = chain.prev_hash == GENESIS
+        else:
+            before = store.at(chain.chain_id, chain.seq - 1)
+            predecessor = any(b.get("hash") == chain.prev_hash for b in before)
+    evidence = [
+        EvidenceSnapshotView(
+            alias=alias,
+            source=service.evidence[alias].source if alias in service.evidence else alias,
+            status=snapshot.get("status", ""),
+            record=redact.value(snapshot.get("record")),
+        )
+        for alias, snapshot in sorted((record.get("evidence") or {}).items())
+    ]
+    trace = [
+        TraceView.model_validate({**t, "values": redact.trace_values(t.get("values") or {})})
+        for t in record.get("trace") or []
+    ]
+    return DecisionDetail.model_validate(
+        {
+            **record,
+            "application": redact.application(),
+            "evidence": evidence,
+            "facts": redact.value(record.get("facts") or {}),
+            "outputs": redact.value(record.get("outputs") or {}),
+            "trace": trace,
+            "comment": redact.text(record["comment"]) if record.get("comment") else None,
+            "chain": chain,
+            "hashes": HashCheck(
+                content_hash=record.get("contentHash"),
+                content_matches=content_ok,
+                chained=chain is not None,
+                link_matches=link_ok,
+                predecessor_matches=predecessor,
+            ),
+            "replay": _replay_view(replay(service, record)),
+        }
+    )
+
+
+def every(store: AuditStore, plan: Plan) -> Iterator[dict[str, Any]]:
+    """Every record of a plan, page after page."""
+    token: str | None = None
+    while True:
+        items, token = read_page(plan, store.query, _PAGE, token, budget=_PAGE)
+        yield from items
+        if not token:
+            return
+
+
+def period_stats(store: AuditStore, service_id: str, period: Period) -> StatsView:
+    figures = stats_of(every(store, plan_for(DecisionFilter(service_id, period))))
+    return StatsView.model_validate(
+        {**figures, "serviceId": service_id, "from": period.start, "to": period.end}
+    )
+
+
+def chain_report(store: AuditStore, chain_id: str, now: dt.datetime) -> ChainReportView:
+    entries = store.chain(chain_id)
+    members = [str(e["decisionId"]) for e in entries]
+    partition = store.partition(chain_id)
+    full = store.records([*members, *partition])
+    report = verify_chain(
+        chain_id,
+        [full[i] for i in members if i in full],
+        store.head(chain_id),
+        [full[i] for i in partition if i in full],
+        now,
+    )
+    return _report_view(report)
+
+
+def replay_page(
+    store: AuditStore, service: ServiceDefinition, period: Period, limit: int, token: str | None
+) -> ReplayPage:
+    records, next_token = _full_page(store, service.id, period, limit, token)
+    items = [
+        ReplayItem.model_validate(
+            {**_replay_view(replay(service, r)).model_dump(), "decision_id": r["decisionId"]}
+        )
+        for r in records
+    ]
+    return ReplayPage(items=items, next_token=next_token)
+
+
+def what_if_page(
+    store: AuditStore,
+    service: ServiceDefinition,
+    candidate: RuleSet,
+    period: Period,
+    limit: int,
+    token: str | None,
+) -> WhatIfPage:
+    records, next_token = _full_page(store, service.id, period, limit, token)
+    rules_decided = [r for r in records if not not_replayable(r)]
+    found = transitions([what_if(service, candidate, r) for r in rules_decided])
+    return WhatIfPage(
+        service_id=service.id,
+        candidate=CandidateView(
+            version=candidate.version,
+            effective_from=candidate.effective_from,
+            hash=candidate.hash,
+        ),
+        evaluated=len(rules_decided),
+        not_replayed=len(records) - len(rules_decided),
+        transitions=[
+            TransitionView.model_validate(
+                {
+                    "from": t.recorded,
+                    "to": t.candidate,
+                    "count": t.count,
+                    "examples": t.examples,
+                    "rules": [RuleEffect(rule=rule, count=n) for rule, n in t.rules.most_common()],
+                }
+            )
+            for t in found
+        ],
+        next_token=next_token,
+    )
+
+
+def _full_page(
+    store: AuditStore, service_id: str, period: Period, limit: int, token: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    plan = plan_for(DecisionFilter(service_id, period))
+    summaries, next_token = read_page(plan, store.query, limit, token)
+    full = store.records(str(s["decisionId"]) for s in summaries)
+    ids = [str(s["decisionId"]) for s in summaries]
+    return [full[i] for i in ids if i in full], next_token
+
+
+def _replay_view(result: Replay) -> ReplayView:
+    return ReplayView(
+        status=result.status.value,
+        recorded_outcome=result.recorded_outcome,
+        replayed_outcome=result.replayed_outcome,
+        differences=[
+            DifferenceView(field=d.field, recorded=d.recorded, replayed=d.replayed)
+            for d in result.differences
+        ],
+        note=result.note,
+    )
+
+
+def _report_view(report: ChainReport) -> ChainReportView:
+    findings = [
+        {"kind": f.kind.value, "detail": f.detail, "seq": f.seq, "decisionId": f.decision_id}
+        for f in report.findings
+    ]
+    return ChainReportView.model_validate(
+        {
+            "chainId": report.chain_id,
+            "records": report.records,
+            "pending": report.pending,
+            "head": {"seq": report.head.seq, "hash": report.head.hash} if report.head else None,
+            "verified": report.verified,
+            "firstProblem": findings[0] if findings else None,
+            "problems": findings,
+        }
+    )
