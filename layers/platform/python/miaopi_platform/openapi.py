@@ -16,10 +16,10 @@ VERSION = "1.0.0"
 
 @cache
 def document() -> dict[str, Any]:
-    from miaopi_platform.routes import applications, catalogue, submit
+    from miaopi_platform.routes import applications, audit, catalogue, credit, reviews, submit
 
     app = make_resolver()
-    for module in (catalogue, submit, applications):
+    for module in (catalogue, submit, applications, reviews, credit, audit):
         app.include_router(module.router)
     spec = app.get_openapi_json_schema(
         title=TITLE,

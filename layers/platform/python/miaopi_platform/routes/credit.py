@@ -104,7 +104,13 @@ def _today() -> dt.date:
 @router.post(
     "/credit-list/lookup",
     summary="A subject's credit-list entry and its history (admins)",
-    responses={200: {"content": {"application/json": {"model": CreditEntryDetail}}}},
+    responses={
+        200: {
+            "description": "The entry and its history",
+            "content": {"application/json": {"model": CreditEntryDetail}},
+        },
+        404: {"description": "Not on the list"},
+    },
     security=[{"cognito": []}],
     tags=["Credit list"],
 )
@@ -125,7 +131,10 @@ def lookup() -> Response[str]:
     "/credit-list/entries",
     summary="Put a subject on the credit list (admins)",
     responses={
-        201: {"content": {"application/json": {"model": CreditEntryView}}},
+        201: {
+            "description": "Listed",
+            "content": {"application/json": {"model": CreditEntryView}},
+        },
         409: {"description": "An entry is in force already"},
     },
     security=[{"cognito": []}],
@@ -165,7 +174,10 @@ def add_entry() -> Response[str]:
     "/credit-list/repair",
     summary="Credit repair (信用修复): the entry stays on record but no longer bars (admins)",
     responses={
-        200: {"content": {"application/json": {"model": CreditEntryView}}},
+        200: {
+            "description": "Repaired",
+            "content": {"application/json": {"model": CreditEntryView}},
+        },
         404: {"description": "Not on the list"},
         409: {"description": "The entry is not in force"},
     },
