@@ -146,6 +146,7 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
         stack_name="miaopi-bench",
         seed=True,
         state_dir=state_dir,
+        snapshot_interval=0,  # periodic snapshots would be measured too (a temp dir anyway)
     )
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed in finally
     werkzeug = logging.getLogger("werkzeug")
