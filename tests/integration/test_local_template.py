@@ -138,7 +138,10 @@ def test_every_function_gets_its_environment_resolved(
             "CREDIT_HISTORY_TABLE": deployment.tables["CreditListHistoryTable"]
         },
         "ChainSequencerFunction": {"CHAIN_HEADS_TABLE": deployment.tables["ChainHeadsTable"]},
-        "AuditFunction": {"CHAIN_HEADS_TABLE": deployment.tables["ChainHeadsTable"]},
+        "AuditFunction": {
+            "CHAIN_HEADS_TABLE": deployment.tables["ChainHeadsTable"],
+            "SUPERVISION_TABLE": deployment.tables["SupervisionTable"],
+        },
     }
     assert set(deployment.functions) == set(own_env)
     for function_id, spec in deployment.functions.items():

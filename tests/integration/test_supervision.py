@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from miaopi.loader import load_service
 from miaopi_platform.dynamo import from_item
+from miaopi_platform.supervision import draw_value
 from miaopi_rules import SERVICES_DIR
 
 from infra.local.seed import Persona, evidence_keys
@@ -358,6 +359,17 @@ def test_a_sampled_approval_is_spot_checked_by_a_reviewer(
     drawn = sup.supervision(approval["decisionId"]["S"])
     assert drawn is not None and drawn["sampling"]["sampled"] is True
     assert drawn["sampling"]["riskFactors"] == ["majorProject"]
+    # (and auditors see the draw with its seed, and can reproduce it)
+    audited = invoke(
+        "AuditFunction",
+        "GET",
+        "/audit/decisions/{decisionId}",
+        f"/audit/decisions/{approval['decisionId']['S']}",
+        path_parameters={"decisionId": approval["decisionId"]["S"]},
+        claims={"sub": "auditor-1", "cognito:groups": "auditors"},
+    )["json"]
+    sampling = audited["supervision"]["sampling"]
+    assert draw_value(sampling["seed"]) == sampling["draw"] and sampling["sampled"] is True
     review = Review(stack, invoke)
     [message] = review.deliver_tasks(1, approved["applicationId"])
     task_id = message["task"]["taskId"]

@@ -89,6 +89,18 @@ class ReplayView(ApiModel):
     note: str | None = None
 
 
+class SupervisionView(ApiModel):
+    """An automatic approval's supervision: the re-verification and the spot-check draw, with
+    the seed it can be reproduced from (`random.Random(int(seed, 16)).random()`)."""
+
+    status: str
+    supervised_until: str
+    verification: dict[str, Any] = Field(default_factory=dict)
+    sampling: dict[str, Any] = Field(default_factory=dict)
+    recheck: dict[str, Any] | None = None
+    revoked_by: str | None = None
+
+
 class DecisionDetail(DecisionSummary):
     #: keyed hash of the subject's identifier: the applicant filter of GET /audit/decisions
     subject_hash: str | None = None
@@ -103,6 +115,8 @@ class DecisionDetail(DecisionSummary):
     chain: ChainPosition | None = None
     hashes: HashCheck
     replay: ReplayView
+    #: for an automatic approval: its supervision record (part of the audit trail)
+    supervision: SupervisionView | None = None
 
 
 class SystemRates(ApiModel):

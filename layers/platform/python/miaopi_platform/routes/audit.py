@@ -34,6 +34,7 @@ from miaopi_platform.audit.views import (
     DecisionPage,
     ReplayPage,
     StatsView,
+    SupervisionView,
     WhatIfPage,
     WhatIfRequest,
 )
@@ -134,6 +135,9 @@ def get_audit_decision(
     if record is None:
         raise NotFound("no such decision")
     detail = decision_detail(deps.audit, find(str(record["serviceId"])), record)
+    supervised = deps.supervision.get(decision_id)
+    if supervised is not None:
+        detail.supervision = SupervisionView.model_validate(supervised)
     return json_response(200, detail.wire())
 
 
