@@ -148,9 +148,9 @@ def test_every_function_gets_its_environment_resolved(
         own = own_env[function_id]
         assert spec.environment == {**expected_common, **own}, function_id
         audit = function_id == "AuditFunction"  # API Gateway's 29 s; replay pages, 1 GB
-        assert spec.timeout == (
-            30 if "Supervision" in function_id or "Recheck" in function_id else 29 if audit else 10
-        )
+        timeouts = {"SupervisionFunction": 30, "CreditRecheckFunction": 30}
+        timeouts |= {"AuditFunction": 29, "ChainSequencerFunction": 60}
+        assert spec.timeout == timeouts.get(function_id, 10), function_id
         assert spec.memory == (1024 if audit else 512)
         assert [p.parent.name for p in spec.layer_dirs] == [
             "dependencies",
