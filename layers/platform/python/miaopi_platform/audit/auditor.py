@@ -56,7 +56,7 @@ def list_decisions(
 def decision_detail(
     store: AuditStore, service: ServiceDefinition, record: dict[str, Any]
 ) -> DecisionDetail:
-    redact = Redactor(service, record.get("application") or {})
+    redact = Redactor(service, record.get("application") or {}, record.get("evidence") or {})
     content_ok, link_ok = record_checks(record)
     chain = None
     predecessor = None

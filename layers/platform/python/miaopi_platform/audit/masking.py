@@ -20,17 +20,34 @@ from miaopi_platform.pii import mask_paths, mask_value
 #: identifier kinds that identify a person, recognised by shape wherever they appear
 _PERSONAL_KINDS = ("cn.ric", "cn.mobile", "bankcard")
 _SHAPES = tuple((kind, re.compile(KINDS[kind].pattern)) for kind in _PERSONAL_KINDS)
-#: the same shapes inside free text (a reviewer's comment)
+#: the same shapes inside free text (a reviewer's comment), a lower-case check letter too
 _IN_TEXT = re.compile(
     "|".join(
         rf"(?<![0-9A-Za-z])(?:{KINDS[k].pattern.strip('^$')})(?![0-9A-Za-z])"
         for k in _PERSONAL_KINDS
-    )
+    ),
+    re.IGNORECASE,
 )
 
 
+def _named_values(record: Any, name: str = "") -> list[str]:
+    """String values under name-like attributes (`name`, `holderName`, ...) of a record."""
+    if isinstance(record, dict):
+        return [v for k, item in record.items() for v in _named_values(item, str(k))]
+    if isinstance(record, list):
+        return [v for item in record for v in _named_values(item, name)]
+    if isinstance(record, str) and record and name.lower().endswith("name"):
+        return [record]
+    return []
+
+
 class Redactor:
-    def __init__(self, service: ServiceDefinition, application: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        service: ServiceDefinition,
+        application: dict[str, Any],
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
         self._paths = service.personal_paths
         self._application = application
         self._personal: dict[str, tuple[str, ...]] = {}
@@ -40,6 +57,12 @@ class Redactor:
                 value = value.get(part) if isinstance(value, dict) else None
             if isinstance(value, str) and value:
                 self._personal[value] = kinds
+        # names in other departments' records (a bank card holder, say) are masked in free
+        # text too: a reviewer's comment may quote them
+        for snapshot in (evidence or {}).values():
+            record = snapshot.get("record") if isinstance(snapshot, dict) else None
+            for name in _named_values(record):
+                self._personal.setdefault(name, ())
 
     def application(self) -> dict[str, Any]:
         return mask_paths(self._application, self._paths)
@@ -54,7 +77,7 @@ class Redactor:
         if value in self._personal:
             return mask_value(self._personal[value], value)
         for kind, shape in _SHAPES:
-            if shape.fullmatch(value):
+            if shape.fullmatch(value.upper()):  # an ID number's check letter in lower case too
                 return mask_value((kind,), value)
         if name.lower().endswith("name"):
             return mask_value((), value)
