@@ -10,12 +10,13 @@ replay, what-if and export, through the audit API.
         --rules infra/whatif/elderly-allowance-minimum-age-85.yaml --week
     python -m infra.cli.audit export --service elderly-allowance --week --format csv -o out.csv
 
-A period is --from/--to (China dates), --today, --week (Monday to today) or --days N (the
-last N days, today included); the default is the last 7 days. Against the local stack the CLI
-signs in as the demo user `auditor`; against AWS pass --api-url and --token. Verification,
-replay and what-if run next to the records (the API answers with ids, hashes and outcomes):
-the auditor needs no table access and personal data stays in AWS. Exit status: 0 done, 1 the
-API refused, a chain does not verify or a decision does not reproduce, 2 no stack running.
+A period is --from [--to] (China dates; --to defaults to today and needs --from), --today,
+--week (Monday to today) or --days N (the last N days, today included); the default is the last
+7 days. Against the local stack the CLI signs in as the demo user `auditor`; against AWS pass
+--api-url and --token. Verification, replay and what-if run next to the records (the API
+answers with ids, hashes and outcomes): the auditor needs no table access and personal data
+stays in AWS. Exit status: 0 done, 1 the API refused, a chain does not verify or a decision
+does not reproduce, 2 no stack running.
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ STYLE = {"APPROVED": "green", "REJECTED": "red", "PENDING_REVIEW": "yellow", "RE
 DEFAULT_STACK = DEFAULT_STATE_DIR / "stack.json"
 User = Annotated[str, typer.Option(help="the demo user to sign in as (local stack)")]
 Service = Annotated[str | None, typer.Option("--service", "-s", help="a service id")]
-From = Annotated[dt.datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="first day")]
-To = Annotated[dt.datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="last day")]
+From = Annotated[
+    dt.datetime | None,
+    typer.Option("--from", formats=["%Y-%m-%d"], help="first day (--to defaults to today)"),
+]
+To = Annotated[
+    dt.datetime | None,
+    typer.Option("--to", formats=["%Y-%m-%d"], help="last day (needs --from)"),
+]
 Today = Annotated[bool, typer.Option("--today", help="today only")]
 Week = Annotated[bool, typer.Option("--week", help="this week, Monday to today")]
 Days = Annotated[int | None, typer.Option("--days", min=1, max=366, help="the last N days")]
@@ -95,11 +102,13 @@ def period(
     week: bool = False,
     days: int | None = None,
 ) -> tuple[dt.date, dt.date]:
-    """The period the options name (China dates, both included)."""
+    """The period the options name (China dates, both included). --to alone is refused: it
+    would silently be a one-day period."""
     now = dt.datetime.now(CHINA).date()
-    if start or end:
-        first = (start or end or dt.datetime.now()).date()
-        return first, (end.date() if end else now)
+    if end and not start:
+        raise typer.BadParameter("--to needs --from (the period's first day)", param_hint="--to")
+    if start:
+        return start.date(), (end.date() if end else now)
     if today:
         return now, now
     if week:

@@ -126,3 +126,23 @@ def test_a_token_belongs_to_its_query() -> None:
     for bad_plan, bad_token in ((other, token), (plan, token[:-3] + "xyz"), (plan, "!!")):
         with pytest.raises(BadRequest):
             read_page(bad_plan, Partitions(data).query, 2, bad_token)
+
+
+@pytest.mark.parametrize("decided_at", ["2025-01-09T23:59:59.999Z", "2025-01-11T00:00:00.000Z", ""])
+def test_a_token_whose_position_is_outside_the_period_is_a_400(decided_at: str) -> None:
+    # Given a token of a query of one day, its cursor edited to a time outside the day (or none)
+    import base64
+    import json
+
+    rng = random.Random(3)
+    data = {"a#0": records(rng, "a#0", 5, "2025-01-10")}
+    plan = Plan("byServiceDay", (("a#0",),), "2025-01-10T00:00:00.000Z", "2025-01-10T23:59:59.999Z")
+    _, token = read_page(plan, Partitions(data).query, 2, None)
+    assert token
+    body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    body["c"]["a#0"][0] = decided_at
+    edited = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+    # When it is used, then it is a 400 naming nextToken
+    with pytest.raises(BadRequest) as refused:
+        read_page(plan, Partitions(data).query, 2, edited)
+    assert refused.value.details == [{"field": "nextToken", "code": "invalid"}]

@@ -186,3 +186,113 @@ def test_findings_come_in_chain_order(position: int) -> None:
     report = verify_chain(chain_id, records, head, records, NOW)
     seqs = [f.seq for f in report.findings]
     assert seqs == sorted(seqs) and len(seqs) == 2
+
+
+def test_a_forged_record_before_the_chain_start_is_named_and_the_first_stands() -> None:
+    # Given a forged record at position 0 (and one at -1), its hashes valid
+    chain_id, records, head = build(3)
+    forged = [
+        rehash({**record(20 + n), "chainId": chain_id, "chainSeq": seq, "prevHash": GENESIS})
+        for n, seq in enumerate((0, -1))
+    ]
+    # When verified
+    report = verify_chain(chain_id, [*forged, *records], head, records, NOW)
+    # Then each forged record is INSERTED before the chain's start, and nothing else
+    assert sorted((f.kind.value, f.detail, f.decision_id) for f in report.findings) == sorted(
+        ("INSERTED", "before the chain's start", f["decisionId"]) for f in forged
+    )
+
+
+def _fresh(r: dict[str, Any], seconds_ago: float) -> dict[str, Any]:
+    """A record chained `seconds_ago` before NOW (chainedAt is no part of the hashes)."""
+    return {**r, "chainedAt": (NOW - dt.timedelta(seconds=seconds_ago)).isoformat()}
+
+
+def test_a_head_advanced_past_the_records_read_is_pending_while_the_chain_is_active() -> None:
+    # Given a chain of 5 whose last record the byChain index does not list yet, chained 2 s
+    # before the read (the head, read first, is at 5)
+    chain_id, records, head = build(5)
+    seen = [_fresh(r, 2) for r in records[:4]]
+    # When verified, then position 5 is pending, not MISSING
+    report = verify_chain(chain_id, seen, head, seen, NOW)
+    assert report.verified and report.pending == 1
+    # and known from the head's updatedAt alone just as well
+    active = HeadState(head.seq, head.hash, (NOW - dt.timedelta(seconds=1)).isoformat())
+    report = verify_chain(chain_id, records[:4], active, records[:4], NOW)
+    assert report.verified and report.pending == 1
+    # but once the chain is quiet past the grace period, it is MISSING
+    quiet = [_fresh(r, GRACE.total_seconds() + 5) for r in records[:4]]
+    assert kinds(verify_chain(chain_id, quiet, head, quiet, NOW)) == [("MISSING", 5)]
+
+
+def test_a_record_chained_after_the_head_was_read_is_pending() -> None:
+    # Given a head read at 4, then a fifth record chained a second later
+    chain_id, records, _ = build(5)
+    head = HeadState(4, records[3]["hash"])
+    latest = _fresh(records[4], 1)
+    # When verified, then the fifth is pending, not INSERTED beyond the head
+    report = verify_chain(chain_id, [*records[:4], latest], head, records, NOW)
+    assert report.verified and report.pending == 1
+
+
+def test_a_record_waiting_behind_a_stream_backlog_is_pending() -> None:
+    # Given a record decided 5 minutes ago, unchained, in a chain last advanced 10 minutes ago
+    # (the sequencer is behind: a stream backlog)
+    chain_id, records, head = build(3)
+    waiting = record(9, minutes_ago=5)
+    idle = HeadState(head.seq, head.hash, (NOW - dt.timedelta(minutes=10)).isoformat())
+    # When verified, then it is pending, not INSERTED
+    report = verify_chain(chain_id, records, idle, [*records, waiting], NOW)
+    assert report.verified and report.pending == 1
+    # but once the chain advanced well after it was decided, it was skipped: INSERTED
+    moved_on = HeadState(head.seq, head.hash, (NOW - dt.timedelta(seconds=5)).isoformat())
+    report = verify_chain(chain_id, records, moved_on, [*records, waiting], NOW)
+    assert [(f.kind.value, f.detail) for f in report.findings] == [("INSERTED", "never chained")]
+
+
+class FakeStore:
+    """The reads chain_report makes, from hand-built records: the indexes as they were read
+    (possibly stale), the full records as they are now."""
+
+    def __init__(
+        self,
+        head: HeadState,
+        by_chain: list[str],
+        by_day: list[str],
+        full: list[dict[str, Any]],
+    ) -> None:
+        self._head, self._by_chain, self._by_day = head, by_chain, by_day
+        self._full = {r["decisionId"]: r for r in full}
+
+    def head(self, chain_id: str) -> HeadState:
+        return self._head
+
+    def chain(self, chain_id: str) -> list[dict[str, Any]]:
+        return [{"decisionId": i} for i in self._by_chain]
+
+    def partition(self, key: str) -> list[str]:
+        return list(self._by_day)
+
+    def records(self, ids: Any) -> dict[str, dict[str, Any]]:
+        return {i: self._full[i] for i in ids if i in self._full}
+
+
+def test_a_record_the_day_index_listed_unchained_then_chained_here_is_no_other_chain() -> None:
+    # Given a chain of 3 (head at 3, read first), then a fourth record, which the day index
+    # listed and the byChain index did not, chained into it a moment later
+    from miaopi_platform.audit.auditor import chain_report
+
+    now = dt.datetime.now(dt.UTC)
+    chain_id, records, head = build(4)
+    records = [{**r, "chainedAt": (now - dt.timedelta(seconds=2)).isoformat()} for r in records]
+    ids = [r["decisionId"] for r in records]
+    store = FakeStore(HeadState(3, records[2]["hash"]), ids[:3], ids, records)
+    # When the chain is verified
+    report = chain_report(store, chain_id, now)  # type: ignore[arg-type]
+    # Then the fourth is a member, pending (beyond the head read), not "another chain"
+    assert report.verified and report.problems == [] and report.pending == 1
+    # and a stale byChain entry of a record now in another chain is not this chain's
+    moved = {**records[3], "chainId": "elderly-allowance#2025-01-01#0"}
+    store = FakeStore(head, ids, ids[:3], [*records[:3], moved])
+    report = chain_report(store, chain_id, now)  # type: ignore[arg-type]
+    assert [p.kind for p in report.problems] == [] and report.pending == 1

@@ -9,12 +9,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from miaopi.model import RuleSet, ServiceDefinition
+from pydantic import ValidationError
 
 from miaopi_platform.api import EvidenceSnapshotView, TraceView
 from miaopi_platform.audit.masking import Redactor
 from miaopi_platform.audit.pages import Plan, read_page
 from miaopi_platform.audit.queries import DecisionFilter, Period, plan_for
-from miaopi_platform.audit.replay import Replay, not_replayable, replay, transitions, what_if
+from miaopi_platform.audit.replay import (
+    Malformed,
+    Replay,
+    not_replayable,
+    replay,
+    transitions,
+    what_if,
+)
 from miaopi_platform.audit.stats import stats_of
 from miaopi_platform.audit.store import AuditStore
 from miaopi_platform.audit.verification import ChainReport, record_checks, verify_chain
@@ -47,10 +55,21 @@ def list_decisions(
     plan = plan_for(query)
     items, next_token = read_page(plan, store.query, limit, token)
     return DecisionPage(
-        items=[DecisionSummary.model_validate(i) for i in items],
+        items=[_summary(i) for i in items],
         index=plan.index,
         next_token=next_token,
     )
+
+
+def _summary(item: dict[str, Any]) -> DecisionSummary:
+    """A list row, leniently: a field a row holds malformed is left out (the row still lists;
+    its detail and the chain verification say what is wrong with it)."""
+    try:
+        return DecisionSummary.model_validate(item)
+    except ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        kept = {k: v for k, v in item.items() if k not in bad}
+        return DecisionSummary.model_validate(kept)
 
 
 def decision_detail(
@@ -122,17 +141,23 @@ def period_stats(store: AuditStore, service_id: str, period: Period) -> StatsVie
 
 
 def chain_report(store: AuditStore, chain_id: str, now: dt.datetime) -> ChainReportView:
-    entries = store.chain(chain_id)
-    members = [str(e["decisionId"]) for e in entries]
+    """Verify one chain while it may still be appended to, through lagging indexes.
+
+    The head is read first: every record chained before that read is then found (or missing)
+    in what is read next, and what was chained after it is pending (verification.py). The
+    indexes only say which ids to read: membership is decided by the full records' own
+    chainId (read consistently, after the indexes), so a record the day index listed
+    unchained but that was chained into this chain meanwhile is a member, and a stale byChain
+    entry of a record now elsewhere is not. The grace periods run to the time of the read."""
+    head = store.head(chain_id)
+    members = [str(e["decisionId"]) for e in store.chain(chain_id)]
     partition = store.partition(chain_id)
     full = store.records([*members, *partition])
-    report = verify_chain(
-        chain_id,
-        [full[i] for i in members if i in full],
-        store.head(chain_id),
-        [full[i] for i in partition if i in full],
-        now,
-    )
+    read_at = max(now, dt.datetime.now(dt.UTC))
+    chained = [r for r in full.values() if r.get("chainId") == chain_id]
+    others = [full[i] for i in dict.fromkeys(partition) if i in full]
+    outside = [r for r in others if r.get("chainId") != chain_id]
+    report = verify_chain(chain_id, chained, head, outside, read_at)
     return _report_view(report)
 
 
@@ -158,8 +183,15 @@ def what_if_page(
     token: str | None,
 ) -> WhatIfPage:
     records, next_token = _full_page(store, service.id, period, limit, token)
-    rules_decided = [r for r in records if not not_replayable(r)]
-    found = transitions([what_if(service, candidate, r) for r in rules_decided])
+    changes = []
+    for record in records:
+        if not_replayable(record):
+            continue
+        try:
+            changes.append(what_if(service, candidate, record))
+        except Malformed:
+            continue  # counted as not replayed: replaying the period names it
+    found = transitions(changes)
     return WhatIfPage(
         service_id=service.id,
         candidate=CandidateView(
@@ -167,8 +199,8 @@ def what_if_page(
             effective_from=candidate.effective_from,
             hash=candidate.hash,
         ),
-        evaluated=len(rules_decided),
-        not_replayed=len(records) - len(rules_decided),
+        evaluated=len(changes),
+        not_replayed=len(records) - len(changes),
         transitions=[
             TransitionView.model_validate(
                 {

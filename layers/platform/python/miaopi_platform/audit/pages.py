@@ -129,15 +129,26 @@ def _decode(token: str, plan: Plan) -> _State:
         and 0 <= body["s"] < len(plan.segments)
         and isinstance(body.get("c"), dict)
         and set(body["c"]) <= set(plan.segments[body["s"]])
-        and all(_valid_cursor(c) for c in body["c"].values())
+        and all(_valid_cursor(c, plan) for c in body["c"].values())
     ):
         raise _invalid()
     return _State(body["s"], dict(body["c"]))
 
 
-def _valid_cursor(cursor: Any) -> bool:
-    return cursor == _DONE or (
-        isinstance(cursor, list) and len(cursor) == 2 and all(isinstance(c, str) for c in cursor)
+def _valid_cursor(cursor: Any, plan: Plan) -> bool:
+    """_DONE, or (decidedAt, decisionId) of a record the plan's query can return: an edited
+    position outside the period would start DynamoDB's query outside its key condition."""
+    if cursor == _DONE:
+        return True
+    if not (
+        isinstance(cursor, list)
+        and len(cursor) == 2
+        and all(isinstance(c, str) and c for c in cursor)
+    ):
+        return False
+    decided_at = cursor[0]
+    return (plan.low is None or plan.low <= decided_at) and (
+        plan.high is None or decided_at <= plan.high
     )
 
 

@@ -73,18 +73,56 @@ def not_replayable(record: dict[str, Any]) -> str | None:
     return None
 
 
+class Malformed(Exception):
+    """A record that cannot be decided again: names the field (never its value)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
 def rerun(service: ServiceDefinition, rule_set: RuleSet, record: dict[str, Any]) -> Decision:
-    """`decide` on the record's own application, evidence snapshot and application date."""
-    evidence = {
-        alias: EvidenceItem(EvidenceStatus(snapshot["status"]), snapshot.get("record"))
-        for alias, snapshot in (record.get("evidence") or {}).items()
-    }
-    on = dt.date.fromisoformat(str(record["applicationDate"]))
-    return decide(service, rule_set, record["application"], evidence, on)
+    """`decide` on the record's own application, evidence snapshot and application date;
+    Malformed when the record does not hold them as records do."""
+    snapshots = record.get("evidence") or {}
+    if not isinstance(snapshots, dict):
+        raise Malformed("evidence")
+    evidence = {}
+    for alias, snapshot in snapshots.items():
+        try:
+            status = EvidenceStatus(snapshot["status"])
+        except (KeyError, TypeError, ValueError):
+            raise Malformed(f"evidence.{alias}.status") from None
+        evidence[alias] = EvidenceItem(status, snapshot.get("record"))
+    try:
+        on = dt.date.fromisoformat(str(record["applicationDate"]))
+    except (KeyError, ValueError):
+        raise Malformed("applicationDate") from None
+    application = record.get("application")
+    if not isinstance(application, dict):
+        raise Malformed("application")
+    try:
+        return decide(service, rule_set, application, evidence, on)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        raise Malformed("application") from None
 
 
 def replay(service: ServiceDefinition, record: dict[str, Any]) -> Replay:
-    decision_id, recorded = str(record["decisionId"]), str(record["outcome"])
+    """One record decided again. A malformed record is a MISMATCH that names the field: one
+    record never fails a whole page."""
+    try:
+        return _replay(service, record)
+    except Malformed as exc:
+        return Replay(
+            str(record.get("decisionId")),
+            ReplayStatus.MISMATCH,
+            str(record.get("outcome")),
+            note=f"record malformed: {exc.field}",
+        )
+
+
+def _replay(service: ServiceDefinition, record: dict[str, Any]) -> Replay:
+    decision_id, recorded = str(record.get("decisionId")), str(record.get("outcome"))
     reason = not_replayable(record)
     if reason:
         return Replay(decision_id, ReplayStatus.NOT_REPLAYED, recorded, note=reason)
@@ -110,7 +148,10 @@ def replay(service: ServiceDefinition, record: dict[str, Any]) -> Replay:
     differences = []
     if decision.outcome.value != recorded:
         differences.append(Difference("outcome", recorded, decision.outcome.value))
-    was, now = _failing(record.get("reasons") or []), _failing_of(decision)
+    reasons = record.get("reasons") or []
+    if not isinstance(reasons, list) or not all(isinstance(r, dict) for r in reasons):
+        raise Malformed("reasons")
+    was, now = _failing(reasons), _failing_of(decision)
     if was != now:
         differences.append(Difference("failingRules", was, now))
     was_out, now_out = (

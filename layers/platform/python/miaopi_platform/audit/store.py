@@ -125,7 +125,8 @@ class AuditStore:
         item = answer.get("Item")
         if not item:
             return None
-        return HeadState(int(item["seq"]["N"]), item["hash"]["S"])
+        updated = item.get("updatedAt", {}).get("S")
+        return HeadState(int(item["seq"]["N"]), item["hash"]["S"], updated)
 
     def _all(self, index: str, key: str, projection: str | None = None) -> list[dict[str, Any]]:
         request: dict[str, Any] = {

@@ -7,9 +7,25 @@ Three kinds of problem, each pointing at a position and a decision id where ther
   for a chain that has records.
 - INSERTED: a record that is not the one the chain holds at its position: a second record at a
   position, a record the next one (or the head) was not chained after (a replacement), a
-  position beyond the head, a record chained into a chain its content does not belong to, or a
-  record of the chain's day and shard that was never chained (past a grace period: the
-  sequencer chains a record within seconds of its write).
+  position before the chain's start (chainSeq < 1) or beyond the head, a record chained into a
+  chain its content does not belong to, or a record of the chain's day and shard that was never
+  chained (past a grace period: the sequencer chains a record within seconds of its write).
+
+A chain is verified while it is being appended to, and the indexes it is read through lag
+(DynamoDB GSIs are eventually consistent). The caller reads the head first, then the records;
+so what the sequencer did after the head was read is `pending`, never a problem:
+- a record chained beyond the head read, chained within GRACE before `now` (by its chainedAt);
+- positions between the last record read and the head (the byChain index not caught up yet),
+  while the chain was active within GRACE before `now` (the head's updatedAt when known, else
+  the newest chainedAt read);
+- an unchained record of the chain's day and shard, GRACE after its decidedAt; or longer, up to
+  the stream's retention (STREAM_RETENTION), while the chain has not advanced since GRACE after
+  it was decided: the sequencer is behind (a stream backlog), not past it. Once the chain has
+  chained records GRACE after this one was decided and it is still unchained, or the stream no
+  longer holds it, nothing will chain it: INSERTED. (A record carries no time of its write: one
+  written late by a workflow into a chain that moved on meanwhile is reported until the
+  sequencer chains it, seconds later.)
+
 - UNINDEXED: a record whose index keys are not the ones its content gives (indexes.index_keys),
   so some of the auditors' queries would not find it: a writer that does not seal its records.
 
@@ -29,6 +45,10 @@ from miaopi_platform.chain import GENESIS, content_hash, link_hash
 
 #: how long a new record may stay unchained before it counts as inserted
 GRACE = dt.timedelta(seconds=60)
+#: DynamoDB Streams keep a record 24 hours: the sequencer can chain nothing older
+STREAM_RETENTION = dt.timedelta(hours=24)
+#: clocks may differ this much: a chainedAt further in the future than this is not believed
+_SKEW = dt.timedelta(seconds=5)
 
 
 class Problem(StrEnum):
@@ -50,6 +70,8 @@ class Finding:
 class HeadState:
     seq: int
     hash: str
+    #: when the sequencer last advanced it (ISO), when known
+    updated_at: str | None = None
 
 
 @dataclass(slots=True)
@@ -77,7 +99,7 @@ def record_checks(record: dict[str, Any]) -> tuple[bool, bool | None]:
         return content_ok, None
     link = link_hash(
         str(record.get("chainId")),
-        int(record.get("chainSeq", 0)),
+        _seq(record) or 0,
         str(record.get("prevHash")),
         str(record.get("contentHash")),
     )
@@ -96,9 +118,18 @@ def verify_chain(
     in the chain's day and shard but not in the chain."""
     report = ChainReport(chain_id, records=len(chained), head=head)
     found = report.findings.append
+    head_seq = head.seq if head else 0
     by_seq: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for record in chained:
-        by_seq[int(record["chainSeq"])].append(record)
+    for record in sorted(chained, key=lambda r: _seq(r) or 0):
+        seq = _seq(record)
+        if seq is None or seq < 1:
+            # a forged position before the first: named, and left out of the walk
+            found(Finding(Problem.INSERTED, "before the chain's start", seq, _id(record)))
+        elif seq > head_seq and _recent(record.get("chainedAt"), now):
+            # chained after the head was read: the next verification walks it
+            report.pending += 1
+        else:
+            by_seq[seq].append(record)
     positions = sorted(by_seq)
     expected, prev_hash = 1, GENESIS
     for index, seq in enumerate(positions):
@@ -146,6 +177,9 @@ def verify_chain(
     if head is None:
         if positions:
             found(Finding(Problem.MISSING, "the chain has records but no head"))
+    elif head.seq > last and _recent(_activity(head, chained), now):
+        # the head was advanced to records the byChain index does not list yet
+        report.pending += head.seq - last
     elif head.seq > last:
         gap = f"{last + 1}" if head.seq == last + 1 else f"{last + 1}..{head.seq}"
         found(Finding(Problem.MISSING, f"no record at position {gap} (the head's)", last + 1))
@@ -159,15 +193,16 @@ def verify_chain(
             )
         )
     members = {_id(r) for r in chained}
+    activity = _activity(head, chained)
     for record in partition:
         if _id(record) in members:
             continue
         if "hash" in record:
             found(Finding(Problem.INSERTED, "chained into another chain", None, _id(record)))
-        elif _age(record, now) > GRACE:
-            found(Finding(Problem.INSERTED, "never chained", None, _id(record)))
-        else:
+        elif _waiting(record, head is None, activity, now):
             report.pending += 1
+        else:
+            found(Finding(Problem.INSERTED, "never chained", None, _id(record)))
     return report
 
 
@@ -209,9 +244,49 @@ def _id(record: dict[str, Any]) -> str:
     return str(record.get("decisionId"))
 
 
-def _age(record: dict[str, Any], now: dt.datetime) -> dt.timedelta:
+def _seq(record: dict[str, Any]) -> int | None:
     try:
-        decided = dt.datetime.fromisoformat(str(record["decidedAt"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return GRACE * 2
-    return now - decided
+        return int(record["chainSeq"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _recent(value: Any, now: dt.datetime) -> bool:
+    """`value` (an ISO time) is within GRACE before `now` (and not in the future)."""
+    moment = value if isinstance(value, dt.datetime) else _moment(value)
+    return moment is not None and -_SKEW <= now - moment <= GRACE
+
+
+def _activity(head: HeadState | None, chained: list[dict[str, Any]]) -> dt.datetime | None:
+    """When the sequencer last advanced the chain: the head's updatedAt, else the newest
+    chainedAt of its records."""
+    moment = _moment(head.updated_at) if head else None
+    if moment is not None:
+        return moment
+    times = [m for m in (_moment(r.get("chainedAt")) for r in chained) if m is not None]
+    return max(times, default=None)
+
+
+def _waiting(
+    record: dict[str, Any], unstarted: bool, activity: dt.datetime | None, now: dt.datetime
+) -> bool:
+    """An unchained record is still waiting for the sequencer (see the module's doc); a chain
+    with no head yet has not advanced at all."""
+    decided = _moment(record.get("decidedAt"))
+    if decided is None:
+        return False
+    age = now - decided
+    if age <= GRACE:
+        return True
+    behind = unstarted or (activity is not None and activity < decided + GRACE)
+    return behind and age <= STREAM_RETENTION

@@ -28,18 +28,21 @@ class AuditReason(ApiModel):
 
 
 class DecisionSummary(ApiModel):
+    """One list row. Only the keys every indexed record has are required: a row whose other
+    fields are missing or malformed still lists (auditor._summary)."""
+
     decision_id: str
-    application_id: str
+    application_id: str | None = None
     service_id: str
     decided_at: dt.datetime
     outcome: str
     #: SYSTEM (the rules, or supervision) or REVIEWER
-    decided_by: str
+    decided_by: str | None = None
     decider_id: str | None = None
     #: REFERRAL or SPOT_CHECK for reviewer decisions, REVOCATION for revocations
     kind: str | None = None
-    rule_set_version: str
-    rule_set_hash: str
+    rule_set_version: str | None = None
+    rule_set_hash: str | None = None
     application_date: dt.date | None = None
     sequence: int | None = None
     reasons: list[AuditReason] = Field(default_factory=list)
