@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PYTHONPATH := layers/core/python:layers/platform/python:layers/rules/python:.
 
-.PHONY: install run test lint typecheck unit demo audit audit-demo bench coverage-report openapi clean
+.PHONY: install run test lint typecheck unit demo review audit audit-demo bench coverage-report openapi clean
 
 install: $(STAMP)
 
@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv
 	$(BIN)/uv pip install -q --python $(BIN)/python -r pyproject.toml --extra dev
+	$(BIN)/python -m infra.dev_path $(PYTHONPATH)
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 run: $(STAMP)
@@ -21,6 +22,10 @@ run: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m infra.local.demo $(ARGS)
+
+# the reviewers' CLI against the running stack, e.g. make review ARGS="queue"
+review: $(STAMP)
+	$(BIN)/python -m infra.cli.review $(ARGS)
 
 # the auditors' CLI against the running stack, e.g. make audit ARGS="verify --week"
 audit: $(STAMP)
