@@ -30,23 +30,29 @@ from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
+from miaopi.workdays import CHINA
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from infra.cli.client import Api, ApiError, ApiUrl, StackFile, Token, err, fail
-from infra.local.stack import DEFAULT_STATE_DIR
+from infra.cli.client import (
+    DEFAULT_STACK,
+    Api,
+    ApiError,
+    ApiUrl,
+    StackFile,
+    Token,
+    User,
+    err,
+    fail,
+)
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 out = Console()
-CHINA = ZoneInfo("Asia/Shanghai")
 STYLE = {"APPROVED": "green", "REJECTED": "red", "PENDING_REVIEW": "yellow", "REVOKED": "magenta"}
-DEFAULT_STACK = DEFAULT_STATE_DIR / "stack.json"
-User = Annotated[str, typer.Option(help="the demo user to sign in as (local stack)")]
 Service = Annotated[str | None, typer.Option("--service", "-s", help="a service id")]
 From = Annotated[
     dt.datetime | None,
@@ -114,10 +120,6 @@ def period(
     if week:
         return now - dt.timedelta(days=now.weekday()), now
     return now - dt.timedelta(days=(days or 7) - 1), now
-
-
-def _api(user: str, stack_file: Path, api_url: str | None, token: str | None) -> Api:
-    return Api.connect(user, stack_file=stack_file, api_url=api_url, token=token)
 
 
 def _services(api: Api, service: str | None) -> list[str]:
@@ -233,7 +235,7 @@ def decisions(
 ) -> None:
     """Decisions by service and period, outcome, rule-set version, decider or applicant, with
     the rules that failed and why."""
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     first, last = period(start, end, today, week, days)
     whole = bool((decider and decider != "system") or applicant or subject_hash) and not (
         start or end or today or week or days
@@ -287,7 +289,7 @@ def show(
 ) -> None:
     """One decision: why, what each rule saw, the evidence, its chain position, whether its
     hashes verify and whether it replays."""
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     try:
         d = api.call("GET", f"/audit/decisions/{decision_id}")
     except ApiError as exc:
@@ -390,7 +392,7 @@ def stats(
 ) -> None:
     """A service's figures for a period: volumes, rates, failing rules, latency, reviewer
     overturns, revocations."""
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     first, last = period(start, end, today, week, days)
     try:
         s = api.call(
@@ -456,7 +458,7 @@ def verify(
 ) -> None:
     """Verify the hash chains of a period (every service, or one): altered, missing or
     inserted records. Exit 1 if any chain does not verify."""
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     first, last = period(start, end, today, week, days)
     reports = [
         item
@@ -519,7 +521,7 @@ def replay(
 ) -> None:
     """Replay a period's decisions from their records (every service, or one). Exit 1 if any
     does not reproduce."""
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     first, last = period(start, end, today, week, days)
     counts: Counter[str] = Counter()
     mismatches: list[dict[str, Any]] = []
@@ -570,7 +572,7 @@ def what_if(
 ) -> None:
     """Run a candidate rule set over a period's stored applications: how outcomes would change,
     which rules make them change, and examples. Writes nothing."""
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     first, last = period(start, end, today, week, days)
     body: dict[str, Any] = {
         "serviceId": service,
@@ -659,7 +661,7 @@ def export(
     """Export decisions (the filters of `decisions`) as JSON Lines or CSV."""
     if full and fmt is Format.csv:
         raise typer.BadParameter("--full writes JSON Lines only")
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     first, last = period(start, end, today, week, days)
     params = _query(service, first, last, outcome, rule_set, decider, None, False)
     params["limit"] = 200

@@ -22,6 +22,9 @@ from infra.local.token import id_token, read_stack
 TIMEOUT_S = 30.0
 err = Console(stderr=True)
 
+#: the running local stack's description (`make run` writes it)
+DEFAULT_STACK = DEFAULT_STATE_DIR / "stack.json"
+User = Annotated[str, typer.Option(help="the demo user to sign in as (local stack)")]
 StackFile = Annotated[
     Path, typer.Option(help="the local stack's stack.json (ignored with --api-url)")
 ]
@@ -50,7 +53,7 @@ class Api:
     def connect(
         cls,
         user: str,
-        stack_file: Path = DEFAULT_STATE_DIR / "stack.json",
+        stack_file: Path = DEFAULT_STACK,
         api_url: str | None = None,
         token: str | None = None,
     ) -> Api:

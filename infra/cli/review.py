@@ -24,15 +24,22 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from infra.cli.client import Api, ApiError, ApiUrl, StackFile, Token, err, fail
-from infra.local.stack import DEFAULT_STATE_DIR
+from infra.cli.client import (
+    DEFAULT_STACK,
+    Api,
+    ApiError,
+    ApiUrl,
+    StackFile,
+    Token,
+    User,
+    err,
+    fail,
+)
 from infra.local.token import read_stack
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 out = Console()
 STYLE = {"APPROVED": "green", "REJECTED": "red", "PENDING_REVIEW": "yellow", "REVOKED": "red"}
-DEFAULT_STACK = DEFAULT_STATE_DIR / "stack.json"
-User = Annotated[str, typer.Option(help="the demo user to sign in as (local stack)")]
 
 
 class Status(StrEnum):
@@ -50,10 +57,6 @@ class Choice(StrEnum):
     invalid = "invalid"
 
 
-def _api(user: str, stack_file: Any, api_url: str | None, token: str | None) -> Api:
-    return Api.connect(user, stack_file=stack_file, api_url=api_url, token=token)
-
-
 @app.command()
 def queue(
     service: Annotated[str | None, typer.Option(help="one service's queue")] = None,
@@ -67,7 +70,7 @@ def queue(
     token: Token = None,
 ) -> None:
     """The review queue, the earliest deadline first."""
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     params: dict[str, Any] = {"status": status.value, "limit": limit}
     if service:
         params["serviceId"] = service
@@ -113,7 +116,7 @@ def show(
     token: Token = None,
 ) -> None:
     """One task: the application, why it was referred, what each rule saw, the evidence."""
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     try:
         task = api.call("GET", f"/reviews/{task_id}")
     except ApiError as exc:
@@ -180,7 +183,7 @@ def decide(
     token: Token = None,
 ) -> None:
     """Decide a task, once. A rejection (or an invalid spot check) names its rules (--reason)."""
-    api = _api(user, stack_file, api_url, token)
+    api = Api.connect(user, stack_file, api_url, token)
     body: dict[str, Any] = {"decision": choice.value.upper(), "reasonCodes": reason or []}
     if comment:
         body["comment"] = comment
