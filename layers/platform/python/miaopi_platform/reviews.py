@@ -247,8 +247,7 @@ def reviewer_decision(
     }
     closing = {
         ":decided": DECIDED,
-        ":queue": DECIDED,
-        ":serviceQueue": f"{task['serviceId']}#{DECIDED}",
+        **_keyed(queue_keys(task["serviceId"], DECIDED)),
         ":at": decided_at,
         ":deciding": DECIDING,
         ":decisionId": decision_id,
@@ -258,6 +257,16 @@ def reviewer_decision(
         "decision": to_item(sealed(record)),
         "application": {"update": update, "names": names, "values": to_item(values)},
         "task": {"values": to_item(closing)},
+        # if the decision cannot be recorded, the workflow reopens the task with these
+        "release": {
+            "values": to_item(
+                {
+                    ":open": OPEN,
+                    ":deciding": DECIDING,
+                    **_keyed(queue_keys(task["serviceId"], OPEN)),
+                }
+            )
+        },
         "notification": {
             "kind": "SPOT_CHECK" if kind == SPOT_CHECK else "DECISION",
             "applicationId": task["applicationId"],
@@ -269,6 +278,10 @@ def reviewer_decision(
         },
     }
     return ReviewerDecision(decision_id, outcome, claim, output)
+
+
+def _keyed(keys: dict[str, str]) -> dict[str, str]:
+    return {f":{name}": value for name, value in keys.items()}
 
 
 def _referral_update(
