@@ -22,6 +22,12 @@ REPAIRED = "REPAIRED"
 _WHAT = "the credit list"
 
 
+def in_force(entry: dict[str, Any] | None, now: dt.datetime) -> bool:
+    """Whether an entry bars its subject now: LISTED, valid through today in China."""
+    today = now.astimezone(CHINA).date().isoformat()
+    return bool(entry and entry.get("status") == LISTED and str(entry.get("validUntil")) >= today)
+
+
 class AlreadyListed(Conflict):
     """An entry is in force for the subject: nothing to add."""
 
@@ -88,13 +94,7 @@ class CreditList:
         current = self.get(subject_hash)
         if current and source_decision_id and current.get("sourceDecisionId") == source_decision_id:
             return None
-        today = now.astimezone(CHINA).date().isoformat()
-        in_force = (
-            current is not None
-            and current.get("status") == LISTED
-            and str(current.get("validUntil", "")) >= today
-        )
-        if in_force:
+        if in_force(current, now):
             raise AlreadyListed(
                 "the subject is on the credit list already",
                 [{"field": "subjectId", "code": "listed"}],
@@ -113,7 +113,7 @@ class CreditList:
             "serviceId": service_id,
             "version": version,
         }
-        self._write(entry, current, "LISTED", by, reason.get("en", reason_code), now)
+        self._write(entry, current, LISTED, by, reason.get("en", reason_code), now)
         return entry
 
     def repair(self, subject_hash: str, reason: str, by: str, now: dt.datetime) -> dict[str, Any]:

@@ -8,13 +8,14 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
+from miaopi.model import Outcome
 
 from miaopi_platform.dependencies import Dependencies
 from miaopi_platform.dynamo import from_item
 from miaopi_platform.observability import logger, metrics
 from miaopi_platform.reviews import execution_name, referral_input, task_item
 
-PENDING_REVIEW = "PENDING_REVIEW"
+PENDING_REVIEW = Outcome.PENDING_REVIEW.value
 
 
 def start_referral(

@@ -13,6 +13,7 @@ are conditional, workflows are started under a fixed name, and notices are publi
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -24,7 +25,7 @@ from miaopi.model import Decision, EvidenceItem, Outcome, ServiceDefinition
 from miaopi.workdays import CHINA, add_working_days, end_of_day
 
 from miaopi_platform.catalogue import find
-from miaopi_platform.credit import AlreadyListed
+from miaopi_platform.credit import LISTED, AlreadyListed
 from miaopi_platform.dependencies import Dependencies
 from miaopi_platform.dynamo import from_item, to_item, unavailable
 from miaopi_platform.observability import logger, metrics
@@ -45,7 +46,6 @@ from miaopi_platform.supervision import (
     verification_record,
 )
 
-LISTED = "LISTED"
 _WHAT = "the supervision records"
 
 
@@ -106,12 +106,14 @@ def supervise(deps: Dependencies, approval: dict[str, Any], now: dt.datetime) ->
                 now,
             )
             item["status"] = REVOKED
-        deps.supervision.create(
+        created = deps.supervision.create(
             item, revoke, deps.settings.decisions_table, deps.settings.applications_table
         )
-        stored = deps.supervision.get(approval["decisionId"]) or item
-        metrics.add_metric(name="Supervised", unit="Count", value=1)
-        if revoke:
+        # written by this call: act on it; else a concurrent delivery wrote it first: read it
+        stored = item if created else deps.supervision.get(approval["decisionId"]) or item
+        if created:
+            metrics.add_metric(name="Supervised", unit="Count", value=1)
+        if created and revoke:
             metrics.add_metric(name="RevokedOnVerification", unit="Count", value=1)
         logger.info(
             "approval supervised",
@@ -310,17 +312,13 @@ def _publish_idempotently(deps: Dependencies) -> Any:
         if applicant_id:
             attributes["applicantId"] = {"DataType": "String", "StringValue": applicant_id}
         answer = deps.sns.publish(
-            TopicArn=key["topic"], Message=_json(notice), MessageAttributes=attributes
+            TopicArn=key["topic"],
+            Message=json.dumps(notice, ensure_ascii=False, default=str),
+            MessageAttributes=attributes,
         )
         return str(answer.get("MessageId", ""))
 
     return publish
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 # ---------------------------------------------------------------- the supervision table

@@ -10,10 +10,12 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from miaopi.identifiers import IdentifierInvalid, normalize
+from miaopi.workdays import CHINA
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from miaopi_platform.api import ApiModel, Localized
+from miaopi_platform.credit import in_force
 from miaopi_platform.dependencies import Dependencies
 from miaopi_platform.errors import Conflict, NotFound, UnprocessableEntity
 from miaopi_platform.http import json_body, json_response, parse_body, require_group
@@ -90,14 +92,12 @@ def _subject(deps: Dependencies, subject_id: str) -> tuple[str, str]:
     )
 
 
-def _view(entry: dict[str, Any], today: dt.date) -> dict[str, Any]:
-    in_force = entry.get("status") == "LISTED" and str(entry["validUntil"]) >= today.isoformat()
-    return {**entry, "subject": entry.get("subjectMasked", "****"), "inForce": in_force}
+def _view(entry: dict[str, Any]) -> dict[str, Any]:
+    barring = in_force(entry, dt.datetime.now(dt.UTC))
+    return {**entry, "subject": entry.get("subjectMasked", "****"), "inForce": barring}
 
 
 def _today() -> dt.date:
-    from miaopi.workdays import CHINA
-
     return dt.datetime.now(CHINA).date()
 
 
@@ -123,7 +123,7 @@ def lookup() -> Response[str]:
     if entry is None:
         raise NotFound("the subject is not on the credit list")
     history = sorted(deps.credit.history(subject_hash), key=lambda c: str(c["changeId"]))
-    detail = CreditEntryDetail.model_validate({**_view(entry, _today()), "history": history})
+    detail = CreditEntryDetail.model_validate({**_view(entry), "history": history})
     return json_response(200, detail.wire())
 
 
@@ -167,7 +167,7 @@ def add_entry() -> Response[str]:
         )
     logger.info("credit list entry added", extra={"reasonCode": request.reason_code})
     metrics.add_metric(name="CreditListed", unit="Count", value=1)
-    return json_response(201, CreditEntryView.model_validate(_view(entry, today)).wire())
+    return json_response(201, CreditEntryView.model_validate(_view(entry)).wire())
 
 
 @router.post(
@@ -192,4 +192,4 @@ def repair() -> Response[str]:
     entry = deps.credit.repair(subject_hash, request.reason, admin, dt.datetime.now(dt.UTC))
     logger.info("credit list entry repaired")
     metrics.add_metric(name="CreditRepaired", unit="Count", value=1)
-    return json_response(200, CreditEntryView.model_validate(_view(entry, _today())).wire())
+    return json_response(200, CreditEntryView.model_validate(_view(entry)).wire())

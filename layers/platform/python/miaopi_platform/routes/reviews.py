@@ -15,7 +15,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from botocore.exceptions import BotoCoreError, ClientError
-from miaopi.workdays import CHINA
 
 from miaopi_platform.api import (
     EvidenceSnapshotView,
@@ -28,6 +27,7 @@ from miaopi_platform.api import (
     TraceView,
 )
 from miaopi_platform.catalogue import find
+from miaopi_platform.credit import in_force
 from miaopi_platform.dependencies import Dependencies
 from miaopi_platform.errors import (
     Conflict,
@@ -197,19 +197,17 @@ def _still_decidable(
 ) -> None:
     """A spot check of an approval revoked meanwhile has nothing left to check; an approval
     is not given to a subject on the credit list (every decision consults it)."""
-    application = deps.store.get(task["applicationId"]) or {}
-    if task["kind"] == SPOT_CHECK and (
-        application.get("status") != "APPROVED"
-        or (application.get("decision") or {}).get("decisionId") != source["decisionId"]
-    ):
-        raise Conflict(
-            "the approval this spot check is about is no longer in force",
-            [{"field": "taskId", "code": "superseded"}],
-        )
+    if task["kind"] == SPOT_CHECK:
+        application = deps.store.get(task["applicationId"]) or {}
+        in_force_now = (application.get("decision") or {}).get("decisionId")
+        if application.get("status") != "APPROVED" or in_force_now != source["decisionId"]:
+            raise Conflict(
+                "the approval this spot check is about is no longer in force",
+                [{"field": "taskId", "code": "superseded"}],
+            )
     if decision in ("APPROVE", "VALID"):
         entry = deps.credit.get(str(source.get("subjectHash", "")))
-        today = dt.datetime.now(CHINA).date().isoformat()
-        if entry and entry.get("status") == "LISTED" and str(entry.get("validUntil")) >= today:
+        if in_force(entry, dt.datetime.now(dt.UTC)):
             raise Conflict(
                 "the subject is on the credit list: the application cannot be approved",
                 [{"field": "decision", "code": "subject_on_credit_list"}],
