@@ -4,12 +4,12 @@ and what-if. Read-only: its role may only GetItem, BatchGetItem and Query (templ
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from miaopi_platform.catalogue import all_services
-from miaopi_platform.dependencies import Dependencies
-from miaopi_platform.http import make_resolver
-from miaopi_platform.observability import logger, metrics, tracer
-from miaopi_platform.routes import audit
-from miaopi_platform.settings import Settings
+from miaopi_platform.audit import routes as audit
+from miaopi_platform.aws.http import make_resolver
+from miaopi_platform.aws.observability import logger, metrics, tracer
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.catalogue.services import all_services
+from miaopi_platform.wiring import Dependencies
 
 dependencies = Dependencies(Settings.from_env())
 all_services()  # every service's rules (every version) compiled once, at cold start

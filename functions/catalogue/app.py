@@ -6,12 +6,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from miaopi_platform.catalogue import all_services, find
-from miaopi_platform.errors import NotFound
-from miaopi_platform.http import json_response, make_resolver
-from miaopi_platform.observability import logger, metrics, tracer
+from miaopi_platform.aws.errors import NotFound
+from miaopi_platform.aws.http import json_response, make_resolver
+from miaopi_platform.aws.observability import logger, metrics, tracer
+from miaopi_platform.catalogue import routes as catalogue
+from miaopi_platform.catalogue.services import all_services, find
 from miaopi_platform.openapi import SWAGGER_PAGE, document
-from miaopi_platform.routes import catalogue
 
 all_services()  # every service's rules compiled once, at cold start
 app = make_resolver()

@@ -8,9 +8,9 @@ and reported; after the retries its batch goes to the stream failures queue.
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from miaopi_platform.audit.sequencer import sequence
-from miaopi_platform.batch import batch_handler
-from miaopi_platform.dependencies import Dependencies
-from miaopi_platform.settings import Settings
+from miaopi_platform.aws.batch import batch_handler
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.wiring import Dependencies
 
 dependencies = Dependencies(Settings.from_env())
 

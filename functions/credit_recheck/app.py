@@ -3,11 +3,11 @@
 
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from miaopi_platform.batch import batch_handler
-from miaopi_platform.catalogue import all_services
-from miaopi_platform.dependencies import Dependencies
-from miaopi_platform.settings import Settings
-from miaopi_platform.supervision_flow import on_credit_entry
+from miaopi_platform.aws.batch import batch_handler
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.catalogue.services import all_services
+from miaopi_platform.supervision.flow import on_credit_entry
+from miaopi_platform.wiring import Dependencies
 
 dependencies = Dependencies(Settings.from_env())
 all_services()

@@ -6,10 +6,10 @@ cannot start a second one: Step Functions answers ExecutionAlreadyExists, which 
 
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from miaopi_platform.batch import batch_handler
-from miaopi_platform.dependencies import Dependencies
-from miaopi_platform.review_flow import start_referral
-from miaopi_platform.settings import Settings
+from miaopi_platform.aws.batch import batch_handler
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.review.flow import start_referral
+from miaopi_platform.wiring import Dependencies
 
 dependencies = Dependencies(Settings.from_env())
 

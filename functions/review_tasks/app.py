@@ -2,10 +2,10 @@
 
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from miaopi_platform.batch import batch_handler
-from miaopi_platform.dependencies import Dependencies
-from miaopi_platform.review_flow import store_task
-from miaopi_platform.settings import Settings
+from miaopi_platform.aws.batch import batch_handler
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.review.flow import store_task
+from miaopi_platform.wiring import Dependencies
 
 dependencies = Dependencies(Settings.from_env())
 

@@ -4,12 +4,12 @@ each function to its service with SERVICE_ID, and the service's behaviour is its
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from miaopi_platform.catalogue import one_service
-from miaopi_platform.dependencies import Dependencies
-from miaopi_platform.http import make_resolver
-from miaopi_platform.observability import logger, metrics, tracer
-from miaopi_platform.routes import submit
-from miaopi_platform.settings import Settings
+from miaopi_platform.applications import submit_route as submit
+from miaopi_platform.aws.http import make_resolver
+from miaopi_platform.aws.observability import logger, metrics, tracer
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.catalogue.services import one_service
+from miaopi_platform.wiring import Dependencies
 
 settings = Settings.from_env()
 service = one_service(settings.service_id or "")  # rules compiled once, at cold start

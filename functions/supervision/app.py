@@ -4,11 +4,11 @@ credit list; applicants hear of every final decision, staff of every revocation.
 
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from miaopi_platform.batch import batch_handler
-from miaopi_platform.catalogue import all_services
-from miaopi_platform.dependencies import Dependencies
-from miaopi_platform.settings import Settings
-from miaopi_platform.supervision_flow import on_decision
+from miaopi_platform.aws.batch import batch_handler
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.catalogue.services import all_services
+from miaopi_platform.supervision.flow import on_decision
+from miaopi_platform.wiring import Dependencies
 
 dependencies = Dependencies(Settings.from_env())
 all_services()  # every service's rules, all versions, compiled once at cold start

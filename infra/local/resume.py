@@ -18,17 +18,11 @@ import datetime as dt
 import logging
 from typing import Any
 
-from miaopi_platform.dependencies import Dependencies
-from miaopi_platform.dynamo import from_item
-from miaopi_platform.review_flow import PENDING_REVIEW, start
-from miaopi_platform.reviews import (
-    DECIDING,
-    OPEN,
-    REFERRAL,
-    referral_input,
-    resumed_input,
-)
-from miaopi_platform.settings import Settings
+from miaopi_platform.aws.dynamo import from_item
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.review.flow import PENDING_REVIEW, start
+from miaopi_platform.review.tasks import DECIDING, OPEN, REFERRAL, referral_input, resumed_input
+from miaopi_platform.wiring import Dependencies
 
 from infra.local.deploy import AwsClients, Deployment
 

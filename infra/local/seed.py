@@ -27,7 +27,7 @@ from miaopi.forms import form_paths, normalize
 from miaopi.identifiers import KINDS
 from miaopi.loader import load_catalogue
 from miaopi.model import ServiceDefinition
-from miaopi_platform.evidence import CREDIT_LIST_SOURCE, SIMULATE_ATTRIBUTE
+from miaopi_platform.evidence.port import CREDIT_LIST_SOURCE, SIMULATE_ATTRIBUTE
 from miaopi_rules import SERVICES_DIR
 from stdnum import luhn
 from stdnum.cn import ric, uscc
@@ -312,7 +312,7 @@ def _batches(items: list[dict[str, Any]], size: int = 25) -> Iterator[list[dict[
 
 
 def put_all(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
-    from miaopi_platform.dynamo import to_item
+    from miaopi_platform.aws.dynamo import to_item
 
     for batch in _batches(items):
         request = {table: [{"PutRequest": {"Item": to_item(item)}} for item in batch]}
@@ -334,9 +334,9 @@ def load(
     on: dt.date | None = None,
 ) -> dict[str, Any]:
     """Fill the local reference data and credit list; write the personas for the demo."""
-    from miaopi_platform.pii import PiiHasher
-    from miaopi_platform.settings import Settings
-    from miaopi_platform.submission import CHINA
+    from miaopi_platform.applications.flow import CHINA
+    from miaopi_platform.aws.settings import Settings
+    from miaopi_platform.privacy.pii import PiiHasher
 
     day = on or dt.datetime.now(CHINA).date()
     settings = next(

@@ -47,11 +47,11 @@ def run_aws(quick: bool) -> Section:
 def _measure(section: Section, quick: bool) -> None:
     import boto3
     from botocore.config import Config
-    from miaopi_platform.catalogue import one_service
-    from miaopi_platform.dependencies import Dependencies
-    from miaopi_platform.pii import PiiHasher
-    from miaopi_platform.settings import Settings
-    from miaopi_platform.submission import CHINA, submit
+    from miaopi_platform.applications.flow import CHINA, submit
+    from miaopi_platform.aws.settings import Settings
+    from miaopi_platform.catalogue.services import one_service
+    from miaopi_platform.privacy.pii import PiiHasher
+    from miaopi_platform.wiring import Dependencies
     from moto import mock_aws
 
     from infra.local.deploy import AwsClients, deploy_in_process

@@ -58,8 +58,12 @@ class Stack:
         spec_fn = self.deployment.functions[function_id]
         for name, value in spec_fn.environment.items():
             self.env_patch.setenv(name, value)
-        for name in [m for m in sys.modules if m.startswith("miaopi_platform.routes")]:
+        routers = ("routes", "submit_route")  # module-level routers: fresh for each function
+        for name in [m for m in sys.modules if m.rsplit(".", 1)[-1] in routers]:
             del sys.modules[name]
+            package, _, attribute = name.rpartition(".")
+            if package in sys.modules:  # `from package import routes` looks here first
+                vars(sys.modules[package]).pop(attribute, None)
         path = spec_fn.code_uri / "app.py"
         spec = importlib.util.spec_from_file_location(f"fn_{function_id}", path)
         assert spec and spec.loader
@@ -105,8 +109,8 @@ def deployed() -> Iterator[Stack]:
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         deployment = deploy_in_process(TEMPLATE, "miaopi-it")
         clients = AwsClients.create()
-        from miaopi_platform.pii import PiiHasher
-        from miaopi_platform.submission import CHINA
+        from miaopi_platform.applications.flow import CHINA
+        from miaopi_platform.privacy.pii import PiiHasher
 
         env = deployment.functions["ApplicationsFunction"].environment
         hasher = PiiHasher.from_secret(clients.secretsmanager, env["PII_KEY_SECRET_ARN"])

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from miaopi.workdays import CHINA
-from miaopi_platform.audit.indexes import SHARDS
-from miaopi_platform.chain import NOT_CONTENT
+from miaopi_platform.records.indexes import SHARDS
+from miaopi_platform.records.seal import NOT_CONTENT
 
 from infra.local.seed import Persona
 from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack, _Context
@@ -60,7 +60,7 @@ class Audit:
             )
             assert answer["statusCode"] == 201, answer["json"]
             return dict(answer["json"])
-        from miaopi_platform.submission import submit as decide
+        from miaopi_platform.applications.flow import submit as decide
 
         module = self.stack.module(function_of(self.stack, persona.service_id))
         deps = module.dependencies
@@ -77,7 +77,7 @@ class Audit:
         return dict(done.item)
 
     def records(self) -> list[dict[str, Any]]:
-        from miaopi_platform.dynamo import from_item
+        from miaopi_platform.aws.dynamo import from_item
 
         return [from_item(i) for i in self.stack.items("DECISIONS_TABLE")]
 
@@ -103,9 +103,10 @@ class Audit:
     def copies(self, record: dict[str, Any], count: int) -> list[dict[str, Any]]:
         """`count` more records like `record` (new ids, in its chain), stored as writers store
         them, oldest first: quick material for chains."""
-        from miaopi_platform.audit.indexes import chain_of
-        from miaopi_platform.dynamo import to_item
-        from miaopi_platform.records import iso, sealed
+        from miaopi_platform.aws.clock import iso
+        from miaopi_platform.aws.dynamo import to_item
+        from miaopi_platform.records.decision import sealed
+        from miaopi_platform.records.indexes import chain_of
 
         made: list[dict[str, Any]] = []
         start = dt.datetime.fromisoformat(record["decidedAt"].replace("Z", "+00:00"))
@@ -263,9 +264,9 @@ def test_decisions_by_rule_set_version(stack: Stack, audit: Audit) -> None:
 
 def test_decisions_by_decider(stack: Stack, audit: Audit) -> None:
     # Given a system decision and a reviewer's decision on it (as the workflow records it)
-    from miaopi_platform.dynamo import to_item
-    from miaopi_platform.records import REVIEWER as BY_REVIEWER
-    from miaopi_platform.records import sealed
+    from miaopi_platform.aws.dynamo import to_item
+    from miaopi_platform.records.decision import REVIEWER as BY_REVIEWER
+    from miaopi_platform.records.decision import sealed
 
     audit.decide(stack.persona(ELDERLY, "PENDING_REVIEW", ["EA-BANK"]))
     (source,) = audit.records()
@@ -301,7 +302,7 @@ def test_decisions_of_one_applicant_by_their_id_number(
     stack: Stack, audit: Audit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given two applicants' decisions in two services
-    from miaopi_platform.observability import logger
+    from miaopi_platform.aws.observability import logger
 
     elder = clean(stack)
     audit.decide(elder)

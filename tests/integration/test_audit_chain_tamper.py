@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from miaopi_platform.audit.indexes import chain_of
-from miaopi_platform.chain import NOT_CONTENT, link_hash
-from miaopi_platform.dynamo import to_item
-from miaopi_platform.records import iso, sealed
+from miaopi_platform.aws.clock import iso
+from miaopi_platform.aws.dynamo import to_item
+from miaopi_platform.records.decision import sealed
+from miaopi_platform.records.indexes import chain_of
+from miaopi_platform.records.seal import NOT_CONTENT, link_hash
 
 from tests.integration.conftest import Stack
 from tests.integration.test_audit_api import ELDERLY, Audit, clean

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from miaopi_platform.dynamo import to_item
+from miaopi_platform.aws.dynamo import to_item
 
 from tests.integration.conftest import Stack
 from tests.integration.test_audit_api import ELDERLY, Audit, clean, ids, period, today

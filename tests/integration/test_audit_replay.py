@@ -10,8 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from miaopi_platform.dynamo import to_item
-from miaopi_platform.records import REVIEWER, iso, sealed
+from miaopi_platform.aws.clock import iso
+from miaopi_platform.aws.dynamo import to_item
+from miaopi_platform.records.decision import REVIEWER, sealed
 
 from tests.integration.conftest import Stack
 from tests.integration.test_audit_api import ELDERLY, Audit, period, today

@@ -9,7 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 from miaopi_platform.audit.sequencer import Appended, ChainStore
-from miaopi_platform.chain import GENESIS, link_hash
+from miaopi_platform.records.seal import GENESIS, link_hash
 
 from tests.integration.conftest import Stack, _Context
 from tests.integration.test_audit_api import Audit, clean

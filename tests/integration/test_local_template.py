@@ -281,9 +281,9 @@ def test_yaml_short_forms_load_as_long_forms(tmp_path: Path) -> None:
 
 def test_the_keys_and_indexes_the_code_uses_are_the_templates() -> None:
     # The platform names keys and the applicant index in code; the template owns them.
-    from miaopi_platform.audit.indexes import PARTITION_KEYS, SORT_KEYS
-    from miaopi_platform.review_store import BY_QUEUE, BY_SERVICE_QUEUE
-    from miaopi_platform.store import BY_APPLICANT
+    from miaopi_platform.records.indexes import PARTITION_KEYS, SORT_KEYS
+    from miaopi_platform.records.store import BY_APPLICANT
+    from miaopi_platform.review.store import BY_QUEUE, BY_SERVICE_QUEUE
 
     def keys(logical_id: str, index: str | None = None) -> list[str]:
         props = table_properties(logical_id)
@@ -310,7 +310,7 @@ def test_the_keys_and_indexes_the_code_uses_are_the_templates() -> None:
 
 def test_the_review_index_never_holds_the_task_token() -> None:
     # Given the review tasks table's queue indexes (the reviewers' worklist reads them)
-    from miaopi_platform.api import ReviewTaskSummary
+    from miaopi_platform.review.views import ReviewTaskSummary
 
     props = table_properties("ReviewTasksTable")
     for index in props["GlobalSecondaryIndexes"]:
@@ -323,8 +323,8 @@ def test_the_review_index_never_holds_the_task_token() -> None:
 
 def test_the_audit_indexes_hold_what_the_audit_api_reads_from_them() -> None:
     # Given the decisions table's indexes
-    from miaopi_platform.audit.indexes import BY_APPLICATION, BY_CHAIN, PARTITION_KEYS
     from miaopi_platform.audit.views import DecisionSummary
+    from miaopi_platform.records.indexes import BY_APPLICATION, BY_CHAIN, PARTITION_KEYS
 
     indexes = {
         i["IndexName"]: i for i in table_properties("DecisionsTable")["GlobalSecondaryIndexes"]

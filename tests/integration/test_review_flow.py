@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 import pytest
-from miaopi_platform.chain import content_hash
-from miaopi_platform.dynamo import from_item
+from miaopi_platform.aws.dynamo import from_item
+from miaopi_platform.records.seal import content_hash
 
 from infra.local.events import sqs_event
 from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack, _Context
@@ -64,7 +64,7 @@ class Review:
             answer = module.lambda_handler({"Records": [record]}, _Context("starter"))
             assert answer == {"batchItemFailures": []}
         else:
-            from miaopi_platform.review_flow import start_referral
+            from miaopi_platform.review.flow import start_referral
 
             start_referral(module.dependencies, record, now=now)
 
@@ -379,7 +379,7 @@ def test_two_claims_racing_for_one_task_let_one_through(review: Review) -> None:
     task = store.get(task_id)
     # When both claim it (the store's conditional write is what settles the race)
     store.claim(task, {"claimId": "a", "decisionId": "DEC-A"}, "2000-01-01")
-    from miaopi_platform.errors import Conflict
+    from miaopi_platform.aws.errors import Conflict
 
     # Then the second claim is a conflict, and the task holds the first
     with pytest.raises(Conflict):
@@ -431,7 +431,7 @@ def test_an_older_message_never_replaces_a_newer_token(review: Review) -> None:
     task_id = message["task"]["taskId"]
     current = _task_item(review, task_id)["taskToken"]["S"]
     # When an older message (sent before it) is delivered late
-    from miaopi_platform.review_flow import store_task
+    from miaopi_platform.review.flow import store_task
 
     deps = review.stack.module("ReviewTaskFunction").dependencies
     stale = {**message, "taskToken": "older-token", "sentAt": "2000-01-01T00:00:00+00:00"}
@@ -483,9 +483,9 @@ def test_a_workflow_restarted_for_an_escalated_task_does_not_escalate_again(
         TableName=review.stack.table("APPLICATIONS_TABLE"),
         Key={"applicationId": {"S": app_id}},
     )["Item"]
-    from miaopi_platform.dynamo import from_item
-    from miaopi_platform.review_flow import start
-    from miaopi_platform.reviews import referral_input
+    from miaopi_platform.aws.dynamo import from_item
+    from miaopi_platform.review.flow import start
+    from miaopi_platform.review.tasks import referral_input
 
     deps = review.stack.module("ReviewStarterFunction").dependencies
     late = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)

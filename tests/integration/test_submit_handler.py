@@ -85,7 +85,7 @@ def test_personal_data_never_reaches_the_logs(
     stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the function's log stream captured as Lambda would ship it
-    from miaopi_platform.observability import logger
+    from miaopi_platform.aws.observability import logger
 
     stream = io.StringIO()
     monkeypatch.setattr(logger.registered_handler, "stream", stream)
@@ -140,7 +140,7 @@ def test_sources_down_refer_the_application(
 def test_a_transaction_that_fails_halfway_writes_nothing(stack: Stack, invoke: Invoke) -> None:
     # Given a decision record already at the id this submission's decision will take, so the
     # transaction's second Put fails its condition after the first (the application) succeeded
-    from miaopi_platform.records import application_id, decision_id
+    from miaopi_platform.records.ids import application_id, decision_id
 
     persona = stack.persona(SERVICE, "APPROVED", [])
     module = stack.module(function_of(stack, SERVICE))

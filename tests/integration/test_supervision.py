@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from miaopi.loader import load_service
-from miaopi_platform.dynamo import from_item
-from miaopi_platform.supervision import draw_value
+from miaopi_platform.aws.dynamo import from_item
+from miaopi_platform.supervision.items import draw_value
 from miaopi_rules import SERVICES_DIR
 
 from infra.local.seed import Persona, evidence_keys
@@ -137,7 +137,7 @@ class Supervision:
 
 
 def _m(record: dict[str, Any]) -> dict[str, Any]:
-    from miaopi_platform.dynamo import to_item
+    from miaopi_platform.aws.dynamo import to_item
 
     return to_item(record)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from miaopi_platform.audit.masking import Redactor
-from miaopi_platform.catalogue import find
+from miaopi_platform.catalogue.services import find
 
 APPLICATION = {
     "idNumber": "440306194103150218",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from miaopi_platform.audit.masking import Redactor
-from miaopi_platform.catalogue import find
+from miaopi_platform.catalogue.services import find
 
 
 def test_a_comment_quoting_evidence_names_and_odd_id_forms_is_masked() -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from miaopi_platform.audit.pages import Plan, Position, read_page
-from miaopi_platform.errors import BadRequest
+from miaopi_platform.aws.errors import BadRequest
 
 
 class Partitions:

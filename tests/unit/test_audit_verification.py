@@ -7,9 +7,9 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from miaopi_platform.audit.indexes import chain_of, index_keys, shard_of
 from miaopi_platform.audit.verification import GRACE, HeadState, verify_chain
-from miaopi_platform.chain import GENESIS, content_hash, link_hash, with_content_hash
+from miaopi_platform.records.indexes import chain_of, index_keys, shard_of
+from miaopi_platform.records.seal import GENESIS, content_hash, link_hash, with_content_hash
 
 NOW = dt.datetime(2025, 3, 4, 8, 0, tzinfo=dt.UTC)
 SERVICE = "elderly-allowance"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from miaopi.workdays import add_working_days, end_of_day
-from miaopi_platform.reviews import referral_input
+from miaopi_platform.review.tasks import referral_input
 
 D = dt.date
 

@@ -6,9 +6,9 @@ import math
 from typing import Any
 
 import pytest
-from miaopi_platform.catalogue import find
-from miaopi_platform.pii import PiiHasher
-from miaopi_platform.supervision import draw_value, spot_check_draw
+from miaopi_platform.catalogue.services import find
+from miaopi_platform.privacy.pii import PiiHasher
+from miaopi_platform.supervision.items import draw_value, spot_check_draw
 
 HASHER = PiiHasher(b"test-key-for-sampling")
 APPROVALS = 4000

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import APIKey
 
-from miaopi_platform.http import make_resolver
+from miaopi_platform.aws.http import make_resolver
 
 TITLE = "miaopi (秒批) API"
 VERSION = "1.0.0"
@@ -16,7 +16,12 @@ VERSION = "1.0.0"
 
 @cache
 def document() -> dict[str, Any]:
-    from miaopi_platform.routes import applications, audit, catalogue, credit, reviews, submit
+    from miaopi_platform.applications import routes as applications
+    from miaopi_platform.applications import submit_route as submit
+    from miaopi_platform.audit import routes as audit
+    from miaopi_platform.catalogue import routes as catalogue
+    from miaopi_platform.credit import routes as credit
+    from miaopi_platform.review import routes as reviews
 
     app = make_resolver()
     for module in (catalogue, submit, applications, reviews, credit, audit):

@@ -1,5 +1,4 @@
-"""Auditors: the decision tables' audit keys, the hash chain, its verification, replay and what-if.
+"""Auditors: the audit API, the hash chain's sequencer and verification, replay and what-if.
 
-`indexes` is imported by every function that writes a decision record (it names the keys the
-auditors' indexes read); the rest is imported only by the audit and chain-sequencer functions.
+The index keys every writer puts on a record live in `records.indexes`; this package reads them.
 """

@@ -11,7 +11,6 @@ from typing import Any
 from miaopi.model import RuleSet, ServiceDefinition
 from pydantic import ValidationError
 
-from miaopi_platform.api import EvidenceSnapshotView, TraceView
 from miaopi_platform.audit.masking import Redactor
 from miaopi_platform.audit.pages import Plan, read_page
 from miaopi_platform.audit.queries import DecisionFilter, Period, plan_for
@@ -43,7 +42,8 @@ from miaopi_platform.audit.views import (
     TransitionView,
     WhatIfPage,
 )
-from miaopi_platform.chain import GENESIS
+from miaopi_platform.records.seal import GENESIS
+from miaopi_platform.records.views import EvidenceSnapshotView, TraceView
 
 #: records read per page when a whole period is read (statistics)
 _PAGE = 500

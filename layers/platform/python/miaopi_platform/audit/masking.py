@@ -15,7 +15,7 @@ from typing import Any
 from miaopi.identifiers import KINDS
 from miaopi.model import ServiceDefinition
 
-from miaopi_platform.pii import mask_paths, mask_value
+from miaopi_platform.privacy.pii import mask_paths, mask_value
 
 #: identifier kinds that identify a person, recognised by shape wherever they appear
 _PERSONAL_KINDS = ("cn.ric", "cn.mobile", "bankcard")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from miaopi_platform.errors import BadRequest
+from miaopi_platform.aws.errors import BadRequest
 
 #: (decidedAt, decisionId): a record's place in its partition
 Position = tuple[str, str]

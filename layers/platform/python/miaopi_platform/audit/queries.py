@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from miaopi_platform.audit.indexes import (
+from miaopi_platform.audit.pages import Plan
+from miaopi_platform.aws.errors import UnprocessableEntity
+from miaopi_platform.records.indexes import (
     BY_DECIDER,
     BY_OUTCOME,
     BY_RULE_SET,
@@ -23,8 +25,6 @@ from miaopi_platform.audit.indexes import (
     day_shard,
     day_start,
 )
-from miaopi_platform.audit.pages import Plan
-from miaopi_platform.errors import UnprocessableEntity
 
 #: the longest period one query may cover (a page reads the days one after the other)
 MAX_DAYS = 366

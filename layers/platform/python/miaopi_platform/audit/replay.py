@@ -33,9 +33,9 @@ from miaopi.model import (
     ServiceDefinition,
 )
 
-from miaopi_platform.dynamo import plain, storable
-from miaopi_platform.errors import UnprocessableEntity
-from miaopi_platform.records import SYSTEM
+from miaopi_platform.aws.dynamo import plain, storable
+from miaopi_platform.aws.errors import UnprocessableEntity
+from miaopi_platform.records.decision import SYSTEM
 
 #: examples kept per what-if transition
 EXAMPLES = 5

@@ -21,11 +21,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from miaopi_platform.audit.indexes import chain_of
-from miaopi_platform.chain import GENESIS, content_hash, link_hash
-from miaopi_platform.dynamo import from_item
-from miaopi_platform.observability import logger, metrics
-from miaopi_platform.records import iso
+from miaopi_platform.aws.clock import iso
+from miaopi_platform.aws.dynamo import from_item
+from miaopi_platform.aws.observability import logger, metrics
+from miaopi_platform.records.indexes import chain_of
+from miaopi_platform.records.seal import GENESIS, content_hash, link_hash
 
 #: a conflict means another sequencer appended first; the next attempt reads its head
 MAX_ATTEMPTS = 20

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from miaopi_platform.records import REVIEWER, SYSTEM
+from miaopi_platform.records.decision import REVIEWER, SYSTEM
 
 TOP_RULES = 10
 #: a reviewer's check of an automatic approval (issue 5), not a review of a referral

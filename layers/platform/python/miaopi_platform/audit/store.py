@@ -11,11 +11,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from miaopi_platform.audit.indexes import BY_CHAIN, BY_SERVICE_DAY, PARTITION_KEYS, SORT_KEYS
 from miaopi_platform.audit.pages import Position
 from miaopi_platform.audit.verification import HeadState
-from miaopi_platform.dynamo import from_item, unavailable
-from miaopi_platform.errors import DependencyUnavailable
+from miaopi_platform.aws.dynamo import from_item, unavailable
+from miaopi_platform.aws.errors import DependencyUnavailable
+from miaopi_platform.records.indexes import BY_CHAIN, BY_SERVICE_DAY, PARTITION_KEYS, SORT_KEYS
 
 _WHAT = "the decision records"
 #: BatchGetItem takes at most 100 keys

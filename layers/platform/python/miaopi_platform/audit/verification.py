@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from miaopi_platform.audit.indexes import chain_of, index_keys
-from miaopi_platform.chain import GENESIS, content_hash, link_hash
+from miaopi_platform.records.indexes import chain_of, index_keys
+from miaopi_platform.records.seal import GENESIS, content_hash, link_hash
 
 #: how long a new record may stay unchained before it counts as inserted
 GRACE = dt.timedelta(seconds=60)

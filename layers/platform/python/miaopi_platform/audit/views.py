@@ -9,13 +9,8 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from miaopi_platform.api import (
-    ApiModel,
-    EvidenceSnapshotView,
-    LegalBasisView,
-    Localized,
-    TraceView,
-)
+from miaopi_platform.aws.api import ApiModel, Localized
+from miaopi_platform.records.views import EvidenceSnapshotView, LegalBasisView, TraceView
 
 
 class AuditReason(ApiModel):

@@ -1,0 +1,93 @@
+"""Submit flow: validate -> gather evidence -> decide -> one atomic write -> the decision.
+
+Idempotency-Key semantics: the same key and body again returns the same application (created
+False); the same key with another body is a conflict. A failure before the write writes nothing;
+the write is one transaction, so nothing is ever half-done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from miaopi import workdays
+from miaopi.engine import decide, evidence_requests, subject_of
+from miaopi.errors import NoRuleSetInForce
+from miaopi.forms import normalize
+from miaopi.model import ServiceDefinition
+
+from miaopi_platform.applications.items import Submission, application_item, decision_item
+from miaopi_platform.aws.errors import AlreadyRecorded, Conflict, DependencyUnavailable
+from miaopi_platform.evidence.port import EvidencePort
+from miaopi_platform.privacy.pii import PiiHasher
+from miaopi_platform.records.ids import application_id, decision_id, request_hash
+from miaopi_platform.records.store import ApplicationStore
+
+#: the application date is the date in Shenzhen, whatever the clock's zone
+CHINA = workdays.CHINA
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    item: dict[str, Any]
+    created: bool
+    submission: Submission | None
+
+
+def submit(
+    service: ServiceDefinition,
+    body: Any,
+    applicant_id: str,
+    idempotency_key: str,
+    *,
+    evidence: EvidencePort,
+    store: ApplicationStore,
+    hasher: PiiHasher,
+    now: dt.datetime | None = None,
+) -> Submitted:
+    started = time.perf_counter()
+    application = normalize(service.form_model, body)
+    submitted_at = now or dt.datetime.now(dt.UTC)
+    on = submitted_at.astimezone(CHINA).date()
+    rule_set = service.rule_set_on(on)
+    if rule_set is None:
+        raise NoRuleSetInForce(service.id, on.isoformat())
+    app_id = application_id(hasher, applicant_id, service.id, idempotency_key)
+    fingerprint = request_hash(service.id, body)
+
+    requests, skipped = evidence_requests(service, application)
+    gathered = {**skipped, **evidence.gather(requests)}
+    decision = decide(service, rule_set, application, gathered, on)
+    submission = Submission(
+        service=service,
+        applicant_id=applicant_id,
+        application_id=app_id,
+        decision_id=decision_id(hasher, app_id, 1),
+        request_hash=fingerprint,
+        subject_hash=hasher.digest(subject_of(service, application)),
+        application=application,
+        evidence=gathered,
+        decision=decision,
+        submitted_at=submitted_at,
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+    item = application_item(submission)
+    try:
+        store.record(item, decision_item(submission))
+    except AlreadyRecorded:
+        return Submitted(_existing(store, app_id, fingerprint), created=False, submission=None)
+    return Submitted(item, created=True, submission=submission)
+
+
+def _existing(store: ApplicationStore, app_id: str, fingerprint: str) -> dict[str, Any]:
+    existing = store.get(app_id)
+    if existing is None:  # the winner's write is not visible: let the client retry
+        raise DependencyUnavailable("the application is being recorded, try again shortly")
+    if existing.get("requestHash") != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different application",
+            [{"field": "Idempotency-Key", "code": "reused_with_different_body"}],
+        )
+    return existing

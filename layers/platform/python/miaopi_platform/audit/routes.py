@@ -1,0 +1,265 @@
+"""The auditors' API (group `auditors`), read-only: decisions by the auditors' questions, one
+decision in full, statistics, chain verification, replay and what-if.
+
+Verification, replay and what-if run here, next to the records, and answer with ids, hashes,
+outcomes and rule ids: the unmasked application and evidence they need never leave AWS. A
+subject's identifier (to find an applicant's decisions) travels in the X-Subject-Id header,
+not the URL, so no access log or proxy holds it; it is hashed at once and never logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from miaopi.identifiers import IdentifierInvalid, normalize
+
+from miaopi_platform.audit.auditor import (
+    chain_report,
+    decision_detail,
+    list_decisions,
+    period_stats,
+    replay_page,
+    what_if_page,
+)
+from miaopi_platform.audit.pages import decode_index, encode_index
+from miaopi_platform.audit.queries import DecisionFilter, chains_of, period_of, required_period
+from miaopi_platform.audit.replay import load_candidate
+from miaopi_platform.audit.views import (
+    ChainPage,
+    DecisionDetail,
+    DecisionPage,
+    ReplayPage,
+    StatsView,
+    SupervisionView,
+    WhatIfPage,
+    WhatIfRequest,
+)
+from miaopi_platform.aws.errors import NotFound, UnprocessableEntity
+from miaopi_platform.aws.http import json_body, json_response, parse_body, require_group
+from miaopi_platform.aws.observability import logger, metrics
+from miaopi_platform.catalogue.services import find
+from miaopi_platform.wiring import Dependencies
+
+router = Router()
+AUDITORS = "auditors"
+
+ServiceId = Annotated[str, Query(alias="serviceId", max_length=64)]
+From = Annotated[dt.date, Query(alias="from", description="first China date, included")]
+To = Annotated[dt.date, Query(alias="to", description="last China date, included")]
+NextToken = Annotated[str | None, Query(alias="nextToken", max_length=4096)]
+Outcome = Literal["APPROVED", "REJECTED", "PENDING_REVIEW", "REVOKED"]
+_TAGS = ["Audit"]
+_SECURITY: list[dict[str, list[str]]] = [{"cognito": []}]
+
+
+def _deps() -> Dependencies:
+    require_group(router, AUDITORS)  # type: ignore[arg-type]
+    deps: Dependencies = router.context["deps"]
+    return deps
+
+
+@router.get(
+    "/audit/decisions",
+    summary="Decision records by service and period, outcome, rule-set version, decider or "
+    "applicant; oldest first, paginated",
+    responses={
+        200: {"description": "A page", "content": {"application/json": {"model": DecisionPage}}}
+    },
+    security=_SECURITY,
+    tags=_TAGS,
+)
+def list_audit_decisions(
+    service_id: Annotated[str | None, Query(alias="serviceId", max_length=64)] = None,
+    start: Annotated[dt.date | None, Query(alias="from")] = None,
+    end: Annotated[dt.date | None, Query(alias="to")] = None,
+    outcome: Annotated[Outcome | None, Query()] = None,
+    rule_set_version: Annotated[str | None, Query(alias="ruleSetVersion", max_length=64)] = None,
+    decider: Annotated[
+        str | None, Query(max_length=128, description="a reviewer's id, supervision or system")
+    ] = None,
+    subject_hash: Annotated[
+        str | None, Query(alias="subjectHash", pattern=r"^[0-9a-f]{64}$")
+    ] = None,
+    subject_id: Annotated[
+        str | None,
+        Header(
+            alias="X-Subject-Id",
+            max_length=40,
+            description="the applicant's ID number (or credit code): hashed, never stored",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    next_token: NextToken = None,
+) -> Response[str]:
+    deps = _deps()
+    if service_id:
+        find(service_id)  # an unknown service is a 404, not an empty list
+    if subject_id and not subject_hash:
+        subject_hash = deps.hasher.digest(_subject(subject_id))
+    query = DecisionFilter(
+        service_id=service_id,
+        period=period_of(start, end),
+        outcome=outcome,
+        rule_set_version=rule_set_version,
+        decider=decider,
+        subject_hash=subject_hash,
+    )
+    page = list_decisions(deps.audit, query, limit, next_token)
+    logger.info("audit query", extra={"index": page.index, "count": len(page.items)})
+    return json_response(200, page.wire())
+
+
+@router.get(
+    "/audit/decisions/<decisionId>",
+    summary="One decision record: trace, evidence snapshot, rule set, chain position, hash "
+    "checks and its replay; personal data masked",
+    responses={
+        200: {
+            "description": "The record",
+            "content": {"application/json": {"model": DecisionDetail}},
+        },
+        404: {"description": "No such decision"},
+    },
+    security=_SECURITY,
+    tags=_TAGS,
+)
+def get_audit_decision(
+    decision_id: Annotated[str, Path(alias="decisionId", max_length=64)],
+) -> Response[str]:
+    deps = _deps()
+    record = deps.audit.get(decision_id)
+    if record is None:
+        raise NotFound("no such decision")
+    detail = decision_detail(deps.audit, find(str(record["serviceId"])), record)
+    supervised = deps.supervision.get(decision_id)
+    if supervised is not None:
+        detail.supervision = SupervisionView.model_validate(supervised)
+    return json_response(200, detail.wire())
+
+
+@router.get(
+    "/audit/stats",
+    summary="A service's figures for a period: volumes, rates, failing rules, latency, "
+    "reviewer overturns, revocations",
+    responses={
+        200: {"description": "The figures", "content": {"application/json": {"model": StatsView}}}
+    },
+    security=_SECURITY,
+    tags=_TAGS,
+)
+def get_audit_stats(service_id: ServiceId, start: From, end: To) -> Response[str]:
+    deps = _deps()
+    find(service_id)
+    stats = period_stats(deps.audit, service_id, required_period(start, end))
+    return json_response(200, stats.wire())
+
+
+@router.get(
+    "/audit/chains",
+    summary="Verify the hash chains of a service and period: altered, missing or inserted "
+    "records; a page of chains at a time",
+    responses={
+        200: {"description": "Chain reports", "content": {"application/json": {"model": ChainPage}}}
+    },
+    security=_SECURITY,
+    tags=_TAGS,
+)
+def verify_audit_chains(
+    service_id: ServiceId,
+    start: From,
+    end: To,
+    limit: Annotated[int, Query(ge=1, le=64)] = 8,
+    next_token: NextToken = None,
+) -> Response[str]:
+    deps = _deps()
+    find(service_id)
+    chains = chains_of(service_id, required_period(start, end))
+    fingerprint = "|".join([service_id, chains[0], chains[-1]])
+    first = decode_index(next_token, fingerprint, len(chains)) if next_token else 0
+    now = dt.datetime.now(dt.UTC)
+    items = [chain_report(deps.audit, c, now) for c in chains[first : first + limit]]
+    more = first + limit < len(chains)
+    broken = sum(1 for i in items if not i.verified)
+    if broken:
+        metrics.add_metric(name="ChainsNotVerified", unit="Count", value=broken)
+        logger.warning(
+            "chains not verified", extra={"chains": [i.chain_id for i in items if not i.verified]}
+        )
+    page = ChainPage(
+        items=items,
+        total=len(chains),
+        next_token=encode_index(first + limit, fingerprint) if more else None,
+    )
+    return json_response(200, page.wire())
+
+
+@router.get(
+    "/audit/replays",
+    summary="Replay a service's decisions of a period from their records; a page at a time",
+    responses={
+        200: {"description": "Replays", "content": {"application/json": {"model": ReplayPage}}}
+    },
+    security=_SECURITY,
+    tags=_TAGS,
+)
+def replay_audit_decisions(
+    service_id: ServiceId,
+    start: From,
+    end: To,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    next_token: NextToken = None,
+) -> Response[str]:
+    deps = _deps()
+    service = find(service_id)
+    page = replay_page(deps.audit, service, required_period(start, end), limit, next_token)
+    mismatched = [i.decision_id for i in page.items if i.status == "MISMATCH"]
+    if mismatched:
+        metrics.add_metric(name="ReplayMismatches", unit="Count", value=len(mismatched))
+        logger.warning("decisions not reproduced", extra={"decisionIds": mismatched})
+    return json_response(200, page.wire())
+
+
+@router.post(
+    "/audit/what-if",
+    summary="Run a candidate rule set over a service's stored applications of a period "
+    "(writes nothing); a page at a time",
+    responses={
+        200: {"description": "Transitions", "content": {"application/json": {"model": WhatIfPage}}},
+        422: {"description": "The candidate does not load, or invalid fields"},
+    },
+    security=_SECURITY,
+    tags=_TAGS,
+)
+def run_audit_what_if() -> Response[str]:
+    deps = _deps()
+    request = _what_if_request(json_body(router, deps.settings.max_body_bytes))  # type: ignore[arg-type]
+    service = find(request.service_id)
+    candidate = load_candidate(service, request.rule_set)
+    page = what_if_page(
+        deps.audit,
+        service,
+        candidate,
+        required_period(request.start, request.end),
+        request.limit,
+        request.next_token,
+    )
+    logger.info("what-if page", extra={"candidate": candidate.hash, "evaluated": page.evaluated})
+    return json_response(200, page.wire())
+
+
+def _subject(value: str) -> str:
+    try:
+        return normalize(("cn.ric", "cn.uscc"), value)
+    except IdentifierInvalid:
+        raise UnprocessableEntity(
+            "X-Subject-Id is not a resident ID number or a unified social credit code",
+            [{"field": "X-Subject-Id", "code": "invalid"}],
+        ) from None
+
+
+def _what_if_request(body: object) -> WhatIfRequest:
+    return parse_body(WhatIfRequest, body, "what-if request")

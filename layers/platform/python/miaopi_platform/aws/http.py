@@ -1,0 +1,168 @@
+"""HTTP plumbing: the resolver every function uses, identity from the authorizer, and the ONE
+place that maps domain and platform errors to statuses and the JSON error format."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from miaopi.errors import ApplicationInvalid, NoRuleSetInForce, UnknownService
+from pydantic import BaseModel, ValidationError
+
+from miaopi_platform.aws.errors import (
+    BadRequest,
+    DependencyUnavailable,
+    Forbidden,
+    PlatformError,
+    Unauthorized,
+    UnprocessableEntity,
+)
+from miaopi_platform.aws.observability import logger
+
+JSON = "application/json"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> Response[str]:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return Response(
+        status_code=status, content_type=JSON, body=json.dumps(body, ensure_ascii=False)
+    )
+
+
+def json_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=json.dumps(body, ensure_ascii=False, default=str),
+        headers=headers,
+    )
+
+
+def make_resolver() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(ApplicationInvalid)
+    def _invalid(exc: ApplicationInvalid) -> Response[str]:
+        details = [{"field": e.field, "code": e.code, "message": e.message} for e in exc.errors]
+        return error_response(
+            422, "VALIDATION_FAILED", "the application has invalid fields", details
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def _request_invalid(exc: RequestValidationError) -> Response[str]:
+        details = [
+            {
+                "field": _field(e.get("loc", ())),
+                "code": e.get("type", "invalid"),
+                "message": e.get("msg", ""),
+            }
+            for e in exc.errors()
+        ]
+        return error_response(422, "VALIDATION_FAILED", "the request has invalid fields", details)
+
+    @app.exception_handler(UnknownService)
+    def _unknown(exc: UnknownService) -> Response[str]:
+        return error_response(
+            404, "NOT_FOUND", "no such service", [{"field": "serviceId", "code": "unknown"}]
+        )
+
+    @app.exception_handler(NoRuleSetInForce)
+    def _no_rules(exc: NoRuleSetInForce) -> Response[str]:
+        return error_response(409, "NO_RULE_SET_IN_FORCE", str(exc))
+
+    @app.exception_handler(DependencyUnavailable)
+    def _down(exc: DependencyUnavailable) -> Response[str]:
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
+
+    @app.exception_handler(PlatformError)
+    def _platform(exc: PlatformError) -> Response[str]:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.not_found
+    def _route_not_found(exc: Exception) -> Response[str]:
+        return error_response(404, "NOT_FOUND", "no such resource")
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[str]:
+        # The type only: messages can carry values, values can be personal data.
+        logger.error("unexpected error", extra={"error": type(exc).__name__})
+        return error_response(500, "INTERNAL", "an unexpected error occurred")
+
+    return app
+
+
+def _field(loc: Any) -> str:
+    """A parameter's name as the client wrote it (headers come lower-cased)."""
+    where, *path = [str(part) for part in loc] or ["request"]
+    if where == "header" and path:
+        return "-".join(word.capitalize() for word in path[0].split("-"))
+    return ".".join(path) or where
+
+
+def json_body(app: APIGatewayRestResolver, max_bytes: int) -> Any:
+    """The request body parsed, or 413 / 400 with our error format."""
+    raw = app.current_event.body or ""
+    size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
+    if size > max_bytes:
+        from miaopi_platform.aws.errors import PayloadTooLarge
+
+        raise PayloadTooLarge(f"the body exceeds {max_bytes} bytes")
+    if not raw:
+        raise BadRequest("a JSON body is required")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+
+
+def claims(app: APIGatewayRestResolver) -> dict[str, Any]:
+    context = app.current_event.request_context
+    authorizer = context.authorizer.raw_event if context.authorizer else {}
+    found = authorizer.get("claims") if isinstance(authorizer, dict) else None
+    if not found or not found.get("sub"):
+        raise Unauthorized("missing or invalid token")
+    return dict(found)
+
+
+def caller_id(app: APIGatewayRestResolver) -> str:
+    """The signed-in user's stable id (Cognito `sub`)."""
+    return str(claims(app)["sub"])
+
+
+def groups(app: APIGatewayRestResolver) -> frozenset[str]:
+    """The caller's Cognito groups. The REST authorizer renders the claim as one string:
+    "reviewers", "reviewers,admins" or "[reviewers admins]"."""
+    raw = str(claims(app).get("cognito:groups") or "")
+    return frozenset(g for g in raw.strip("[]").replace(",", " ").split() if g)
+
+
+def require_group(app: APIGatewayRestResolver, group: str) -> str:
+    """The caller's id when they belong to `group`; 403 otherwise (401 without a token)."""
+    if group not in groups(app):
+        raise Forbidden(f"this needs the {group} role")
+    return caller_id(app)
+
+
+def parse_body(model: type[ModelT], body: Any, what: str) -> ModelT:
+    """A JSON body as an API model, or 422 with one entry per field (values never echoed)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "code": e["type"],
+                "message": e["msg"],
+            }
+            for e in exc.errors(include_input=False)
+        ]
+        raise UnprocessableEntity(f"the {what} has invalid fields", details) from None

@@ -1,0 +1,42 @@
+"""Opaque page tokens for DynamoDB queries: the last evaluated key, checked on the way back.
+
+A token only ever starts the query it came from: it must have exactly that index's key names,
+string values, and the same partition the caller is querying; anything else is a 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from miaopi_platform.aws.errors import BadRequest
+
+
+def encode_token(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, keys: frozenset[str], partition: Mapping[str, str]) -> dict[str, Any]:
+    """The start key of a page of the query on `partition` (name -> value), or a 400."""
+    invalid = BadRequest("nextToken is not valid", [{"field": "nextToken", "code": "invalid"}])
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise invalid from None
+    if not (
+        isinstance(value, dict)
+        and set(value) == keys
+        and all(
+            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
+            for v in value.values()
+        )
+        and all(value[name]["S"] == expected for name, expected in partition.items())
+    ):
+        raise invalid
+    return value

@@ -1,0 +1,1 @@
+"""The public catalogue: services, their forms and the rule set in force."""

@@ -1,0 +1,189 @@
+"""The credit list (信用黑名单): entries with validity periods and repair (信用修复), each change
+written together with its history record, so every change is audited.
+
+Subjects are identified by the keyed hash of their identifier (ID number or credit code); the
+list never holds the identifier itself, only a masked form for people to recognise it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from miaopi.workdays import CHINA
+
+from miaopi_platform.aws.clock import iso
+from miaopi_platform.aws.dynamo import from_item, to_item, unavailable
+from miaopi_platform.aws.errors import Conflict, NotFound
+
+LISTED = "LISTED"
+REPAIRED = "REPAIRED"
+_WHAT = "the credit list"
+
+
+def in_force(entry: dict[str, Any] | None, now: dt.datetime) -> bool:
+    """Whether an entry bars its subject now: LISTED, valid through today in China."""
+    today = now.astimezone(CHINA).date().isoformat()
+    return bool(entry and entry.get("status") == LISTED and str(entry.get("validUntil")) >= today)
+
+
+class AlreadyListed(Conflict):
+    """An entry is in force for the subject: nothing to add."""
+
+
+class EntryChanged(Conflict):
+    """Someone changed the entry between its read and this write: read it again."""
+
+
+def _cancelled_by_condition(exc: ClientError) -> bool:
+    reasons = exc.response.get("CancellationReasons") or []
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+
+
+class CreditList:
+    def __init__(self, client: Any, table: str, history_table: str) -> None:
+        self._client = client
+        self._table = table
+        self._history = history_table
+
+    def get(self, subject_hash: str) -> dict[str, Any] | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key={"subjectHash": {"S": subject_hash}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, _WHAT) from None
+        item = answer.get("Item")
+        return from_item(item) if item else None
+
+    def history(self, subject_hash: str) -> list[dict[str, Any]]:
+        """Every change of the subject's entry, oldest first (all pages)."""
+        query: dict[str, Any] = {
+            "TableName": self._history,
+            "KeyConditionExpression": "subjectHash = :s",
+            "ExpressionAttributeValues": {":s": {"S": subject_hash}},
+            "ConsistentRead": True,
+        }
+        changes: list[dict[str, Any]] = []
+        while True:
+            try:
+                answer = self._client.query(**query)
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, _WHAT) from None
+            changes += [from_item(i) for i in answer.get("Items", [])]
+            if not answer.get("LastEvaluatedKey"):
+                return changes
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def list(
+        self,
+        subject_hash: str,
+        *,
+        subject_masked: str,
+        reason_code: str,
+        reason: dict[str, str],
+        valid_until: dt.date,
+        by: str,
+        now: dt.datetime,
+        source_decision_id: str | None = None,
+        service_id: str | None = None,
+    ) -> dict[str, Any] | None:
+        """List a subject (or list them again after repair or expiry). None when this source
+        decision listed them already (a retry); 409 when an entry is in force."""
+        current = self.get(subject_hash)
+        if current and source_decision_id and current.get("sourceDecisionId") == source_decision_id:
+            return None
+        if in_force(current, now):
+            raise AlreadyListed(
+                "the subject is on the credit list already",
+                [{"field": "subjectId", "code": "listed"}],
+            )
+        version = int(current.get("version", 0)) + 1 if current else 1
+        entry = {
+            "subjectHash": subject_hash,
+            "subjectMasked": subject_masked,
+            "status": LISTED,
+            "reasonCode": reason_code,
+            "reason": reason,
+            "validUntil": valid_until.isoformat(),
+            "listedAt": iso(now),
+            "listedBy": by,
+            "sourceDecisionId": source_decision_id,
+            "serviceId": service_id,
+            "version": version,
+        }
+        self._write(entry, current, LISTED, by, reason.get("en", reason_code), now)
+        return entry
+
+    def repair(self, subject_hash: str, reason: str, by: str, now: dt.datetime) -> dict[str, Any]:
+        """信用修复: the entry stays (audited) but no longer bars anyone."""
+        current = self.get(subject_hash)
+        if current is None:
+            raise NotFound("the subject is not on the credit list")
+        if current.get("status") != LISTED:
+            raise Conflict(
+                "the entry is not in force", [{"field": "subjectId", "code": "not_listed"}]
+            )
+        entry = {
+            **current,
+            "status": REPAIRED,
+            "repairedAt": iso(now),
+            "repairedBy": by,
+            "repairReason": reason,
+            "version": int(current.get("version", 0)) + 1,
+        }
+        self._write(entry, current, "REPAIRED", by, reason, now)
+        return entry
+
+    def _write(
+        self,
+        entry: dict[str, Any],
+        current: dict[str, Any] | None,
+        action: str,
+        by: str,
+        why: str,
+        now: dt.datetime,
+    ) -> None:
+        """The entry and its history record together; the entry only if nobody changed it
+        since it was read (optimistic concurrency on `version`)."""
+        condition: dict[str, Any] = (
+            {
+                "ConditionExpression": "version = :seen",
+                "ExpressionAttributeValues": {":seen": {"N": str(current.get("version", 0))}},
+            }
+            if current is not None and "version" in current
+            else {"ConditionExpression": "attribute_not_exists(version)"}
+        )
+        change = {
+            "subjectHash": entry["subjectHash"],
+            "changeId": f"{iso(now)}#{entry['version']:06d}",
+            "action": action,
+            "by": by,
+            "why": why,
+            "at": iso(now),
+            "sourceDecisionId": entry.get("sourceDecisionId"),
+            "entry": {k: v for k, v in entry.items() if k != "subjectHash"},
+        }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": to_item(entry), **condition}},
+                    {
+                        "Put": {
+                            "TableName": self._history,
+                            "Item": to_item(change),
+                            "ConditionExpression": "attribute_not_exists(changeId)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if _cancelled_by_condition(exc):
+                raise EntryChanged(
+                    "the entry changed meanwhile; read it again",
+                    [{"field": "subjectId", "code": "changed"}],
+                ) from None
+            raise unavailable(exc, _WHAT) from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, _WHAT) from None

@@ -1,0 +1,107 @@
+"""The data-sharing port (数据共享): every source of evidence behind one interface.
+
+In production each source is another department's system; here each source is a partition of
+the reference-data table (and the credit list its own table), all read with ONE BatchGetItem per
+decision. A source that does not answer yields UNAVAILABLE for its items, never a guess.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+from miaopi.model import EvidenceItem, EvidenceRequest, EvidenceStatus
+
+from miaopi_platform.aws.dynamo import from_item, plain
+from miaopi_platform.aws.observability import logger
+from miaopi_platform.privacy.pii import PiiHasher
+
+CREDIT_LIST_SOURCE = "credit-list"
+#: what a decision sees of a credit-list entry (the rest is for the people who keep the list)
+CREDIT_EVIDENCE_ATTRIBUTES = ("status", "validUntil", "reasonCode", "listedAt")
+#: local synthetic data only: an item carrying this marks its source as not answering
+SIMULATE_ATTRIBUTE = "simulate"
+
+
+class EvidencePort(Protocol):
+    def gather(self, requests: list[EvidenceRequest]) -> dict[str, EvidenceItem]: ...
+
+
+class DynamoEvidence:
+    """Reference data in DynamoDB: `reference_table` (source, key) and the credit list."""
+
+    def __init__(
+        self,
+        client: Any,
+        reference_table: str,
+        credit_list_table: str,
+        hasher: PiiHasher,
+        max_attempts: int = 3,
+    ) -> None:
+        self._client = client
+        self._reference = reference_table
+        self._credit = credit_list_table
+        self._hasher = hasher
+        self._max_attempts = max_attempts
+
+    def _key(self, request: EvidenceRequest) -> tuple[str, dict[str, Any]]:
+        if request.source == CREDIT_LIST_SOURCE:
+            return self._credit, {"subjectHash": {"S": self._hasher.digest(request.key)}}
+        return self._reference, {"source": {"S": request.source}, "key": {"S": request.key}}
+
+    @staticmethod
+    def _identity(table: str, key: dict[str, Any]) -> tuple[str, ...]:
+        return (table, *sorted(f"{k}={v['S']}" for k, v in key.items()))
+
+    def gather(self, requests: list[EvidenceRequest]) -> dict[str, EvidenceItem]:
+        wanted: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
+        by_alias: dict[str, tuple[str, ...]] = {}
+        for request in requests:
+            table, key = self._key(request)
+            identity = self._identity(table, key)
+            wanted[identity] = (table, key)
+            by_alias[request.alias] = identity
+        found: dict[tuple[str, ...], dict[str, Any]] = {}
+        pending: dict[str, Any] = {}
+        for table, key in wanted.values():
+            pending.setdefault(table, {"Keys": []})["Keys"].append(key)
+        for attempt in range(self._max_attempts):
+            if not pending:
+                break
+            try:
+                answer = self._client.batch_get_item(RequestItems=pending)
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("evidence sources unavailable", extra={"error": type(exc).__name__})
+                break
+            for table, items in answer.get("Responses", {}).items():
+                for item in items:
+                    key_names = ("subjectHash",) if table == self._credit else ("source", "key")
+                    key = {name: item[name] for name in key_names}
+                    found[self._identity(table, key)] = item
+            pending = answer.get("UnprocessedKeys") or {}
+            if pending and attempt + 1 < self._max_attempts:
+                time.sleep(0.05 * 2**attempt)
+        # Still pending (unprocessed, or asked by an attempt that failed) is unanswered; what
+        # earlier attempts returned stands.
+        unanswered = {
+            self._identity(table, key) for table, spec in pending.items() for key in spec["Keys"]
+        }
+        result: dict[str, EvidenceItem] = {}
+        for alias, identity in by_alias.items():
+            if identity in unanswered:
+                result[alias] = EvidenceItem(EvidenceStatus.UNAVAILABLE)
+                continue
+            item = found.get(identity)
+            if item is None:
+                result[alias] = EvidenceItem(EvidenceStatus.ABSENT)
+                continue
+            document = from_item(item)
+            if document.get(SIMULATE_ATTRIBUTE) == EvidenceStatus.UNAVAILABLE.value:
+                result[alias] = EvidenceItem(EvidenceStatus.UNAVAILABLE)
+                continue
+            record = document.get("record")
+            if record is None:  # a credit-list entry: what decisions read of it, not its audit
+                record = {k: document[k] for k in CREDIT_EVIDENCE_ATTRIBUTES if k in document}
+            result[alias] = EvidenceItem(EvidenceStatus.FOUND, plain(record))
+        return result

@@ -1,0 +1,1 @@
+"""Personal data: keyed hashes for lookups (never the value itself) and masking for display."""

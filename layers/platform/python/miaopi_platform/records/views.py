@@ -1,0 +1,99 @@
+"""The application resource as its applicant (and a reviewer) sees it: the API contract's
+view of an application item and of the decision in force on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import Field
+
+from miaopi_platform.aws.api import ApiModel, Localized
+
+
+class LegalBasisView(ApiModel):
+    citation: str
+    article: str | None = None
+    url: str | None = None
+    illustrative: bool = False
+
+
+class ReasonView(ApiModel):
+    rule_id: str
+    on_fail: Literal["REJECT", "REFER"]
+    result: Literal["FAIL", "EVIDENCE_MISSING", "ERROR"]
+    message: Localized
+    remedy: Localized
+    legal_basis: LegalBasisView
+
+
+Status = Literal["APPROVED", "REJECTED", "PENDING_REVIEW", "REVOKED"]
+
+
+class DecisionView(ApiModel):
+    decision_id: str
+    outcome: Literal["APPROVED", "REJECTED", "PENDING_REVIEW", "REVOKED"]
+    decided_by: Literal["SYSTEM", "REVIEWER"]
+    #: a revocation names the decision it overturns
+    revokes: str | None = None
+    rule_set_version: str
+    rule_set_hash: str
+    reasons: list[ReasonView]
+    decided_at: dt.datetime
+    latency_ms: float
+
+
+class ReviewView(ApiModel):
+    due_by: dt.date
+    #: the end of the due day in China; past it the review is escalated (never decided)
+    due_at: dt.datetime | None = None
+    #: false when the official holiday calendar for a year counted was not yet published
+    due_by_official: bool = True
+
+
+class CertificateView(ApiModel):
+    kind: str
+    title: Localized
+    number: str
+    issued_at: dt.datetime
+    #: REVOKED when the approval was overturned after the fact
+    status: Literal["VALID", "REVOKED"] = "VALID"
+    revoked_at: dt.datetime | None = None
+
+
+class ApplicationView(ApiModel):
+    application_id: str
+    service_id: str
+    status: Status
+    submitted_at: dt.datetime
+    decision: DecisionView
+    review: ReviewView | None = None
+    certificate: CertificateView | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    #: the application as submitted, personal data masked
+    form: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApplicationPage(ApiModel):
+    items: list[ApplicationView]
+    next_token: str | None = None
+
+
+class EvidenceSnapshotView(ApiModel):
+    alias: str
+    source: str
+    status: str
+    record: dict[str, Any] | None = None
+
+
+class TraceView(ApiModel):
+    rule_id: str
+    result: str
+    on_fail: str
+    values: dict[str, Any] = Field(default_factory=dict)
+    missing: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
+def view(item: dict[str, Any]) -> ApplicationView:
+    return ApplicationView.model_validate(item)

@@ -1,0 +1,184 @@
+"""The review tasks table: tasks stored from the workflow's messages, the reviewers' queue, and
+the claim that lets exactly one decision through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from miaopi_platform.aws.dynamo import from_item, to_item, unavailable
+from miaopi_platform.aws.errors import Conflict
+from miaopi_platform.aws.paging import decode_token, encode_token
+from miaopi_platform.review.tasks import DECIDED, DECIDING, OPEN, queue_keys
+
+#: indexes of template.yaml's ReviewTasksTable (a test pins them to the template)
+BY_QUEUE = "byQueue"
+BY_SERVICE_QUEUE = "byServiceQueue"
+_PAGE_KEYS = {
+    BY_QUEUE: frozenset({"taskId", "queue", "dueAt"}),
+    BY_SERVICE_QUEUE: frozenset({"taskId", "serviceQueue", "dueAt"}),
+}
+_WHAT = "the review tasks"
+
+
+def _failed_condition(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class ReviewStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def store(self, item: dict[str, Any]) -> bool:
+        """Store a task from the workflow's message. Stored already (a redelivery, or the
+        message the workflow sends again after escalating): only the token is renewed and the
+        escalation noted, never the status or a decision. True when the task is new."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(taskId)",
+            )
+            return True
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise unavailable(exc, _WHAT) from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, _WHAT) from None
+        # Renew the token only with a newer message: a redelivered or late older message
+        # (standard queues do not keep order) must not put back a token that is dead.
+        update = "SET taskToken = :token, tokenAt = :sent"
+        values: dict[str, Any] = {
+            ":token": {"S": item["taskToken"]},
+            ":sent": {"S": item["tokenAt"]},
+            ":decided": {"S": DECIDED},
+        }
+        if item["escalated"]:
+            update += ", escalated = :yes"
+            values[":yes"] = {"BOOL": True}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"taskId": {"S": item["taskId"]}},
+                UpdateExpression=update,
+                ConditionExpression="#status <> :decided AND "
+                "(attribute_not_exists(tokenAt) OR tokenAt < :sent)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _failed_condition(exc):  # decided already, or an older message: stale
+                raise unavailable(exc, _WHAT) from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, _WHAT) from None
+        return False
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key={"taskId": {"S": task_id}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, _WHAT) from None
+        item = answer.get("Item")
+        return from_item(item) if item else None
+
+    def queue(
+        self, status: str, service_id: str | None, limit: int, next_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Tasks in a status, the earliest deadline first; one service's or all."""
+        if service_id:
+            index, name, value = BY_SERVICE_QUEUE, "serviceQueue", f"{service_id}#{status}"
+        else:
+            index, name, value = BY_QUEUE, "queue", status
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :k",
+            "ExpressionAttributeNames": {"#k": name},
+            "ExpressionAttributeValues": {":k": {"S": value}},
+            "ScanIndexForward": True,
+            "Limit": limit,
+        }
+        if next_token:
+            query["ExclusiveStartKey"] = decode_token(next_token, _PAGE_KEYS[index], {name: value})
+        try:
+            answer = self._client.query(**query)
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, _WHAT) from None
+        items = [from_item(i) for i in answer.get("Items", [])]
+        return items, encode_token(answer.get("LastEvaluatedKey"))
+
+    def claim(self, task: dict[str, Any], claim: dict[str, Any], stale_before: str) -> None:
+        """OPEN -> DECIDING with the reviewer's decision, or 409: a task is decided once. A
+        claim older than `stale_before` that the workflow never recorded (the claiming function
+        died before handing it over) may be claimed again."""
+        values = to_item({f":{k}": v for k, v in claim.items()})
+        # every name aliased: some (e.g. comment) are DynamoDB reserved words
+        names = {f"#{k}": k for k in claim if f":{k}" in values}
+        sets = ", ".join(f"#{k} = :{k}" for k in claim if f":{k}" in values)
+        keys = queue_keys(task["serviceId"], DECIDING)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"taskId": {"S": task["taskId"]}},
+                UpdateExpression=f"SET #status = :deciding, #queue = :queue, "
+                f"serviceQueue = :serviceQueue, {sets}",
+                ConditionExpression="#status = :open OR "
+                "(#status = :deciding AND #claimedAt < :stale)",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#queue": "queue",
+                    "#claimedAt": "claimedAt",
+                    **names,
+                },
+                ExpressionAttributeValues={
+                    **values,
+                    ":deciding": {"S": DECIDING},
+                    ":open": {"S": OPEN},
+                    ":stale": {"S": stale_before},
+                    ":queue": {"S": keys["queue"]},
+                    ":serviceQueue": {"S": keys["serviceQueue"]},
+                },
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                raise Conflict(
+                    "this task has already been decided",
+                    [{"field": "taskId", "code": "already_decided"}],
+                ) from None
+            raise unavailable(exc, _WHAT) from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, _WHAT) from None
+
+    def release(self, task: dict[str, Any], claim_id: str) -> None:
+        """DECIDING -> OPEN when the workflow did not take this claim's decision (so it can be
+        sent again); a newer claim is left alone."""
+        keys = queue_keys(task["serviceId"], OPEN)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"taskId": {"S": task["taskId"]}},
+                UpdateExpression="SET #status = :open, #queue = :queue, serviceQueue = :sq "
+                "REMOVE decisionId, claimId, outcome, reviewerId, reasonCodes, #comment, claimedAt",
+                ConditionExpression="#status = :deciding AND claimId = :id",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#queue": "queue",
+                    "#comment": "comment",
+                },
+                ExpressionAttributeValues={
+                    ":open": {"S": OPEN},
+                    ":deciding": {"S": DECIDING},
+                    ":id": {"S": claim_id},
+                    ":queue": {"S": keys["queue"]},
+                    ":sq": {"S": keys["serviceQueue"]},
+                },
+            )
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise unavailable(exc, _WHAT) from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, _WHAT) from None

@@ -1,0 +1,339 @@
+"""Manual review, as data: the workflow's input for a referred application, the review task a
+reviewer works, and the reviewer's decision in the shape the workflow records it.
+
+The review workflow (infra/statemachines/review.asl.json) owns the order of things; this module
+owns their content, so the function that starts a workflow, the one that stores its task and the
+reviewer API agree on every name. Nothing here talks to AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from miaopi.model import Outcome, ServiceDefinition
+
+from miaopi_platform.aws.clock import iso
+from miaopi_platform.aws.dynamo import to_item
+from miaopi_platform.aws.errors import UnprocessableEntity
+from miaopi_platform.records.certificate import certificate
+from miaopi_platform.records.decision import FALSE_DATA, REVIEWER, sealed
+
+REFERRAL = "REFERRAL"
+SPOT_CHECK = "SPOT_CHECK"
+
+OPEN = "OPEN"
+DECIDING = "DECIDING"
+DECIDED = "DECIDED"
+
+#: the task id's prefix per kind; the rest is the application id's, so one task per kind
+_PREFIX = {REFERRAL: "TSK", SPOT_CHECK: "SPT"}
+
+#: per task kind, the reviewers' choices and the outcome each records: a referral is approved
+#: or rejected; a spot check finds the approval VALID (it stands) or INVALID (it is revoked)
+OUTCOMES = {
+    REFERRAL: {"APPROVE": Outcome.APPROVED, "REJECT": Outcome.REJECTED},
+    SPOT_CHECK: {"VALID": Outcome.APPROVED, "INVALID": Outcome.REVOKED},
+}
+
+
+def task_id(kind: str, application_id: str) -> str:
+    return _PREFIX[kind] + application_id.removeprefix("APP")
+
+
+def queue_keys(service_id: str, status: str) -> dict[str, str]:
+    """The index keys of a task in a status: the whole queue, and one service's queue."""
+    return {"queue": status, "serviceQueue": f"{service_id}#{status}"}
+
+
+def referral_input(
+    application: dict[str, Any], now: dt.datetime, escalated: bool = False
+) -> dict[str, Any]:
+    """The review workflow's input for a PENDING_REVIEW application (its stored item).
+    `escalated`: the task was escalated already (a workflow started again for it)."""
+    review = application["review"]
+    due_at = dt.datetime.fromisoformat(review["dueAt"])
+    decision = application["decision"]
+    task = {
+        "taskId": task_id(REFERRAL, application["applicationId"]),
+        "kind": REFERRAL,
+        "applicationId": application["applicationId"],
+        "serviceId": application["serviceId"],
+        "sourceDecisionId": decision["decisionId"],
+        "applicantId": application["applicantId"],
+        "dueBy": review["dueBy"],
+        "dueAt": review["dueAt"],
+        # Step Functions waits this long before escalating; at least 1 s even when processed late
+        "timeoutSeconds": max(1, math.ceil((due_at - now).total_seconds())),
+        "referredRules": [
+            r["ruleId"] for r in decision.get("reasons", []) if r.get("onFail") == "REFER"
+        ],
+        "escalated": escalated,
+    }
+    return {"task": task}
+
+
+def resumed_input(task: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The workflow's input again, from a stored task (its workflow is gone: a restart)."""
+    due_at = dt.datetime.fromisoformat(task["dueAt"])
+    fields = (
+        "taskId",
+        "kind",
+        "applicationId",
+        "serviceId",
+        "sourceDecisionId",
+        "applicantId",
+        "dueBy",
+        "dueAt",
+        "referredRules",
+        "checkReason",
+    )
+    return {
+        "task": {
+            **{f: task.get(f) for f in fields},
+            "timeoutSeconds": max(1, math.ceil((due_at - now).total_seconds())),
+            "escalated": bool(task.get("escalated")),
+        }
+    }
+
+
+def execution_name(task: dict[str, Any]) -> str:
+    """One workflow per task: the application id for a referral, so a retry cannot start two."""
+    if task["kind"] == REFERRAL:
+        return str(task["applicationId"])
+    return str(task["taskId"])
+
+
+def task_item(
+    task: dict[str, Any], token: str, escalated: bool, now: dt.datetime, sent_at: str | None = None
+) -> dict[str, Any]:
+    """A new review task from the workflow's message. The token is stored, never shown."""
+    return {
+        "taskId": task["taskId"],
+        "kind": task["kind"],
+        "status": OPEN,
+        **queue_keys(task["serviceId"], OPEN),
+        "serviceId": task["serviceId"],
+        "applicationId": task["applicationId"],
+        "sourceDecisionId": task["sourceDecisionId"],
+        "applicantId": task["applicantId"],
+        "dueBy": task["dueBy"],
+        "dueAt": task["dueAt"],
+        "referredRules": list(task.get("referredRules", [])),
+        "checkReason": task.get("checkReason"),
+        "escalated": escalated,
+        "createdAt": iso(now),
+        "taskToken": token,
+        #: when the workflow sent this token: only a newer one replaces it
+        "tokenAt": sent_at or iso(now),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewerChoice:
+    decision: str
+    reason_codes: tuple[str, ...]
+    comment: str | None
+    reviewer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewerDecision:
+    """What the reviewer API claims on the task and hands the workflow to record."""
+
+    decision_id: str
+    outcome: Outcome
+    claim: dict[str, Any]
+    workflow_output: dict[str, Any]
+
+
+def reviewer_decision(
+    service: ServiceDefinition,
+    task: dict[str, Any],
+    source: dict[str, Any],
+    choice: ReviewerChoice,
+    decision_id: str,
+    now: dt.datetime,
+    claim_id: str = "",
+) -> ReviewerDecision:
+    """The reviewer's decision on a task: a decision record like a system one, the
+    application's new state, the task's closing values and the applicant's notification.
+
+    A rejection (or a spot check finding the approval INVALID) must name at least one rule of
+    the rule set the case was decided under: the applicant gets that rule's reason, remedy and
+    legal basis, as for a system rejection. An INVALID spot check revokes the approval for false
+    data (its certificate too); the subject then goes on the credit list (supervision).
+    """
+    kind = task["kind"]
+    outcome = OUTCOMES[kind].get(choice.decision)
+    if outcome is None:
+        raise UnprocessableEntity(
+            f"a {kind} task is decided with one of {', '.join(OUTCOMES[kind])}",
+            [{"field": "decision", "code": "not_for_this_task", "message": choice.decision}],
+        )
+    rules = {r.id: r for r in service.rule_set_named(source["ruleSetVersion"]).rules}
+    unknown = [c for c in choice.reason_codes if c not in rules]
+    if unknown:
+        raise UnprocessableEntity(
+            "reasonCodes must be rule ids of the case's rule set",
+            [{"field": "reasonCodes", "code": "unknown_rule", "message": c} for c in unknown],
+        )
+    adverse = outcome in (Outcome.REJECTED, Outcome.REVOKED)
+    if adverse and not choice.reason_codes:
+        raise UnprocessableEntity(
+            "an adverse decision names the rules it rests on",
+            [{"field": "reasonCodes", "code": "required"}],
+        )
+    decided_at = iso(now)
+    reasons = [
+        {
+            "ruleId": code,
+            "onFail": rules[code].on_fail,
+            "result": "FAIL",
+            "message": rules[code].reason.model_dump(),
+            "remedy": rules[code].remedy.model_dump(),
+            "legalBasis": rules[code].legal_basis.model_dump(exclude_none=True),
+        }
+        for code in (choice.reason_codes if adverse else ())
+    ]
+    submitted = dt.datetime.fromisoformat(source["decidedAt"])
+    latency_ms = round((now - submitted).total_seconds() * 1000, 3)
+    record: dict[str, Any] = {
+        "decisionId": decision_id,
+        "applicationId": task["applicationId"],
+        "serviceId": task["serviceId"],
+        "decidedAt": decided_at,
+        "sequence": int(source.get("sequence", 1)) + 1,
+        "outcome": outcome.value,
+        "decidedBy": REVIEWER,
+        "deciderId": choice.reviewer_id,
+        "kind": kind,
+        "reviewOf": source["decisionId"],
+        "taskId": task["taskId"],
+        "applicantId": source["applicantId"],
+        "subjectHash": source["subjectHash"],
+        "ruleSetVersion": source["ruleSetVersion"],
+        "ruleSetHash": source["ruleSetHash"],
+        "applicationDate": source["applicationDate"],
+        "reasonCodes": list(choice.reason_codes),
+        "comment": choice.comment,
+        "reasons": reasons,
+        "outputs": source.get("outputs", {}) if outcome is Outcome.APPROVED else {},
+        "latencyMs": latency_ms,
+    }
+    view = {
+        "decisionId": decision_id,
+        "outcome": outcome.value,
+        "decidedBy": REVIEWER,
+        "ruleSetVersion": source["ruleSetVersion"],
+        "ruleSetHash": source["ruleSetHash"],
+        "reasons": reasons,
+        "decidedAt": decided_at,
+        "latencyMs": latency_ms,
+    }
+    if kind == SPOT_CHECK:
+        update, names, values = _spot_check_update(record, view, choice, source, decided_at)
+    else:
+        update, names, values = _referral_update(service, outcome, view, source, decision_id)
+    claim = {
+        "claimId": claim_id,
+        "decisionId": decision_id,
+        "outcome": outcome.value,
+        "reviewerId": choice.reviewer_id,
+        "reasonCodes": list(choice.reason_codes),
+        "comment": choice.comment,
+        "claimedAt": decided_at,
+    }
+    closing = {
+        ":decided": DECIDED,
+        **_keyed(queue_keys(task["serviceId"], DECIDED)),
+        ":at": decided_at,
+        ":deciding": DECIDING,
+        ":decisionId": decision_id,
+        ":claimId": claim_id,
+    }
+    output = {
+        "decision": to_item(sealed(record)),
+        "application": {"update": update, "names": names, "values": to_item(values)},
+        "task": {"values": to_item(closing)},
+        # if the decision cannot be recorded, the workflow reopens the task with these
+        "release": {
+            "values": to_item(
+                {
+                    ":open": OPEN,
+                    ":deciding": DECIDING,
+                    **_keyed(queue_keys(task["serviceId"], OPEN)),
+                }
+            )
+        },
+        "notification": {
+            "kind": "SPOT_CHECK" if kind == SPOT_CHECK else "DECISION",
+            "applicationId": task["applicationId"],
+            "serviceId": task["serviceId"],
+            "status": outcome.value,
+            "decisionId": decision_id,
+            "decidedBy": REVIEWER,
+            "decidedAt": decided_at,
+        },
+    }
+    return ReviewerDecision(decision_id, outcome, claim, output)
+
+
+def _keyed(keys: dict[str, str]) -> dict[str, str]:
+    return {f":{name}": value for name, value in keys.items()}
+
+
+def _referral_update(
+    service: ServiceDefinition,
+    outcome: Outcome,
+    view: dict[str, Any],
+    source: dict[str, Any],
+    decision_id: str,
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A referral decided: it leaves PENDING_REVIEW, with a certificate when approved."""
+    values: dict[str, Any] = {
+        ":status": outcome.value,
+        ":expected": Outcome.PENDING_REVIEW.value,
+        ":decision": view,
+    }
+    update = "SET #status = :status, decision = :decision"
+    if outcome is Outcome.APPROVED:
+        application_date = dt.date.fromisoformat(source["applicationDate"])
+        values[":certificate"] = certificate(
+            service, application_date, decision_id, view["decidedAt"]
+        )
+        update += ", certificate = :certificate"
+    return update + " REMOVE review", {"#status": "status"}, values
+
+
+def _spot_check_update(
+    record: dict[str, Any],
+    view: dict[str, Any],
+    choice: ReviewerChoice,
+    source: dict[str, Any],
+    decided_at: str,
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A spot check settled: VALID notes it on the approved application; INVALID revokes the
+    approval in force (and its certificate) for false data."""
+    check = {"result": choice.decision, "decisionId": record["decisionId"], "at": decided_at}
+    if record["outcome"] == Outcome.APPROVED.value:
+        values = {":check": check, ":expected": Outcome.APPROVED.value}
+        return "SET spotCheck = :check", {"#status": "status"}, values
+    record["revokes"] = source["decisionId"]
+    record["cause"] = FALSE_DATA
+    values = {
+        ":status": Outcome.REVOKED.value,
+        ":decision": view,
+        ":revoked": "REVOKED",
+        ":at": decided_at,
+        ":by": record["decisionId"],
+        ":check": check,
+        ":expected": Outcome.APPROVED.value,
+    }
+    update = (
+        "SET #status = :status, decision = :decision, spotCheck = :check, "
+        "certificate.#cstatus = :revoked, certificate.revokedAt = :at, certificate.revokedBy = :by"
+    )
+    return update, {"#status": "status", "#cstatus": "status"}, values

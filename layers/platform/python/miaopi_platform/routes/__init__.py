@@ -1,1 +1,0 @@
-"""Routers, one module per function; the catalogue also combines them into the OpenAPI document."""

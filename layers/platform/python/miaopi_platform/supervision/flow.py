@@ -1,0 +1,470 @@
+"""Supervision at work, driven by streams. Every step is safe to repeat: a redelivered stream
+record finds its supervision record written (and acts on that, not on a second look), writes
+are conditional, workflows are started under a fixed name, and notices are published once.
+
+- `on_decision` (decisions table stream): an automatic approval is re-verified against fresh
+  data and drawn (or not) for a spot check, in one transaction with its revocation when the
+  re-verification fails; a revocation for false data puts the subject on the credit list; the
+  applicant hears of every final decision, staff of every revocation.
+- `on_credit_entry` (credit list stream): a subject newly listed has their approvals that are
+  still under supervision checked again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    idempotent_function,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+from miaopi.engine import decide, evidence_requests, subject_of
+from miaopi.model import Decision, EvidenceItem, Outcome, ServiceDefinition
+from miaopi.workdays import CHINA, add_working_days, end_of_day
+
+from miaopi_platform.aws.clock import iso
+from miaopi_platform.aws.dynamo import from_item, to_item, unavailable
+from miaopi_platform.aws.observability import logger, metrics
+from miaopi_platform.catalogue.services import find
+from miaopi_platform.credit.store import LISTED, AlreadyListed
+from miaopi_platform.records.decision import FALSE_DATA, REVIEWER, SYSTEM
+from miaopi_platform.records.ids import decision_id_for
+from miaopi_platform.review.flow import start
+from miaopi_platform.review.tasks import SPOT_CHECK, task_id
+from miaopi_platform.supervision.items import (
+    REVOKED,
+    UNDER_SUPERVISION,
+    Revocation,
+    cause_of,
+    masked_subject,
+    revocation,
+    revocation_notice,
+    spot_check_draw,
+    supervision_item,
+    verification_record,
+)
+from miaopi_platform.wiring import Dependencies
+
+_WHAT = "the supervision records"
+
+
+# ---------------------------------------------------------------- the decisions stream
+
+
+def on_decision(
+    deps: Dependencies, stream_record: dict[str, Any], now: dt.datetime | None = None
+) -> None:
+    if stream_record.get("eventName") != "INSERT":
+        return
+    image = (stream_record.get("dynamodb") or {}).get("NewImage")
+    if not image:
+        return
+    record = from_item(image)
+    moment = now or dt.datetime.now(dt.UTC)
+    outcome, by = record.get("outcome"), record.get("decidedBy")
+    if outcome == Outcome.APPROVED.value and by == SYSTEM:
+        supervise(deps, record, moment)
+    elif outcome == Outcome.REVOKED.value:
+        after_revocation(deps, record, moment)
+    if by == SYSTEM and outcome in (Outcome.APPROVED.value, Outcome.REJECTED.value):
+        notice = {
+            "kind": "DECISION",
+            "applicationId": record["applicationId"],
+            "serviceId": record["serviceId"],
+            "status": outcome,
+            "decisionId": record["decisionId"],
+            "decidedBy": SYSTEM,
+            "decidedAt": record["decidedAt"],
+        }
+        publish_once(deps, deps.settings.applicant_topic_arn, notice, record["applicantId"])
+
+
+def supervise(deps: Dependencies, approval: dict[str, Any], now: dt.datetime) -> None:
+    """Re-verify one automatic approval, draw for a spot check, revoke if it no longer holds."""
+    stored = deps.supervision.get(approval["decisionId"])
+    if stored is None:
+        service = find(approval["serviceId"])
+        verification, evidence = reverify(deps, service, approval)
+        draw = spot_check_draw(
+            service, approval, deps.hasher.derive("spot-check", approval["decisionId"])
+        )
+        item = supervision_item(service, approval, verification, draw, now)
+        revoke = None
+        if verification.outcome is Outcome.REJECTED:
+            cause = cause_of(
+                service, service.rule_set_named(verification.rule_set_version), verification
+            )
+            revoke = revocation(
+                approval,
+                verification,
+                evidence,
+                cause,
+                decision_id_for(
+                    deps.hasher, approval["applicationId"], "revoke", approval["decisionId"]
+                ),
+                now,
+            )
+            item["status"] = REVOKED
+        created = deps.supervision.create(
+            item, revoke, deps.settings.decisions_table, deps.settings.applications_table
+        )
+        # written by this call: act on it; else a concurrent delivery wrote it first: read it
+        stored = item if created else deps.supervision.get(approval["decisionId"]) or item
+        if created:
+            metrics.add_metric(name="Supervised", unit="Count", value=1)
+        if created and revoke:
+            metrics.add_metric(name="RevokedOnVerification", unit="Count", value=1)
+        logger.info(
+            "approval supervised",
+            extra={
+                "decisionId": approval["decisionId"],
+                "verification": verification.outcome.value,
+                "sampled": draw.sampled,
+            },
+        )
+    _spot_check_if_due(deps, approval, stored, now)
+
+
+def reverify(
+    deps: Dependencies, service: ServiceDefinition, approval: dict[str, Any]
+) -> tuple[Decision, dict[str, EvidenceItem]]:
+    """The same rule-set version, the same application and date, fresh evidence."""
+    rule_set = service.rule_set_named(approval["ruleSetVersion"])
+    application = approval["application"]
+    requests, skipped = evidence_requests(service, application)
+    evidence = {**skipped, **deps.evidence.gather(requests)}
+    on = dt.date.fromisoformat(approval["applicationDate"])
+    return decide(service, rule_set, application, evidence, on), evidence
+
+
+def _spot_check_if_due(
+    deps: Dependencies, approval: dict[str, Any], stored: dict[str, Any], now: dt.datetime
+) -> None:
+    if stored.get("status") != UNDER_SUPERVISION:
+        return
+    verification = stored.get("verification", {})
+    unconfirmed = verification.get("outcome") == Outcome.PENDING_REVIEW.value
+    if not (stored.get("sampling", {}).get("sampled") or unconfirmed):
+        return
+    reason = "RECHECK_UNCONFIRMED" if unconfirmed else "SAMPLED"
+    start_spot_check(deps, approval, verification.get("failingRules", []), reason, now)
+
+
+def start_spot_check(
+    deps: Dependencies,
+    approval: dict[str, Any],
+    rules: list[str],
+    reason: str,
+    now: dt.datetime,
+) -> bool:
+    service = find(approval["serviceId"])
+    today = now.astimezone(CHINA).date()
+    due, _official = add_working_days(today, service.file.supervision.spot_check_working_days)
+    due_at = end_of_day(due)
+    task = {
+        "taskId": task_id(SPOT_CHECK, approval["applicationId"]),
+        "kind": SPOT_CHECK,
+        "applicationId": approval["applicationId"],
+        "serviceId": approval["serviceId"],
+        "sourceDecisionId": approval["decisionId"],
+        "applicantId": approval["applicantId"],
+        "dueBy": due.isoformat(),
+        "dueAt": iso(due_at),
+        "timeoutSeconds": max(1, int((due_at - now).total_seconds())),
+        "referredRules": list(rules),
+        "checkReason": reason,
+        "escalated": False,
+    }
+    return start(deps, {"task": task})
+
+
+# ---------------------------------------------------------------- after a revocation
+
+
+def after_revocation(deps: Dependencies, record: dict[str, Any], now: dt.datetime) -> None:
+    """Close supervision, list the subject when the data was false, tell staff and applicant."""
+    deps.supervision.mark_revoked(record.get("revokes") or "", record["decisionId"])
+    if record.get("cause") == FALSE_DATA:
+        list_subject(deps, record, now)
+    notice = revocation_notice(record)
+    publish_once(deps, deps.settings.supervisor_topic_arn, {**notice, "audience": "staff"}, None)
+    if record.get("decidedBy") != REVIEWER:  # the review workflow tells the applicant itself
+        publish_once(deps, deps.settings.applicant_topic_arn, notice, record["applicantId"])
+
+
+def list_subject(deps: Dependencies, record: dict[str, Any], now: dt.datetime) -> None:
+    service = find(record["serviceId"])
+    application = record.get("application")
+    if application is None:  # a reviewer's revocation: the application is the approval's
+        approval = deps.store.get_decision(str(record.get("revokes") or record.get("reviewOf")))
+        application = (approval or {}).get("application") or {}
+    subject = str(subject_of(service, application) or "")
+    today = now.astimezone(CHINA).date()
+    rules = ", ".join(r["ruleId"] for r in record.get("reasons", [])) or "spot check"
+    decision = record["decisionId"]
+    try:
+        entry = deps.credit.list(
+            record["subjectHash"],
+            subject_masked=masked_subject(subject),
+            reason_code=FALSE_DATA,
+            reason={
+                "zh": f"提供虚假材料，审批已被撤销(决定 {decision}，规则 {rules})。",
+                "en": f"False data: approval revoked (decision {decision}, rules {rules}).",
+            },
+            valid_until=today + dt.timedelta(days=service.file.supervision.listing_days),
+            by=str(record.get("deciderId", "supervision")),
+            now=now,
+            source_decision_id=record["decisionId"],
+            service_id=record["serviceId"],
+        )
+    except AlreadyListed:  # in force already (another source): nothing to add. A concurrent
+        # change (EntryChanged) is not caught: the stream record is retried.
+        logger.info("subject listed already", extra={"decisionId": record["decisionId"]})
+        return
+    if entry is not None:
+        metrics.add_metric(name="CreditListed", unit="Count", value=1)
+        logger.info("subject listed", extra={"decisionId": record["decisionId"]})
+
+
+# ---------------------------------------------------------------- the credit list stream
+
+
+def on_credit_entry(
+    deps: Dependencies, stream_record: dict[str, Any], now: dt.datetime | None = None
+) -> int:
+    """A subject newly listed: check their approvals under supervision again. Returns how
+    many approvals were revoked."""
+    change = stream_record.get("dynamodb") or {}
+    new = from_item(change["NewImage"]) if change.get("NewImage") else {}
+    old = from_item(change["OldImage"]) if change.get("OldImage") else {}
+    if new.get("status") != LISTED or (
+        old.get("status") == LISTED and old.get("version") == new.get("version")
+    ):
+        return 0
+    moment = now or dt.datetime.now(dt.UTC)
+    today = moment.astimezone(CHINA).date().isoformat()
+    revoked = 0
+    for item in deps.supervision.under_supervision(new["subjectHash"], today):
+        approval = deps.store.get_decision(item["decisionId"])
+        if approval is None:
+            continue
+        revoked += recheck(deps, approval, moment)
+    return revoked
+
+
+def recheck(deps: Dependencies, approval: dict[str, Any], now: dt.datetime) -> int:
+    service = find(approval["serviceId"])
+    verification, evidence = reverify(deps, service, approval)
+    if verification.outcome is Outcome.APPROVED:
+        return 0
+    if verification.outcome is Outcome.PENDING_REVIEW:
+        start_spot_check(
+            deps, approval, [r.rule_id for r in verification.reasons], "RECHECK_UNCONFIRMED", now
+        )
+        return 0
+    cause = cause_of(
+        service, service.rule_set_named(verification.rule_set_version), verification, later=True
+    )
+    revoke = revocation(
+        approval,
+        verification,
+        evidence,
+        cause,
+        decision_id_for(deps.hasher, approval["applicationId"], "revoke", approval["decisionId"]),
+        now,
+    )
+    done = deps.supervision.revoke_supervised(
+        approval["decisionId"],
+        verification_record(verification, now),
+        revoke,
+        deps.settings.decisions_table,
+        deps.settings.applications_table,
+    )
+    if done:
+        metrics.add_metric(name="RevokedOnRecheck", unit="Count", value=1)
+        logger.info("approval revoked on re-check", extra={"decisionId": approval["decisionId"]})
+    return int(done)
+
+
+# ---------------------------------------------------------------- notices, once
+
+
+def publish_once(
+    deps: Dependencies, topic_arn: str, notice: dict[str, Any], applicant_id: str | None
+) -> None:
+    """Publish a notice at most once per (topic, decision, kind), however often the stream
+    delivers the record (Powertools idempotency, keyed on those)."""
+    key = {"topic": topic_arn, "decisionId": notice["decisionId"], "kind": notice["kind"]}
+    _publish_idempotently(deps)(key=key, notice=notice, applicant_id=applicant_id)
+
+
+def _publish_idempotently(deps: Dependencies) -> Any:
+    persistence = deps.idempotency_store
+
+    @idempotent_function(
+        data_keyword_argument="key",
+        persistence_store=persistence,
+        config=deps.idempotency_config,
+    )
+    def publish(key: dict[str, str], notice: dict[str, Any], applicant_id: str | None) -> str:
+        attributes: dict[str, Any] = {"kind": {"DataType": "String", "StringValue": notice["kind"]}}
+        if applicant_id:
+            attributes["applicantId"] = {"DataType": "String", "StringValue": applicant_id}
+        answer = deps.sns.publish(
+            TopicArn=key["topic"],
+            Message=json.dumps(notice, ensure_ascii=False, default=str),
+            MessageAttributes=attributes,
+        )
+        return str(answer.get("MessageId", ""))
+
+    return publish
+
+
+# ---------------------------------------------------------------- the supervision table
+
+
+class SupervisionStore:
+    """Supervision records (one per automatic approval), with their revocations."""
+
+    BY_SUBJECT = "bySubject"
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def get(self, decision_id: str) -> dict[str, Any] | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key={"decisionId": {"S": decision_id}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, _WHAT) from None
+        item = answer.get("Item")
+        return from_item(item) if item else None
+
+    def create(
+        self,
+        item: dict[str, Any],
+        revoke: Revocation | None,
+        decisions_table: str,
+        applications_table: str,
+    ) -> bool:
+        """The supervision record, with the revocation when there is one: all or nothing.
+        False when it was written already (a redelivered record)."""
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(item),
+                    "ConditionExpression": "attribute_not_exists(decisionId)",
+                }
+            }
+        ]
+        if revoke:
+            writes += _revocation_writes(revoke, decisions_table, applications_table)
+        return self._transact(writes)
+
+    def revoke_supervised(
+        self,
+        decision_id: str,
+        recheck: dict[str, Any],
+        revoke: Revocation,
+        decisions_table: str,
+        applications_table: str,
+    ) -> bool:
+        writes: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"decisionId": {"S": decision_id}},
+                    "UpdateExpression": "SET #status = :revoked, recheck = :recheck",
+                    "ConditionExpression": "#status = :under",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": to_item(
+                        {":revoked": REVOKED, ":recheck": recheck, ":under": UNDER_SUPERVISION}
+                    ),
+                }
+            },
+            *_revocation_writes(revoke, decisions_table, applications_table),
+        ]
+        return self._transact(writes)
+
+    def mark_revoked(self, decision_id: str, revocation_id: str) -> None:
+        if not decision_id:
+            return
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"decisionId": {"S": decision_id}},
+                UpdateExpression="SET #status = :revoked, revokedBy = :by",
+                ConditionExpression="attribute_exists(decisionId)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":revoked": {"S": REVOKED}, ":by": {"S": revocation_id}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise unavailable(exc, _WHAT) from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, _WHAT) from None
+
+    def under_supervision(self, subject_hash: str, today: str) -> list[dict[str, Any]]:
+        """The subject's approvals whose supervision has not ended (an index, never a scan)."""
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": self.BY_SUBJECT,
+            "KeyConditionExpression": "subjectHash = :s AND supervisedUntil >= :today",
+            "FilterExpression": "#status = :under",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {":s": subject_hash, ":today": today, ":under": UNDER_SUPERVISION}
+            ),
+        }
+        while True:
+            try:
+                answer = self._client.query(**query)
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, _WHAT) from None
+            items += [from_item(i) for i in answer.get("Items", [])]
+            if not answer.get("LastEvaluatedKey"):
+                return items
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def _transact(self, writes: list[dict[str, Any]]) -> bool:
+        try:
+            self._client.transact_write_items(TransactItems=writes)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                return False
+            raise unavailable(exc, _WHAT) from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, _WHAT) from None
+        return True
+
+
+def _revocation_writes(
+    revoke: Revocation, decisions_table: str, applications_table: str
+) -> list[dict[str, Any]]:
+    record = revoke.record
+    return [
+        {
+            "Put": {
+                "TableName": decisions_table,
+                "Item": to_item(record),
+                "ConditionExpression": "attribute_not_exists(decisionId)",
+            }
+        },
+        {
+            "Update": {
+                "TableName": applications_table,
+                "Key": {"applicationId": {"S": record["applicationId"]}},
+                "UpdateExpression": revoke.update,
+                "ConditionExpression": "#status = :expected AND decision.decisionId = :approval",
+                "ExpressionAttributeNames": revoke.names,
+                "ExpressionAttributeValues": to_item(revoke.values),
+            }
+        },
+    ]

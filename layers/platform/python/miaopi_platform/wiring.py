@@ -1,0 +1,122 @@
+"""What a function needs to talk to AWS, built lazily from its settings on first use.
+
+Nothing talks to AWS at import; tests inject clients instead of patching.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+)
+
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.credit.store import CreditList
+from miaopi_platform.evidence.port import DynamoEvidence
+from miaopi_platform.privacy.pii import PiiHasher
+from miaopi_platform.records.store import ApplicationStore
+from miaopi_platform.review.store import ReviewStore
+
+if TYPE_CHECKING:
+    from miaopi_platform.audit.sequencer import ChainStore
+    from miaopi_platform.audit.store import AuditStore
+    from miaopi_platform.supervision.flow import SupervisionStore
+
+
+class Dependencies:
+    def __init__(
+        self,
+        settings: Settings,
+        dynamodb: Any | None = None,
+        secrets: Any | None = None,
+        hasher: PiiHasher | None = None,
+        stepfunctions: Any | None = None,
+        sns: Any | None = None,
+    ) -> None:
+        self.settings = settings
+        self._dynamodb = dynamodb
+        self._secrets = secrets
+        self._hasher = hasher
+        self._stepfunctions = stepfunctions
+        self._sns = sns
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self._dynamodb or boto3.client("dynamodb")
+
+    @cached_property
+    def hasher(self) -> PiiHasher:
+        if self._hasher is not None:
+            return self._hasher
+        secrets = self._secrets or boto3.client("secretsmanager")
+        return PiiHasher.from_secret(secrets, self.settings.pii_key_secret_arn)
+
+    @cached_property
+    def evidence(self) -> DynamoEvidence:
+        return DynamoEvidence(
+            self.dynamodb,
+            self.settings.reference_table,
+            self.settings.credit_list_table,
+            self.hasher,
+        )
+
+    @cached_property
+    def store(self) -> ApplicationStore:
+        return ApplicationStore(
+            self.dynamodb, self.settings.applications_table, self.settings.decisions_table
+        )
+
+    @cached_property
+    def reviews(self) -> ReviewStore:
+        return ReviewStore(self.dynamodb, self.settings.review_tasks_table)
+
+    @cached_property
+    def stepfunctions(self) -> Any:
+        return self._stepfunctions or boto3.client("stepfunctions")
+
+    @cached_property
+    def sns(self) -> Any:
+        return self._sns or boto3.client("sns")
+
+    @cached_property
+    def credit(self) -> CreditList:
+        return CreditList(
+            self.dynamodb, self.settings.credit_list_table, self.settings.credit_history_table
+        )
+
+    @cached_property
+    def supervision(self) -> SupervisionStore:
+        from miaopi_platform.supervision.flow import SupervisionStore
+
+        return SupervisionStore(self.dynamodb, self.settings.supervision_table)
+
+    @cached_property
+    def idempotency_store(self) -> DynamoDBPersistenceLayer:
+        return DynamoDBPersistenceLayer(
+            table_name=self.settings.idempotency_table, boto3_client=self.dynamodb
+        )
+
+    @cached_property
+    def idempotency_config(self) -> IdempotencyConfig:
+        # a notice is published once per stream record for a day: longer than any redelivery
+        return IdempotencyConfig(expires_after_seconds=24 * 3600)
+
+    @cached_property
+    def audit(self) -> AuditStore:
+        from miaopi_platform.audit.store import AuditStore
+
+        return AuditStore(
+            self.dynamodb, self.settings.decisions_table, self.settings.chain_heads_table
+        )
+
+    @cached_property
+    def chains(self) -> ChainStore:
+        from miaopi_platform.audit.sequencer import ChainStore
+
+        return ChainStore(
+            self.dynamodb, self.settings.decisions_table, self.settings.chain_heads_table
+        )
