@@ -1,4 +1,6 @@
-"""What a function needs to talk to AWS, built lazily from its settings on first use.
+"""The wiring: every store and client a function may need, built lazily from its settings on
+first use. Only `functions/*/app.py` (and tests) import it; each capability declares what it
+needs as a Protocol of its own (e.g. `review.flow.ReviewPorts`), which this container satisfies.
 
 Nothing talks to AWS at import; tests inject clients instead of patching.
 """
@@ -21,10 +23,10 @@ from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.store import ApplicationStore
 from miaopi_platform.review.store import ReviewStore
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where first used: a service function's cold start skips them
     from miaopi_platform.audit.sequencer import ChainStore
     from miaopi_platform.audit.store import AuditStore
-    from miaopi_platform.supervision.flow import SupervisionStore
+    from miaopi_platform.supervision.store import SupervisionStore
 
 
 class Dependencies:
@@ -90,7 +92,7 @@ class Dependencies:
 
     @cached_property
     def supervision(self) -> SupervisionStore:
-        from miaopi_platform.supervision.flow import SupervisionStore
+        from miaopi_platform.supervision.store import SupervisionStore
 
         return SupervisionStore(self.dynamodb, self.settings.supervision_table)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from miaopi import workdays
 from miaopi.engine import decide, evidence_requests, subject_of
@@ -19,7 +19,8 @@ from miaopi.forms import normalize
 from miaopi.model import ServiceDefinition
 
 from miaopi_platform.applications.items import Submission, application_item, decision_item
-from miaopi_platform.aws.errors import AlreadyRecorded, Conflict, DependencyUnavailable
+from miaopi_platform.aws.errors import AlreadyRecorded, Conflict, DependencyUnavailable, NotFound
+from miaopi_platform.aws.settings import Settings
 from miaopi_platform.evidence.port import EvidencePort
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.ids import application_id, decision_id, request_hash
@@ -27,6 +28,19 @@ from miaopi_platform.records.store import ApplicationStore
 
 #: the application date is the date in Shenzhen, whatever the clock's zone
 CHINA = workdays.CHINA
+
+
+class ApplicantPorts(Protocol):
+    """What applying and reading one's own applications need, from the function's wiring."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def evidence(self) -> EvidencePort: ...
+    @property
+    def store(self) -> ApplicationStore: ...
+    @property
+    def hasher(self) -> PiiHasher: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +105,14 @@ def _existing(store: ApplicationStore, app_id: str, fingerprint: str) -> dict[st
             [{"field": "Idempotency-Key", "code": "reused_with_different_body"}],
         )
     return existing
+
+
+def own_application(
+    store: ApplicationStore, applicant_id: str, application_id: str
+) -> dict[str, Any]:
+    """One of the applicant's own applications. Another applicant's is as absent as one that
+    does not exist (404), so ids cannot be probed."""
+    item = store.get(application_id)
+    if item is None or item.get("applicantId") != applicant_id:
+        raise NotFound("no such application")
+    return item

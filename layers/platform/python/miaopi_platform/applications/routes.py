@@ -8,10 +8,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from miaopi_platform.aws.errors import NotFound
+from miaopi_platform.applications.flow import ApplicantPorts, own_application
 from miaopi_platform.aws.http import caller_id, json_response
 from miaopi_platform.records.views import ApplicationPage, ApplicationView, view
-from miaopi_platform.wiring import Dependencies
 
 router = Router()
 
@@ -29,8 +28,8 @@ def list_applications(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> Response[str]:
-    deps: Dependencies = router.context["deps"]
-    items, token = deps.store.list_for(caller_id(router), limit, next_token)  # type: ignore[arg-type]
+    ports: ApplicantPorts = router.context["deps"]
+    items, token = ports.store.list_for(caller_id(router), limit, next_token)
     return json_response(
         200, ApplicationPage(items=[view(i) for i in items], next_token=token).wire()
     )
@@ -52,9 +51,6 @@ def list_applications(
 def get_application(
     application_id: Annotated[str, Path(alias="applicationId", max_length=64)],
 ) -> Response[str]:
-    deps: Dependencies = router.context["deps"]
-    item = deps.store.get(application_id)
-    # Another applicant's application is as absent as one that does not exist.
-    if item is None or item.get("applicantId") != caller_id(router):  # type: ignore[arg-type]
-        raise NotFound("no such application")
+    ports: ApplicantPorts = router.context["deps"]
+    item = own_application(ports.store, caller_id(router), application_id)
     return json_response(200, view(item).wire())

@@ -10,11 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from miaopi.errors import UnknownService
 
-from miaopi_platform.applications.flow import submit
+from miaopi_platform.applications.flow import ApplicantPorts, submit
 from miaopi_platform.aws.http import caller_id, json_body, json_response
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.records.views import ApplicationView, view
-from miaopi_platform.wiring import Dependencies
 
 router = Router()
 
@@ -54,15 +53,15 @@ def submit_application(
     service_id: Annotated[str, Path(alias="serviceId")],
     idempotency_key: IdempotencyKey,
 ) -> Response[str]:
-    deps: Dependencies = router.context["deps"]
+    deps: ApplicantPorts = router.context["deps"]
     if service_id != deps.settings.service_id:
         raise UnknownService(service_id)
     service = router.context["service"]
-    body = json_body(router, deps.settings.max_body_bytes)  # type: ignore[arg-type]
+    body = json_body(router, deps.settings.max_body_bytes)
     result = submit(
         service,
         body,
-        caller_id(router),  # type: ignore[arg-type]
+        caller_id(router),
         idempotency_key,
         evidence=deps.evidence,
         store=deps.store,

@@ -10,7 +10,7 @@ not the URL, so no access log or proxy holds it; it is hashed at once and never 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -28,6 +28,7 @@ from miaopi_platform.audit.auditor import (
 from miaopi_platform.audit.pages import decode_index, encode_index
 from miaopi_platform.audit.queries import DecisionFilter, chains_of, period_of, required_period
 from miaopi_platform.audit.replay import load_candidate
+from miaopi_platform.audit.store import AuditStore
 from miaopi_platform.audit.views import (
     ChainPage,
     DecisionDetail,
@@ -41,8 +42,9 @@ from miaopi_platform.audit.views import (
 from miaopi_platform.aws.errors import NotFound, UnprocessableEntity
 from miaopi_platform.aws.http import json_body, json_response, parse_body, require_group
 from miaopi_platform.aws.observability import logger, metrics
+from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
-from miaopi_platform.wiring import Dependencies
+from miaopi_platform.privacy.pii import PiiHasher
 
 router = Router()
 AUDITORS = "auditors"
@@ -56,10 +58,27 @@ _TAGS = ["Audit"]
 _SECURITY: list[dict[str, list[str]]] = [{"cognito": []}]
 
 
-def _deps() -> Dependencies:
-    require_group(router, AUDITORS)  # type: ignore[arg-type]
-    deps: Dependencies = router.context["deps"]
-    return deps
+class SupervisionRecords(Protocol):
+    """Supervision's records, read by decision id (supervision sits above audit: no import)."""
+
+    def get(self, decision_id: str) -> dict[str, Any] | None: ...
+
+
+class AuditPorts(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def audit(self) -> AuditStore: ...
+    @property
+    def hasher(self) -> PiiHasher: ...
+    @property
+    def supervision(self) -> SupervisionRecords: ...
+
+
+def _deps() -> AuditPorts:
+    require_group(router, AUDITORS)
+    ports: AuditPorts = router.context["deps"]
+    return ports
 
 
 @router.get(
@@ -236,7 +255,7 @@ def replay_audit_decisions(
 )
 def run_audit_what_if() -> Response[str]:
     deps = _deps()
-    request = _what_if_request(json_body(router, deps.settings.max_body_bytes))  # type: ignore[arg-type]
+    request = _what_if_request(json_body(router, deps.settings.max_body_bytes))
     service = find(request.service_id)
     candidate = load_candidate(service, request.rule_set)
     page = what_if_page(

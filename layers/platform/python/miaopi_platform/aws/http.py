@@ -4,10 +4,12 @@ place that maps domain and platform errors to statuses and the JSON error format
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from miaopi.errors import ApplicationInvalid, NoRuleSetInForce, UnknownService
 from pydantic import BaseModel, ValidationError
 
@@ -15,6 +17,7 @@ from miaopi_platform.aws.errors import (
     BadRequest,
     DependencyUnavailable,
     Forbidden,
+    PayloadTooLarge,
     PlatformError,
     Unauthorized,
     UnprocessableEntity,
@@ -108,13 +111,11 @@ def _field(loc: Any) -> str:
     return ".".join(path) or where
 
 
-def json_body(app: APIGatewayRestResolver, max_bytes: int) -> Any:
+def json_body(app: BaseRouter, max_bytes: int) -> Any:
     """The request body parsed, or 413 / 400 with our error format."""
     raw = app.current_event.body or ""
     size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
     if size > max_bytes:
-        from miaopi_platform.aws.errors import PayloadTooLarge
-
         raise PayloadTooLarge(f"the body exceeds {max_bytes} bytes")
     if not raw:
         raise BadRequest("a JSON body is required")
@@ -124,8 +125,8 @@ def json_body(app: APIGatewayRestResolver, max_bytes: int) -> Any:
         raise BadRequest("the body is not valid JSON") from None
 
 
-def claims(app: APIGatewayRestResolver) -> dict[str, Any]:
-    context = app.current_event.request_context
+def claims(app: BaseRouter) -> dict[str, Any]:
+    context = cast(APIGatewayProxyEvent, app.current_event).request_context
     authorizer = context.authorizer.raw_event if context.authorizer else {}
     found = authorizer.get("claims") if isinstance(authorizer, dict) else None
     if not found or not found.get("sub"):
@@ -133,19 +134,19 @@ def claims(app: APIGatewayRestResolver) -> dict[str, Any]:
     return dict(found)
 
 
-def caller_id(app: APIGatewayRestResolver) -> str:
+def caller_id(app: BaseRouter) -> str:
     """The signed-in user's stable id (Cognito `sub`)."""
     return str(claims(app)["sub"])
 
 
-def groups(app: APIGatewayRestResolver) -> frozenset[str]:
+def groups(app: BaseRouter) -> frozenset[str]:
     """The caller's Cognito groups. The REST authorizer renders the claim as one string:
     "reviewers", "reviewers,admins" or "[reviewers admins]"."""
     raw = str(claims(app).get("cognito:groups") or "")
     return frozenset(g for g in raw.strip("[]").replace(",", " ").split() if g)
 
 
-def require_group(app: APIGatewayRestResolver, group: str) -> str:
+def require_group(app: BaseRouter, group: str) -> str:
     """The caller's id when they belong to `group`; 403 otherwise (401 without a token)."""
     if group not in groups(app):
         raise Forbidden(f"this needs the {group} role")

@@ -1,25 +1,87 @@
-"""The two small steps around the review workflow that need code: starting it for a referred
-application, and storing the task it sends. Both are safe to repeat."""
+"""Manual review at work: starting the workflow for a referred application, storing the task it
+sends (both safe to repeat), a reviewer's view of a case, and a reviewer's decision — claimed
+once, vetoed by the credit list, handed to the waiting workflow, which records it.
+
+The flow receives what it needs through `ReviewPorts`; the function's wiring provides them."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+import uuid
+from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from miaopi.model import Outcome
 
+from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import from_item
+from miaopi_platform.aws.errors import Conflict, DependencyUnavailable, Forbidden, NotFound
 from miaopi_platform.aws.observability import logger, metrics
-from miaopi_platform.review.tasks import execution_name, referral_input, task_item
-from miaopi_platform.wiring import Dependencies
+from miaopi_platform.aws.settings import Settings
+from miaopi_platform.catalogue.services import find
+from miaopi_platform.credit.store import CreditList, in_force
+from miaopi_platform.privacy.pii import PiiHasher
+from miaopi_platform.records.ids import decision_id, decision_id_for
+from miaopi_platform.records.store import ApplicationStore
+from miaopi_platform.records.views import EvidenceSnapshotView, TraceView, view
+from miaopi_platform.review.store import ReviewStore
+from miaopi_platform.review.tasks import (
+    DECIDING,
+    OPEN,
+    SPOT_CHECK,
+    ReviewerChoice,
+    execution_name,
+    referral_input,
+    reviewer_decision,
+    task_item,
+)
+from miaopi_platform.review.views import (
+    ReviewDecisionAccepted,
+    ReviewDecisionRequest,
+    ReviewTaskDetail,
+)
 
 PENDING_REVIEW = Outcome.PENDING_REVIEW.value
+#: a claim the workflow has not recorded after this long (its function died) can be made again
+CLAIM_EXPIRES = dt.timedelta(minutes=1)
+
+
+class ReviewPorts(Protocol):
+    """The stores and clients review works with."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def reviews(self) -> ReviewStore: ...
+    @property
+    def store(self) -> ApplicationStore: ...
+    @property
+    def credit(self) -> CreditList: ...
+    @property
+    def hasher(self) -> PiiHasher: ...
+    @property
+    def stepfunctions(self) -> Any: ...
+
+
+class WorkflowPorts(Protocol):
+    """What starting a review workflow needs."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def stepfunctions(self) -> Any: ...
+
+
+class TaskPorts(Protocol):
+    """What storing a workflow's task needs."""
+
+    @property
+    def reviews(self) -> ReviewStore: ...
 
 
 def start_referral(
-    deps: Dependencies, stream_record: dict[str, Any], now: dt.datetime | None = None
+    deps: WorkflowPorts, stream_record: dict[str, Any], now: dt.datetime | None = None
 ) -> bool:
     """Start the review workflow for a newly referred application (one stream record).
     True when this call started it; False for other records and for repeats."""
@@ -33,7 +95,7 @@ def start_referral(
     return start(deps, referral_input(application, now or dt.datetime.now(dt.UTC)))
 
 
-def start(deps: Dependencies, workflow_input: dict[str, Any]) -> bool:
+def start(deps: WorkflowPorts, workflow_input: dict[str, Any]) -> bool:
     task = workflow_input["task"]
     try:
         deps.stepfunctions.start_execution(
@@ -51,7 +113,7 @@ def start(deps: Dependencies, workflow_input: dict[str, Any]) -> bool:
     return True
 
 
-def store_task(deps: Dependencies, body: str, now: dt.datetime | None = None) -> bool:
+def store_task(deps: TaskPorts, body: str, now: dt.datetime | None = None) -> bool:
     """Store the task a workflow sent (or renew its token). True when the task is new."""
     message = json.loads(body)
     item = task_item(
@@ -71,3 +133,156 @@ def store_task(deps: Dependencies, body: str, now: dt.datetime | None = None) ->
     if item["escalated"]:
         metrics.add_metric(name="ReviewEscalated", unit="Count", value=1)
     return created
+
+
+# ---------------------------------------------------------------- the reviewers
+
+
+def task(ports: ReviewPorts, task_id: str) -> dict[str, Any]:
+    found = ports.reviews.get(task_id)
+    if found is None:
+        raise NotFound("no such review task")
+    return found
+
+
+def case_of(ports: ReviewPorts, task_id: str) -> ReviewTaskDetail:
+    """One task with its case: the application, the evidence and the rules that referred it."""
+    found = task(ports, task_id)
+    application = ports.store.get(found["applicationId"])
+    source = ports.store.get_decision(found["sourceDecisionId"])
+    if application is None or source is None:
+        raise NotFound("no such review task")
+    service = find(found["serviceId"])
+    evidence = [
+        EvidenceSnapshotView(
+            alias=alias,
+            source=service.evidence[alias].source if alias in service.evidence else alias,
+            status=snapshot["status"],
+            record=snapshot.get("record"),
+        )
+        for alias, snapshot in sorted(source.get("evidence", {}).items())
+    ]
+    return ReviewTaskDetail.model_validate(
+        {
+            **found,
+            "application": view(application),
+            "reasons": source.get("reasons", []),
+            "trace": [TraceView.model_validate(t) for t in source.get("trace", [])],
+            "evidence": evidence,
+            "facts": source.get("facts", {}),
+            "ruleSetVersion": source["ruleSetVersion"],
+            "ruleSetHash": source["ruleSetHash"],
+        }
+    )
+
+
+def decide(
+    ports: ReviewPorts,
+    task_id: str,
+    reviewer: str,
+    request: ReviewDecisionRequest,
+    now: dt.datetime | None = None,
+) -> ReviewDecisionAccepted:
+    """A reviewer's decision on a task, once: claimed (a second decision is 409), checked
+    against the credit list, and handed to the waiting workflow, which records it."""
+    found = task(ports, task_id)
+    if found.get("applicantId") == reviewer:
+        raise Forbidden("a reviewer cannot decide their own application")
+    moment = now or dt.datetime.now(dt.UTC)
+    stale_before = iso(moment - CLAIM_EXPIRES)
+    claimable = found["status"] == OPEN or (
+        found["status"] == DECIDING and str(found.get("claimedAt", "")) < stale_before
+    )
+    if not claimable:  # the conditional claim below settles races; this answers the plain case
+        raise Conflict(
+            "this task has already been decided", [{"field": "taskId", "code": "already_decided"}]
+        )
+    source = ports.store.get_decision(found["sourceDecisionId"])
+    if source is None:
+        raise NotFound("no such review task")
+    _still_decidable(ports, found, source, request.decision, moment)
+    choice = ReviewerChoice(
+        decision=request.decision,
+        reason_codes=tuple(dict.fromkeys(request.reason_codes)),
+        comment=request.comment,
+        reviewer_id=reviewer,
+    )
+    claim_id = uuid.uuid4().hex
+    decided = reviewer_decision(
+        find(found["serviceId"]),
+        found,
+        source,
+        choice,
+        _decision_id(ports, found, source),
+        moment,
+        claim_id,
+    )
+    ports.reviews.claim(found, decided.claim, stale_before)
+    _hand_to_workflow(ports, found, claim_id, decided.workflow_output)
+    logger.info(
+        "review decided",
+        extra={"taskId": task_id, "decisionId": decided.decision_id, "outcome": decided.outcome},
+    )
+    metrics.add_metric(name=f"Review{decided.outcome.value.title()}", unit="Count", value=1)
+    return ReviewDecisionAccepted.model_validate(
+        {
+            "taskId": task_id,
+            "status": DECIDING,
+            "decisionId": decided.decision_id,
+            "outcome": decided.outcome.value,
+        }
+    )
+
+
+def _still_decidable(
+    ports: ReviewPorts,
+    found: dict[str, Any],
+    source: dict[str, Any],
+    decision: str,
+    now: dt.datetime,
+) -> None:
+    """A spot check of an approval revoked meanwhile has nothing left to check; an approval
+    is not given to a subject on the credit list (every decision consults it)."""
+    if found["kind"] == SPOT_CHECK:
+        application = ports.store.get(found["applicationId"]) or {}
+        in_force_now = (application.get("decision") or {}).get("decisionId")
+        if application.get("status") != "APPROVED" or in_force_now != source["decisionId"]:
+            raise Conflict(
+                "the approval this spot check is about is no longer in force",
+                [{"field": "taskId", "code": "superseded"}],
+            )
+    if decision in ("APPROVE", "VALID"):
+        entry = ports.credit.get(str(source.get("subjectHash", "")))
+        if in_force(entry, now):
+            raise Conflict(
+                "the subject is on the credit list: the application cannot be approved",
+                [{"field": "decision", "code": "subject_on_credit_list"}],
+            )
+
+
+def _decision_id(ports: ReviewPorts, found: dict[str, Any], source: dict[str, Any]) -> str:
+    if found["kind"] == SPOT_CHECK:
+        return decision_id_for(
+            ports.hasher, found["applicationId"], "spot-check", source["decisionId"]
+        )
+    return decision_id(ports.hasher, found["applicationId"], int(source.get("sequence", 1)) + 1)
+
+
+def _hand_to_workflow(
+    ports: ReviewPorts, found: dict[str, Any], claim_id: str, output: dict[str, Any]
+) -> None:
+    """SendTaskSuccess with the claimed decision. If the workflow does not take it (its token
+    just expired because the task was escalated, or Step Functions is down), the claim is
+    released so the reviewer can send it again; the workflow renews the token in seconds."""
+    try:
+        ports.stepfunctions.send_task_success(
+            taskToken=found["taskToken"], output=json.dumps(output, ensure_ascii=False)
+        )
+    except (ClientError, BotoCoreError) as exc:
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+        logger.warning("review workflow did not take the decision", extra={"code": code})
+        ports.reviews.release(found, claim_id)
+        raise DependencyUnavailable(
+            "the review workflow did not take the decision; send it again shortly",
+            [{"code": code or "unavailable"}],
+        ) from None

@@ -14,29 +14,33 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
     idempotent_function,
 )
-from botocore.exceptions import BotoCoreError, ClientError
 from miaopi.engine import decide, evidence_requests, subject_of
 from miaopi.model import Decision, EvidenceItem, Outcome, ServiceDefinition
 from miaopi.workdays import CHINA, add_working_days, end_of_day
 
 from miaopi_platform.aws.clock import iso
-from miaopi_platform.aws.dynamo import from_item, to_item, unavailable
+from miaopi_platform.aws.dynamo import from_item
 from miaopi_platform.aws.observability import logger, metrics
+from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
-from miaopi_platform.credit.store import LISTED, AlreadyListed
+from miaopi_platform.credit.store import LISTED, AlreadyListed, CreditList
+from miaopi_platform.evidence.port import EvidencePort
+from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.decision import FALSE_DATA, REVIEWER, SYSTEM
 from miaopi_platform.records.ids import decision_id_for
+from miaopi_platform.records.store import ApplicationStore
 from miaopi_platform.review.flow import start
 from miaopi_platform.review.tasks import SPOT_CHECK, task_id
 from miaopi_platform.supervision.items import (
     REVOKED,
     UNDER_SUPERVISION,
-    Revocation,
     cause_of,
     masked_subject,
     revocation,
@@ -45,16 +49,39 @@ from miaopi_platform.supervision.items import (
     supervision_item,
     verification_record,
 )
-from miaopi_platform.wiring import Dependencies
+from miaopi_platform.supervision.store import SupervisionStore
 
-_WHAT = "the supervision records"
+
+class SupervisionPorts(Protocol):
+    """The stores and clients supervision works with, provided by the function's wiring."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def supervision(self) -> SupervisionStore: ...
+    @property
+    def store(self) -> ApplicationStore: ...
+    @property
+    def evidence(self) -> EvidencePort: ...
+    @property
+    def credit(self) -> CreditList: ...
+    @property
+    def hasher(self) -> PiiHasher: ...
+    @property
+    def sns(self) -> Any: ...
+    @property
+    def stepfunctions(self) -> Any: ...
+    @property
+    def idempotency_store(self) -> DynamoDBPersistenceLayer: ...
+    @property
+    def idempotency_config(self) -> IdempotencyConfig: ...
 
 
 # ---------------------------------------------------------------- the decisions stream
 
 
 def on_decision(
-    deps: Dependencies, stream_record: dict[str, Any], now: dt.datetime | None = None
+    deps: SupervisionPorts, stream_record: dict[str, Any], now: dt.datetime | None = None
 ) -> None:
     if stream_record.get("eventName") != "INSERT":
         return
@@ -81,7 +108,7 @@ def on_decision(
         publish_once(deps, deps.settings.applicant_topic_arn, notice, record["applicantId"])
 
 
-def supervise(deps: Dependencies, approval: dict[str, Any], now: dt.datetime) -> None:
+def supervise(deps: SupervisionPorts, approval: dict[str, Any], now: dt.datetime) -> None:
     """Re-verify one automatic approval, draw for a spot check, revoke if it no longer holds."""
     stored = deps.supervision.get(approval["decisionId"])
     if stored is None:
@@ -128,7 +155,7 @@ def supervise(deps: Dependencies, approval: dict[str, Any], now: dt.datetime) ->
 
 
 def reverify(
-    deps: Dependencies, service: ServiceDefinition, approval: dict[str, Any]
+    deps: SupervisionPorts, service: ServiceDefinition, approval: dict[str, Any]
 ) -> tuple[Decision, dict[str, EvidenceItem]]:
     """The same rule-set version, the same application and date, fresh evidence."""
     rule_set = service.rule_set_named(approval["ruleSetVersion"])
@@ -140,7 +167,7 @@ def reverify(
 
 
 def _spot_check_if_due(
-    deps: Dependencies, approval: dict[str, Any], stored: dict[str, Any], now: dt.datetime
+    deps: SupervisionPorts, approval: dict[str, Any], stored: dict[str, Any], now: dt.datetime
 ) -> None:
     if stored.get("status") != UNDER_SUPERVISION:
         return
@@ -153,7 +180,7 @@ def _spot_check_if_due(
 
 
 def start_spot_check(
-    deps: Dependencies,
+    deps: SupervisionPorts,
     approval: dict[str, Any],
     rules: list[str],
     reason: str,
@@ -183,7 +210,7 @@ def start_spot_check(
 # ---------------------------------------------------------------- after a revocation
 
 
-def after_revocation(deps: Dependencies, record: dict[str, Any], now: dt.datetime) -> None:
+def after_revocation(deps: SupervisionPorts, record: dict[str, Any], now: dt.datetime) -> None:
     """Close supervision, list the subject when the data was false, tell staff and applicant."""
     deps.supervision.mark_revoked(record.get("revokes") or "", record["decisionId"])
     if record.get("cause") == FALSE_DATA:
@@ -194,7 +221,7 @@ def after_revocation(deps: Dependencies, record: dict[str, Any], now: dt.datetim
         publish_once(deps, deps.settings.applicant_topic_arn, notice, record["applicantId"])
 
 
-def list_subject(deps: Dependencies, record: dict[str, Any], now: dt.datetime) -> None:
+def list_subject(deps: SupervisionPorts, record: dict[str, Any], now: dt.datetime) -> None:
     service = find(record["serviceId"])
     application = record.get("application")
     if application is None:  # a reviewer's revocation: the application is the approval's
@@ -232,7 +259,7 @@ def list_subject(deps: Dependencies, record: dict[str, Any], now: dt.datetime) -
 
 
 def on_credit_entry(
-    deps: Dependencies, stream_record: dict[str, Any], now: dt.datetime | None = None
+    deps: SupervisionPorts, stream_record: dict[str, Any], now: dt.datetime | None = None
 ) -> int:
     """A subject newly listed: check their approvals under supervision again. Returns how
     many approvals were revoked."""
@@ -254,7 +281,7 @@ def on_credit_entry(
     return revoked
 
 
-def recheck(deps: Dependencies, approval: dict[str, Any], now: dt.datetime) -> int:
+def recheck(deps: SupervisionPorts, approval: dict[str, Any], now: dt.datetime) -> int:
     service = find(approval["serviceId"])
     verification, evidence = reverify(deps, service, approval)
     if verification.outcome is Outcome.APPROVED:
@@ -292,7 +319,7 @@ def recheck(deps: Dependencies, approval: dict[str, Any], now: dt.datetime) -> i
 
 
 def publish_once(
-    deps: Dependencies, topic_arn: str, notice: dict[str, Any], applicant_id: str | None
+    deps: SupervisionPorts, topic_arn: str, notice: dict[str, Any], applicant_id: str | None
 ) -> None:
     """Publish a notice at most once per (topic, decision, kind), however often the stream
     delivers the record (Powertools idempotency, keyed on those)."""
@@ -300,7 +327,7 @@ def publish_once(
     _publish_idempotently(deps)(key=key, notice=notice, applicant_id=applicant_id)
 
 
-def _publish_idempotently(deps: Dependencies) -> Any:
+def _publish_idempotently(deps: SupervisionPorts) -> Any:
     persistence = deps.idempotency_store
 
     @idempotent_function(
@@ -320,151 +347,3 @@ def _publish_idempotently(deps: Dependencies) -> Any:
         return str(answer.get("MessageId", ""))
 
     return publish
-
-
-# ---------------------------------------------------------------- the supervision table
-
-
-class SupervisionStore:
-    """Supervision records (one per automatic approval), with their revocations."""
-
-    BY_SUBJECT = "bySubject"
-
-    def __init__(self, client: Any, table: str) -> None:
-        self._client = client
-        self._table = table
-
-    def get(self, decision_id: str) -> dict[str, Any] | None:
-        try:
-            answer = self._client.get_item(
-                TableName=self._table, Key={"decisionId": {"S": decision_id}}, ConsistentRead=True
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable(exc, _WHAT) from None
-        item = answer.get("Item")
-        return from_item(item) if item else None
-
-    def create(
-        self,
-        item: dict[str, Any],
-        revoke: Revocation | None,
-        decisions_table: str,
-        applications_table: str,
-    ) -> bool:
-        """The supervision record, with the revocation when there is one: all or nothing.
-        False when it was written already (a redelivered record)."""
-        writes: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": to_item(item),
-                    "ConditionExpression": "attribute_not_exists(decisionId)",
-                }
-            }
-        ]
-        if revoke:
-            writes += _revocation_writes(revoke, decisions_table, applications_table)
-        return self._transact(writes)
-
-    def revoke_supervised(
-        self,
-        decision_id: str,
-        recheck: dict[str, Any],
-        revoke: Revocation,
-        decisions_table: str,
-        applications_table: str,
-    ) -> bool:
-        writes: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": {"decisionId": {"S": decision_id}},
-                    "UpdateExpression": "SET #status = :revoked, recheck = :recheck",
-                    "ConditionExpression": "#status = :under",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": to_item(
-                        {":revoked": REVOKED, ":recheck": recheck, ":under": UNDER_SUPERVISION}
-                    ),
-                }
-            },
-            *_revocation_writes(revoke, decisions_table, applications_table),
-        ]
-        return self._transact(writes)
-
-    def mark_revoked(self, decision_id: str, revocation_id: str) -> None:
-        if not decision_id:
-            return
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"decisionId": {"S": decision_id}},
-                UpdateExpression="SET #status = :revoked, revokedBy = :by",
-                ConditionExpression="attribute_exists(decisionId)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":revoked": {"S": REVOKED}, ":by": {"S": revocation_id}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise unavailable(exc, _WHAT) from None
-        except BotoCoreError as exc:
-            raise unavailable(exc, _WHAT) from None
-
-    def under_supervision(self, subject_hash: str, today: str) -> list[dict[str, Any]]:
-        """The subject's approvals whose supervision has not ended (an index, never a scan)."""
-        items: list[dict[str, Any]] = []
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": self.BY_SUBJECT,
-            "KeyConditionExpression": "subjectHash = :s AND supervisedUntil >= :today",
-            "FilterExpression": "#status = :under",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item(
-                {":s": subject_hash, ":today": today, ":under": UNDER_SUPERVISION}
-            ),
-        }
-        while True:
-            try:
-                answer = self._client.query(**query)
-            except (ClientError, BotoCoreError) as exc:
-                raise unavailable(exc, _WHAT) from None
-            items += [from_item(i) for i in answer.get("Items", [])]
-            if not answer.get("LastEvaluatedKey"):
-                return items
-            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-
-    def _transact(self, writes: list[dict[str, Any]]) -> bool:
-        try:
-            self._client.transact_write_items(TransactItems=writes)
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                return False
-            raise unavailable(exc, _WHAT) from None
-        except BotoCoreError as exc:
-            raise unavailable(exc, _WHAT) from None
-        return True
-
-
-def _revocation_writes(
-    revoke: Revocation, decisions_table: str, applications_table: str
-) -> list[dict[str, Any]]:
-    record = revoke.record
-    return [
-        {
-            "Put": {
-                "TableName": decisions_table,
-                "Item": to_item(record),
-                "ConditionExpression": "attribute_not_exists(decisionId)",
-            }
-        },
-        {
-            "Update": {
-                "TableName": applications_table,
-                "Key": {"applicationId": {"S": record["applicationId"]}},
-                "UpdateExpression": revoke.update,
-                "ConditionExpression": "#status = :expected AND decision.decisionId = :approval",
-                "ExpressionAttributeNames": revoke.names,
-                "ExpressionAttributeValues": to_item(revoke.values),
-            }
-        },
-    ]

@@ -1,0 +1,101 @@
+"""The credit list for administrators: look an entry up, list a subject, repair (信用修复).
+
+Identifiers arrive in bodies and are hashed at once; entries are answered masked. The flow
+receives its stores through `CreditPorts`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Protocol
+
+from miaopi.identifiers import IdentifierInvalid, normalize
+from miaopi.workdays import CHINA
+
+from miaopi_platform.aws.errors import Conflict, NotFound, UnprocessableEntity
+from miaopi_platform.aws.observability import logger, metrics
+from miaopi_platform.credit.store import CreditList, in_force
+from miaopi_platform.credit.views import (
+    CreditEntryDetail,
+    CreditEntryView,
+    ListRequest,
+    RepairRequest,
+)
+from miaopi_platform.privacy.pii import PiiHasher, mask_value
+
+#: identifier kinds a credit-list subject may have: a person or an enterprise
+SUBJECT_KINDS = ("cn.ric", "cn.uscc")
+
+
+class CreditPorts(Protocol):
+    @property
+    def credit(self) -> CreditList: ...
+    @property
+    def hasher(self) -> PiiHasher: ...
+
+
+def lookup(ports: CreditPorts, subject_id: str, now: dt.datetime) -> CreditEntryDetail:
+    """A subject's entry and its history, or 404."""
+    subject_hash, _masked = _subject(ports, subject_id)
+    entry = ports.credit.get(subject_hash)
+    if entry is None:
+        raise NotFound("the subject is not on the credit list")
+    history = sorted(ports.credit.history(subject_hash), key=lambda c: str(c["changeId"]))
+    return CreditEntryDetail.model_validate({**_view(entry, now), "history": history})
+
+
+def add(ports: CreditPorts, request: ListRequest, admin: str, now: dt.datetime) -> CreditEntryView:
+    """Put a subject on the list; 409 while an entry is in force or this decision listed them."""
+    if request.valid_until < now.astimezone(CHINA).date():
+        raise UnprocessableEntity(
+            "validUntil is in the past", [{"field": "validUntil", "code": "in_the_past"}]
+        )
+    subject_hash, masked = _subject(ports, request.subject_id)
+    entry = ports.credit.list(
+        subject_hash,
+        subject_masked=masked,
+        reason_code=request.reason_code,
+        reason=request.reason.model_dump(),
+        valid_until=request.valid_until,
+        by=admin,
+        now=now,
+        source_decision_id=request.source_decision_id,
+    )
+    if entry is None:  # this source decision listed them already
+        raise Conflict(
+            "this decision listed the subject already",
+            [{"field": "sourceDecisionId", "code": "already_listed"}],
+        )
+    logger.info("credit list entry added", extra={"reasonCode": request.reason_code})
+    metrics.add_metric(name="CreditListed", unit="Count", value=1)
+    return CreditEntryView.model_validate(_view(entry, now))
+
+
+def repair(
+    ports: CreditPorts, request: RepairRequest, admin: str, now: dt.datetime
+) -> CreditEntryView:
+    """The entry stays on record but no longer bars."""
+    subject_hash, _masked = _subject(ports, request.subject_id)
+    entry = ports.credit.repair(subject_hash, request.reason, admin, now)
+    logger.info("credit list entry repaired")
+    metrics.add_metric(name="CreditRepaired", unit="Count", value=1)
+    return CreditEntryView.model_validate(_view(entry, now))
+
+
+def _subject(ports: CreditPorts, subject_id: str) -> tuple[str, str]:
+    """(keyed hash, masked form) of a valid ID number or credit code; 422 otherwise (the
+    value is never echoed)."""
+    for kind in SUBJECT_KINDS:
+        try:
+            value = normalize((kind,), subject_id)
+        except IdentifierInvalid:
+            continue
+        return ports.hasher.digest(value), str(mask_value((kind,), value))
+    raise UnprocessableEntity(
+        "subjectId is not a valid ID number or unified social credit code",
+        [{"field": "subjectId", "code": "invalid_identifier"}],
+    )
+
+
+def _view(entry: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    barring = in_force(entry, now)
+    return {**entry, "subject": entry.get("subjectMasked", "****"), "inForce": barring}

@@ -1,0 +1,158 @@
+"""The supervision table: one record per supervised approval, written in one transaction with
+its revocation when re-verification fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from miaopi_platform.aws.dynamo import from_item, to_item, unavailable
+from miaopi_platform.supervision.items import REVOKED, UNDER_SUPERVISION, Revocation
+
+_WHAT = "the supervision records"
+
+
+class SupervisionStore:
+    """Supervision records (one per automatic approval), with their revocations."""
+
+    BY_SUBJECT = "bySubject"
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def get(self, decision_id: str) -> dict[str, Any] | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key={"decisionId": {"S": decision_id}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise unavailable(exc, _WHAT) from None
+        item = answer.get("Item")
+        return from_item(item) if item else None
+
+    def create(
+        self,
+        item: dict[str, Any],
+        revoke: Revocation | None,
+        decisions_table: str,
+        applications_table: str,
+    ) -> bool:
+        """The supervision record, with the revocation when there is one: all or nothing.
+        False when it was written already (a redelivered record)."""
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(item),
+                    "ConditionExpression": "attribute_not_exists(decisionId)",
+                }
+            }
+        ]
+        if revoke:
+            writes += _revocation_writes(revoke, decisions_table, applications_table)
+        return self._transact(writes)
+
+    def revoke_supervised(
+        self,
+        decision_id: str,
+        recheck: dict[str, Any],
+        revoke: Revocation,
+        decisions_table: str,
+        applications_table: str,
+    ) -> bool:
+        writes: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"decisionId": {"S": decision_id}},
+                    "UpdateExpression": "SET #status = :revoked, recheck = :recheck",
+                    "ConditionExpression": "#status = :under",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": to_item(
+                        {":revoked": REVOKED, ":recheck": recheck, ":under": UNDER_SUPERVISION}
+                    ),
+                }
+            },
+            *_revocation_writes(revoke, decisions_table, applications_table),
+        ]
+        return self._transact(writes)
+
+    def mark_revoked(self, decision_id: str, revocation_id: str) -> None:
+        if not decision_id:
+            return
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"decisionId": {"S": decision_id}},
+                UpdateExpression="SET #status = :revoked, revokedBy = :by",
+                ConditionExpression="attribute_exists(decisionId)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":revoked": {"S": REVOKED}, ":by": {"S": revocation_id}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise unavailable(exc, _WHAT) from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, _WHAT) from None
+
+    def under_supervision(self, subject_hash: str, today: str) -> list[dict[str, Any]]:
+        """The subject's approvals whose supervision has not ended (an index, never a scan)."""
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": self.BY_SUBJECT,
+            "KeyConditionExpression": "subjectHash = :s AND supervisedUntil >= :today",
+            "FilterExpression": "#status = :under",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {":s": subject_hash, ":today": today, ":under": UNDER_SUPERVISION}
+            ),
+        }
+        while True:
+            try:
+                answer = self._client.query(**query)
+            except (ClientError, BotoCoreError) as exc:
+                raise unavailable(exc, _WHAT) from None
+            items += [from_item(i) for i in answer.get("Items", [])]
+            if not answer.get("LastEvaluatedKey"):
+                return items
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def _transact(self, writes: list[dict[str, Any]]) -> bool:
+        try:
+            self._client.transact_write_items(TransactItems=writes)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                return False
+            raise unavailable(exc, _WHAT) from None
+        except BotoCoreError as exc:
+            raise unavailable(exc, _WHAT) from None
+        return True
+
+
+def _revocation_writes(
+    revoke: Revocation, decisions_table: str, applications_table: str
+) -> list[dict[str, Any]]:
+    record = revoke.record
+    return [
+        {
+            "Put": {
+                "TableName": decisions_table,
+                "Item": to_item(record),
+                "ConditionExpression": "attribute_not_exists(decisionId)",
+            }
+        },
+        {
+            "Update": {
+                "TableName": applications_table,
+                "Key": {"applicationId": {"S": record["applicationId"]}},
+                "UpdateExpression": revoke.update,
+                "ConditionExpression": "#status = :expected AND decision.decisionId = :approval",
+                "ExpressionAttributeNames": revoke.names,
+                "ExpressionAttributeValues": to_item(revoke.values),
+            }
+        },
+    ]
