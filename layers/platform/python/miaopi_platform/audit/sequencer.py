@@ -19,10 +19,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from miaopi_platform.aws.clock import iso
-from miaopi_platform.aws.dynamo import from_item
+from miaopi_platform.aws.dynamo import (
+    CONDITION_FAILED,
+    TRANSACTION_CONFLICT,
+    ConditionFailed,
+    TransactionConflicted,
+    dynamodb_errors,
+    from_item,
+)
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.records.indexes import chain_of
 from miaopi_platform.records.seal import GENESIS, content_hash, link_hash
@@ -89,14 +94,17 @@ class ChainStore:
             seq = head.seq + 1
             link = link_hash(chain_id, seq, head.hash, content)
             try:
-                self._client.transact_write_items(
-                    TransactItems=[
-                        self._advance(chain_id, head, seq, link, now),
-                        self._chain_fields(chain_id, decision_id, content, seq, head, link, now),
-                    ]
-                )
-            except ClientError as exc:
-                head_moved, record_refused = _cancelled(exc)
+                with dynamodb_errors("the hash chains"):
+                    self._client.transact_write_items(
+                        TransactItems=[
+                            self._advance(chain_id, head, seq, link, now),
+                            self._chain_fields(
+                                chain_id, decision_id, content, seq, head, link, now
+                            ),
+                        ]
+                    )
+            except (ConditionFailed, TransactionConflicted) as refused:
+                head_moved, record_refused = _cancelled(refused.reasons)
                 self._heads.pop(chain_id, None)
                 if record_refused:
                     return self._already_chained(decision_id)
@@ -176,16 +184,13 @@ class ChainStore:
         raise NotChainable(f"{decision_id}: gone or changed before it was chained")
 
 
-def _cancelled(exc: ClientError) -> tuple[bool, bool]:
+def _cancelled(reasons: tuple[str, ...]) -> tuple[bool, bool]:
     """(the head moved, the record's condition failed) for a cancelled append transaction."""
-    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return False, False
-    codes = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
-    codes += [None] * (2 - len(codes))
+    codes = [*reasons, "None", "None"]
     # a conflicting concurrent transaction (real DynamoDB) is another sequencer: try again
-    head_moved = codes[0] in ("ConditionalCheckFailed", "TransactionConflict")
-    head_moved = head_moved or codes[1] == "TransactionConflict"
-    return head_moved, codes[1] == "ConditionalCheckFailed"
+    head_moved = codes[0] in (CONDITION_FAILED, TRANSACTION_CONFLICT)
+    head_moved = head_moved or codes[1] == TRANSACTION_CONFLICT
+    return head_moved, codes[1] == CONDITION_FAILED
 
 
 def sequence(chains: ChainStore, stream_record: dict[str, Any]) -> Appended:

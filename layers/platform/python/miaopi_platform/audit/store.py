@@ -9,11 +9,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from miaopi_platform.audit.pages import Position
 from miaopi_platform.audit.verification import HeadState
-from miaopi_platform.aws.dynamo import from_item, unavailable
+from miaopi_platform.aws.dynamo import dynamodb_errors, from_item
 from miaopi_platform.aws.errors import DependencyUnavailable
 from miaopi_platform.records.indexes import BY_CHAIN, BY_SERVICE_DAY, PARTITION_KEYS, SORT_KEYS
 
@@ -148,7 +146,5 @@ class AuditStore:
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def _call(self, operation: str, request: dict[str, Any]) -> Any:
-        try:
+        with dynamodb_errors(_WHAT):
             return getattr(self._client, operation)(**request)
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable(exc, _WHAT) from None

@@ -1,8 +1,19 @@
-"""DynamoDB plumbing shared by the adapters: item (de)serialization and error translation."""
+"""DynamoDB plumbing shared by the stores: item (de)serialization and the ONE translation of
+DynamoDB's errors into what a store acts on:
+
+- `ConditionFailed`: a write's condition did not hold (the item exists, changed, or is in another
+  state); for a transaction, `reasons` holds each item's cancellation code in order.
+- `TransactionConflicted`: another transaction touched an item at the same moment; a retry may
+  go through (unhandled, it is a 503 with Retry-After).
+- `DependencyUnavailable` (503): throttled, unavailable, or unreachable.
+- anything else is our bug and stays itself (a 500).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -50,13 +61,54 @@ TRANSIENT = frozenset(
         "TransactionInProgressException",
     }
 )
+#: a cancelled transaction's per-item codes that a retry can cure
+_TRANSIENT_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
+CONDITION_FAILED = "ConditionalCheckFailed"
+TRANSACTION_CONFLICT = "TransactionConflict"
 
 
-def unavailable(exc: ClientError | BotoCoreError, what: str) -> Exception:
-    """503 for what a retry can cure; anything else is our bug, and stays a 500."""
+class ConditionFailed(Exception):
+    """A write's condition did not hold. `reasons`: a transaction's per-item codes, in order."""
+
+    def __init__(self, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__("condition failed")
+        self.reasons = reasons
+
+
+class TransactionConflicted(DependencyUnavailable):
+    """Another transaction touched an item at the same moment: a retry may go through."""
+
+    def __init__(self, what: str, reasons: tuple[str, ...]) -> None:
+        super().__init__(f"{what} is busy, try again shortly", [{"code": TRANSACTION_CONFLICT}])
+        self.reasons = reasons
+
+
+def translate(exc: ClientError | BotoCoreError, what: str) -> Exception:
+    """The one reading of a DynamoDB error; `what` names the store in a 503's message."""
     if isinstance(exc, BotoCoreError):
         return DependencyUnavailable(f"{what} is unavailable, try again shortly")
     code = exc.response.get("Error", {}).get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        return ConditionFailed()
+    if code == "TransactionCanceledException":
+        reasons = tuple(
+            str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons") or []
+        )
+        if CONDITION_FAILED in reasons:
+            return ConditionFailed(reasons)
+        if TRANSACTION_CONFLICT in reasons:
+            return TransactionConflicted(what, reasons)
+        if _TRANSIENT_REASONS.intersection(reasons):
+            return DependencyUnavailable(f"{what} is unavailable, try again shortly")
     if code in TRANSIENT:
         return DependencyUnavailable(f"{what} is unavailable, try again shortly", [{"code": code}])
     return exc
+
+
+@contextmanager
+def dynamodb_errors(what: str) -> Iterator[None]:
+    """Run DynamoDB calls with their errors translated (see the module's docstring)."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, what) from None

@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from miaopi.workdays import CHINA
 
 from miaopi_platform.aws.clock import iso
-from miaopi_platform.aws.dynamo import from_item, to_item, unavailable
+from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
 from miaopi_platform.aws.errors import Conflict, NotFound
 
 LISTED = "LISTED"
@@ -36,11 +35,6 @@ class EntryChanged(Conflict):
     """Someone changed the entry between its read and this write: read it again."""
 
 
-def _cancelled_by_condition(exc: ClientError) -> bool:
-    reasons = exc.response.get("CancellationReasons") or []
-    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
-
-
 class CreditList:
     def __init__(self, client: Any, table: str, history_table: str) -> None:
         self._client = client
@@ -48,12 +42,10 @@ class CreditList:
         self._history = history_table
 
     def get(self, subject_hash: str) -> dict[str, Any] | None:
-        try:
+        with dynamodb_errors(_WHAT):
             answer = self._client.get_item(
                 TableName=self._table, Key={"subjectHash": {"S": subject_hash}}, ConsistentRead=True
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable(exc, _WHAT) from None
         item = answer.get("Item")
         return from_item(item) if item else None
 
@@ -67,10 +59,8 @@ class CreditList:
         }
         changes: list[dict[str, Any]] = []
         while True:
-            try:
+            with dynamodb_errors(_WHAT):
                 answer = self._client.query(**query)
-            except (ClientError, BotoCoreError) as exc:
-                raise unavailable(exc, _WHAT) from None
             changes += [from_item(i) for i in answer.get("Items", [])]
             if not answer.get("LastEvaluatedKey"):
                 return changes
@@ -166,24 +156,21 @@ class CreditList:
             "entry": {k: v for k, v in entry.items() if k != "subjectHash"},
         }
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self._table, "Item": to_item(entry), **condition}},
-                    {
-                        "Put": {
-                            "TableName": self._history,
-                            "Item": to_item(change),
-                            "ConditionExpression": "attribute_not_exists(changeId)",
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if _cancelled_by_condition(exc):
-                raise EntryChanged(
-                    "the entry changed meanwhile; read it again",
-                    [{"field": "subjectId", "code": "changed"}],
-                ) from None
-            raise unavailable(exc, _WHAT) from None
-        except BotoCoreError as exc:
-            raise unavailable(exc, _WHAT) from None
+            with dynamodb_errors(_WHAT):
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": self._table, "Item": to_item(entry), **condition}},
+                        {
+                            "Put": {
+                                "TableName": self._history,
+                                "Item": to_item(change),
+                                "ConditionExpression": "attribute_not_exists(changeId)",
+                            }
+                        },
+                    ]
+                )
+        except ConditionFailed:
+            raise EntryChanged(
+                "the entry changed meanwhile; read it again",
+                [{"field": "subjectId", "code": "changed"}],
+            ) from None

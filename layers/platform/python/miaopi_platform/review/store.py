@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from miaopi_platform.aws.dynamo import from_item, to_item, unavailable
+from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
 from miaopi_platform.aws.errors import Conflict
 from miaopi_platform.aws.paging import decode_token, encode_token
 from miaopi_platform.review.tasks import DECIDED, DECIDING, OPEN, queue_keys
@@ -22,10 +20,6 @@ _PAGE_KEYS = {
 _WHAT = "the review tasks"
 
 
-def _failed_condition(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class ReviewStore:
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
@@ -36,17 +30,15 @@ class ReviewStore:
         message the workflow sends again after escalating): only the token is renewed and the
         escalation noted, never the status or a decision. True when the task is new."""
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=to_item(item),
-                ConditionExpression="attribute_not_exists(taskId)",
-            )
-            return True
-        except ClientError as exc:
-            if not _failed_condition(exc):
-                raise unavailable(exc, _WHAT) from None
-        except BotoCoreError as exc:
-            raise unavailable(exc, _WHAT) from None
+            with dynamodb_errors(_WHAT):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item(item),
+                    ConditionExpression="attribute_not_exists(taskId)",
+                )
+                return True
+        except ConditionFailed:
+            pass  # stored already / a newer claim: left alone
         # Renew the token only with a newer message: a redelivered or late older message
         # (standard queues do not keep order) must not put back a token that is dead.
         update = "SET taskToken = :token, tokenAt = :sent"
@@ -59,29 +51,25 @@ class ReviewStore:
             update += ", escalated = :yes"
             values[":yes"] = {"BOOL": True}
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"taskId": {"S": item["taskId"]}},
-                UpdateExpression=update,
-                ConditionExpression="#status <> :decided AND "
-                "(attribute_not_exists(tokenAt) OR tokenAt < :sent)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if not _failed_condition(exc):  # decided already, or an older message: stale
-                raise unavailable(exc, _WHAT) from None
-        except BotoCoreError as exc:
-            raise unavailable(exc, _WHAT) from None
+            with dynamodb_errors(_WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"taskId": {"S": item["taskId"]}},
+                    UpdateExpression=update,
+                    ConditionExpression="#status <> :decided AND "
+                    "(attribute_not_exists(tokenAt) OR tokenAt < :sent)",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=values,
+                )
+        except ConditionFailed:
+            pass  # decided already, or an older message: stale
         return False
 
     def get(self, task_id: str) -> dict[str, Any] | None:
-        try:
+        with dynamodb_errors(_WHAT):
             answer = self._client.get_item(
                 TableName=self._table, Key={"taskId": {"S": task_id}}, ConsistentRead=True
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable(exc, _WHAT) from None
         item = answer.get("Item")
         return from_item(item) if item else None
 
@@ -104,10 +92,8 @@ class ReviewStore:
         }
         if next_token:
             query["ExclusiveStartKey"] = decode_token(next_token, _PAGE_KEYS[index], {name: value})
-        try:
+        with dynamodb_errors(_WHAT):
             answer = self._client.query(**query)
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable(exc, _WHAT) from None
         items = [from_item(i) for i in answer.get("Items", [])]
         return items, encode_token(answer.get("LastEvaluatedKey"))
 
@@ -121,64 +107,60 @@ class ReviewStore:
         sets = ", ".join(f"#{k} = :{k}" for k in claim if f":{k}" in values)
         keys = queue_keys(task["serviceId"], DECIDING)
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"taskId": {"S": task["taskId"]}},
-                UpdateExpression=f"SET #status = :deciding, #queue = :queue, "
-                f"serviceQueue = :serviceQueue, {sets}",
-                ConditionExpression="#status = :open OR "
-                "(#status = :deciding AND #claimedAt < :stale)",
-                ExpressionAttributeNames={
-                    "#status": "status",
-                    "#queue": "queue",
-                    "#claimedAt": "claimedAt",
-                    **names,
-                },
-                ExpressionAttributeValues={
-                    **values,
-                    ":deciding": {"S": DECIDING},
-                    ":open": {"S": OPEN},
-                    ":stale": {"S": stale_before},
-                    ":queue": {"S": keys["queue"]},
-                    ":serviceQueue": {"S": keys["serviceQueue"]},
-                },
-            )
-        except ClientError as exc:
-            if _failed_condition(exc):
-                raise Conflict(
-                    "this task has already been decided",
-                    [{"field": "taskId", "code": "already_decided"}],
-                ) from None
-            raise unavailable(exc, _WHAT) from None
-        except BotoCoreError as exc:
-            raise unavailable(exc, _WHAT) from None
+            with dynamodb_errors(_WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"taskId": {"S": task["taskId"]}},
+                    UpdateExpression=f"SET #status = :deciding, #queue = :queue, "
+                    f"serviceQueue = :serviceQueue, {sets}",
+                    ConditionExpression="#status = :open OR "
+                    "(#status = :deciding AND #claimedAt < :stale)",
+                    ExpressionAttributeNames={
+                        "#status": "status",
+                        "#queue": "queue",
+                        "#claimedAt": "claimedAt",
+                        **names,
+                    },
+                    ExpressionAttributeValues={
+                        **values,
+                        ":deciding": {"S": DECIDING},
+                        ":open": {"S": OPEN},
+                        ":stale": {"S": stale_before},
+                        ":queue": {"S": keys["queue"]},
+                        ":serviceQueue": {"S": keys["serviceQueue"]},
+                    },
+                )
+        except ConditionFailed:
+            raise Conflict(
+                "this task has already been decided",
+                [{"field": "taskId", "code": "already_decided"}],
+            ) from None
 
     def release(self, task: dict[str, Any], claim_id: str) -> None:
         """DECIDING -> OPEN when the workflow did not take this claim's decision (so it can be
         sent again); a newer claim is left alone."""
         keys = queue_keys(task["serviceId"], OPEN)
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"taskId": {"S": task["taskId"]}},
-                UpdateExpression="SET #status = :open, #queue = :queue, serviceQueue = :sq "
-                "REMOVE decisionId, claimId, outcome, reviewerId, reasonCodes, #comment, claimedAt",
-                ConditionExpression="#status = :deciding AND claimId = :id",
-                ExpressionAttributeNames={
-                    "#status": "status",
-                    "#queue": "queue",
-                    "#comment": "comment",
-                },
-                ExpressionAttributeValues={
-                    ":open": {"S": OPEN},
-                    ":deciding": {"S": DECIDING},
-                    ":id": {"S": claim_id},
-                    ":queue": {"S": keys["queue"]},
-                    ":sq": {"S": keys["serviceQueue"]},
-                },
-            )
-        except ClientError as exc:
-            if not _failed_condition(exc):
-                raise unavailable(exc, _WHAT) from None
-        except BotoCoreError as exc:
-            raise unavailable(exc, _WHAT) from None
+            with dynamodb_errors(_WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"taskId": {"S": task["taskId"]}},
+                    UpdateExpression="SET #status = :open, #queue = :queue, serviceQueue = :sq "
+                    "REMOVE decisionId, claimId, outcome, reviewerId, reasonCodes, #comment, "
+                    "claimedAt",
+                    ConditionExpression="#status = :deciding AND claimId = :id",
+                    ExpressionAttributeNames={
+                        "#status": "status",
+                        "#queue": "queue",
+                        "#comment": "comment",
+                    },
+                    ExpressionAttributeValues={
+                        ":open": {"S": OPEN},
+                        ":deciding": {"S": DECIDING},
+                        ":id": {"S": claim_id},
+                        ":queue": {"S": keys["queue"]},
+                        ":sq": {"S": keys["serviceQueue"]},
+                    },
+                )
+        except ConditionFailed:
+            pass  # stored already / a newer claim: left alone

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from miaopi_platform.aws.dynamo import from_item, to_item, unavailable
+from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
 from miaopi_platform.supervision.items import REVOKED, UNDER_SUPERVISION, Revocation
 
 _WHAT = "the supervision records"
@@ -23,12 +21,10 @@ class SupervisionStore:
         self._table = table
 
     def get(self, decision_id: str) -> dict[str, Any] | None:
-        try:
+        with dynamodb_errors(_WHAT):
             answer = self._client.get_item(
                 TableName=self._table, Key={"decisionId": {"S": decision_id}}, ConsistentRead=True
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise unavailable(exc, _WHAT) from None
         item = answer.get("Item")
         return from_item(item) if item else None
 
@@ -83,19 +79,20 @@ class SupervisionStore:
         if not decision_id:
             return
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"decisionId": {"S": decision_id}},
-                UpdateExpression="SET #status = :revoked, revokedBy = :by",
-                ConditionExpression="attribute_exists(decisionId)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":revoked": {"S": REVOKED}, ":by": {"S": revocation_id}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise unavailable(exc, _WHAT) from None
-        except BotoCoreError as exc:
-            raise unavailable(exc, _WHAT) from None
+            with dynamodb_errors(_WHAT):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"decisionId": {"S": decision_id}},
+                    UpdateExpression="SET #status = :revoked, revokedBy = :by",
+                    ConditionExpression="attribute_exists(decisionId)",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":revoked": {"S": REVOKED},
+                        ":by": {"S": revocation_id},
+                    },
+                )
+        except ConditionFailed:
+            pass  # no such record: nothing to mark
 
     def under_supervision(self, subject_hash: str, today: str) -> list[dict[str, Any]]:
         """The subject's approvals whose supervision has not ended (an index, never a scan)."""
@@ -111,10 +108,8 @@ class SupervisionStore:
             ),
         }
         while True:
-            try:
+            with dynamodb_errors(_WHAT):
                 answer = self._client.query(**query)
-            except (ClientError, BotoCoreError) as exc:
-                raise unavailable(exc, _WHAT) from None
             items += [from_item(i) for i in answer.get("Items", [])]
             if not answer.get("LastEvaluatedKey"):
                 return items
@@ -122,14 +117,10 @@ class SupervisionStore:
 
     def _transact(self, writes: list[dict[str, Any]]) -> bool:
         try:
-            self._client.transact_write_items(TransactItems=writes)
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                return False
-            raise unavailable(exc, _WHAT) from None
-        except BotoCoreError as exc:
-            raise unavailable(exc, _WHAT) from None
+            with dynamodb_errors(_WHAT):
+                self._client.transact_write_items(TransactItems=writes)
+        except ConditionFailed:
+            return False
         return True
 
 
