@@ -9,7 +9,7 @@ content hash. Pure: text in, RuleSet out, RuleLoadError naming the file, the key
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from miaopi.errors import RuleLoadError
@@ -21,6 +21,7 @@ from miaopi.texts import show
 #: the key only an overrides file has (a rule-set file forbids it)
 BASE_KEY = "base"
 OVERRIDES_FILE = "overrides.yaml"
+_DATED = "a list of dated values [{from: YYYY-MM-DD, value: ...}]"
 
 
 def is_overrides(raw: Any) -> bool:
@@ -35,6 +36,10 @@ def candidate_from_text(
     raw = parse_yaml(text, file)
     if not is_overrides(raw):
         return None
+    settings = raw.get("parameters")
+    for name, setting in settings.items() if isinstance(settings, dict) else ():
+        if isinstance(setting, dict):  # a common slip: {value: 85} without the list of dates
+            raise RuleLoadError(file, f"parameters.{name}", f"write a value, or {_DATED}")
     overrides: OverridesFile = validate(OverridesFile, raw, file)
     return apply_overrides(service, overrides, file)
 
@@ -61,7 +66,7 @@ def apply_overrides(
         if isinstance(setting, list) and all(isinstance(v, ParameterValue) for v in setting):
             dated: list[ParameterValue] = [v for v in setting if isinstance(v, ParameterValue)]
             if not dated:
-                raise RuleLoadError(file, where, "give a value, or a list of dated values")
+                raise RuleLoadError(file, where, f"write a value, or {_DATED}")
             values = [v for v in old if v.from_ < dated[0].from_] + dated
         else:
             value: Any = setting
@@ -108,10 +113,17 @@ def _kind(value: ParameterSetting) -> str:
     return "a word"
 
 
+def _quoted_number(value: ParameterSetting) -> bool:
+    try:
+        return isinstance(value, str) and Decimal(value).is_finite()
+    except InvalidOperation:
+        return False
+
+
 def _same_kind(value: ParameterSetting, base: ParameterSetting, file: str, where: str) -> None:
     """An override keeps the parameter's kind: a rule comparing numbers must not get a word."""
     if _kind(value) != _kind(base):
-        hint = " (write numbers without quotes)" if _kind(base) == "a number" else ""
+        hint = " (write numbers without quotes)" if _quoted_number(value) else ""
         raise RuleLoadError(
             file,
             where,
