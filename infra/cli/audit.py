@@ -8,6 +8,8 @@ replay, what-if and export, through the audit API.
     python -m infra.cli.audit replay --week                      # exit 1 if any mismatch
     python -m infra.cli.audit what-if --service elderly-allowance \\
         --rules infra/whatif/elderly-allowance-minimum-age-85.yaml --week
+    python -m infra.cli.audit what-if --service elderly-allowance \\
+        --rules infra/whatif/elderly-allowance-minimum-age-85-overrides.yaml --week
     python -m infra.cli.audit export --service elderly-allowance --week --format csv -o out.csv
 
 A period is --from [--to] (China dates; --to defaults to today and needs --from), --today,
@@ -557,7 +559,12 @@ def replay(
 def what_if(
     service: Annotated[str, typer.Option("--service", "-s", help="the rule set's service")],
     rules: Annotated[
-        Path, typer.Option(exists=True, dir_okay=False, help="the candidate rule-set file")
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="the candidate: a rule-set file, or a file of parameter overrides (infra/whatif/)",
+        ),
     ],
     start: From = None,
     end: To = None,

@@ -20,6 +20,7 @@ from tests.e2e.conftest import Api, Client
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDIDATE = ROOT / "infra/whatif/elderly-allowance-minimum-age-85.yaml"
+OVERRIDES = ROOT / "infra/whatif/elderly-allowance-minimum-age-85-overrides.yaml"
 ELDERLY = "elderly-allowance"
 WAIT_S = 30.0
 
@@ -94,6 +95,14 @@ def test_an_auditor_answers_the_questions_with_the_cli(api: Api, tmp_path: Path)
     assert moved[("APPROVED", "REJECTED")]["rules"] == {
         "EA-AGE now fails": moved[("APPROVED", "REJECTED")]["count"]
     }
+    # And the same what-if written as a parameter override shows the same transitions
+    overridden = cli(
+        api, "what-if", "--service", ELDERLY, "--rules", str(OVERRIDES), "--today", "--json"
+    )
+    assert overridden.exit_code == 0, overridden.output
+    answer = json.loads(overridden.output)
+    assert answer["candidate"]["version"] == "2024.1+minimum-age-85"
+    assert answer["transitions"] == json.loads(what_if.output)["transitions"]
     # And the decisions export as CSV, one row each
     exported = tmp_path / "decisions.csv"
     done = cli(

@@ -19,6 +19,7 @@ from tests.integration.test_audit_api import ELDERLY, Audit, period, today
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDIDATE = ROOT / "infra/whatif/elderly-allowance-minimum-age-85.yaml"
+OVERRIDES = ROOT / "infra/whatif/elderly-allowance-minimum-age-85-overrides.yaml"
 
 
 def decide_everyone(stack: Stack, audit: Audit, service_ids: set[str] | None = None) -> None:
@@ -126,6 +127,41 @@ def test_a_candidate_that_does_not_load_is_refused(audit: Audit) -> None:
     assert answer["statusCode"] == 422
     (detail,) = answer["json"]["error"]["details"]
     assert "EA-DISTRICT" in detail["message"] and "distrikt" in detail["message"]
+
+
+def test_the_same_what_if_as_parameter_overrides_shows_the_same_changes(
+    stack: Stack, audit: Audit
+) -> None:
+    # Given every elderly-allowance persona decided today, under the minimum age of 80
+    decide_everyone(stack, audit, {ELDERLY})
+    before = audit.records()
+
+    def run(candidate: Path) -> tuple[dict[str, Any], list[tuple[str, str, int, Any]]]:
+        body = {
+            "serviceId": ELDERLY,
+            "from": today().isoformat(),
+            "to": today().isoformat(),
+            "ruleSet": candidate.read_text(encoding="utf-8"),
+        }
+        answer = audit.api("what-if", method="POST", body=body)
+        assert answer["statusCode"] == 200, answer["json"]
+        page = answer["json"]
+        assert not page.get("nextToken")
+        moved = [(t["from"], t["to"], t["count"], t["rules"]) for t in page["transitions"]]
+        return page["candidate"], sorted(moved)
+
+    # When the policy owner runs the copied rule set, then the file that only overrides the
+    # minimum age (infra/whatif/elderly-allowance-minimum-age-85-overrides.yaml)
+    full, full_moves = run(CANDIDATE)
+    overrides, override_moves = run(OVERRIDES)
+    # Then both show the same transitions, with approvals rejected by EA-AGE
+    assert override_moves == full_moves
+    assert any(was == "APPROVED" and now == "REJECTED" for was, now, _, _ in override_moves)
+    # And the overrides candidate is named by its base and label, with a hash of its own
+    assert overrides["version"] == "2024.1+minimum-age-85"
+    assert overrides["hash"] not in {full["hash"], before[0]["ruleSetHash"]}
+    # And nothing was written
+    assert audit.records() == before
 
 
 def test_replaying_a_period_reproduces_every_decision_of_every_service(

@@ -21,7 +21,7 @@ from miaopi.engine import decide
 from miaopi.errors import RuleLoadError
 from miaopi.files import RuleId, Strict
 from miaopi.forms import normalize
-from miaopi.loader import _validate, read_yaml
+from miaopi.loader import read_yaml, validate
 from miaopi.model import Decision, EvidenceItem, EvidenceStatus, ServiceDefinition
 
 CASES_FILE = "cases.yaml"
@@ -100,7 +100,7 @@ def load_cases(service: ServiceDefinition, folder: Path) -> list[LoadedCase]:
     path = folder / CASES_FILE
     if not path.exists():
         raise RuleLoadError(str(path), "(file)", "every service needs its cases")
-    parsed: CasesFile = _validate(CasesFile, read_yaml(path), path)
+    parsed: CasesFile = validate(CasesFile, read_yaml(path), path)
     loaded = []
     for case in parsed.cases:
         raw_app = _merge(parsed.base.application, case.application)

@@ -160,7 +160,7 @@ def derive_facts(
 
 
 def _missing_reason(
-    rule: CompiledRule, service: ServiceDefinition, aliases: tuple[str, ...]
+    rule: CompiledRule, title: Text, service: ServiceDefinition, aliases: tuple[str, ...]
 ) -> Reason:
     titles_zh = "、".join(service.evidence[a].title.zh for a in aliases)
     titles_en = ", ".join(service.evidence[a].title.en for a in aliases)
@@ -169,22 +169,22 @@ def _missing_reason(
         on_fail="REFER",
         result=RuleResult.EVIDENCE_MISSING,
         message=Text(
-            zh=f"{rule.title.zh}:无法从{titles_zh}取得核验数据,转人工审核。",
-            en=f"{rule.title.en}: no data could be obtained from {titles_en}; referred.",
+            zh=f"{title.zh}:无法从{titles_zh}取得核验数据,转人工审核。",
+            en=f"{title.en}: no data could be obtained from {titles_en}; referred.",
         ),
         remedy=_REMEDY_REVIEW,
         legal_basis=rule.legal_basis,
     )
 
 
-def _error_reason(rule: CompiledRule) -> Reason:
+def _error_reason(rule: CompiledRule, title: Text) -> Reason:
     return Reason(
         rule_id=rule.id,
         on_fail="REFER",
         result=RuleResult.ERROR,
         message=Text(
-            zh=f"{rule.title.zh}:无法根据所提供的数据自动判断,转人工审核。",
-            en=f"{rule.title.en}: could not be decided automatically on these data; referred.",
+            zh=f"{title.zh}:无法根据所提供的数据自动判断,转人工审核。",
+            en=f"{title.en}: could not be decided automatically on these data; referred.",
         ),
         remedy=_REMEDY_REVIEW,
         legal_basis=rule.legal_basis,
@@ -277,20 +277,23 @@ def decide(
         else:
             result = RuleResult.FAIL
         trace.append(TraceEntry(rule.id, result, rule.on_fail, values, lacking, error))
+        if result is RuleResult.NOT_APPLICABLE:
+            continue
+        texts = rule.texts_on(on)  # placeholders filled with the values in force on `on`
         if result is RuleResult.FAIL:
             if rule.on_fail == "REJECT":
                 rejected = True
             else:
                 referred = True
             reasons.append(
-                Reason(rule.id, rule.on_fail, result, rule.reason, rule.remedy, rule.legal_basis)
+                Reason(rule.id, rule.on_fail, result, texts.reason, texts.remedy, rule.legal_basis)
             )
         elif result is RuleResult.EVIDENCE_MISSING:
             referred = True
-            reasons.append(_missing_reason(rule, service, lacking))
-        elif result is RuleResult.ERROR:
+            reasons.append(_missing_reason(rule, texts.title, service, lacking))
+        else:  # RuleResult.ERROR
             referred = True
-            reasons.append(_error_reason(rule))
+            reasons.append(_error_reason(rule, texts.title))
 
     if rejected:
         outcome = Outcome.REJECTED

@@ -214,3 +214,29 @@ class RuleSetFile(Strict):
     tables: dict[Identifier, DecisionTable] = Field(default_factory=dict)
     rules: Annotated[list[Rule], Field(min_length=1)]
     outputs: dict[Identifier, Output] = Field(default_factory=dict)
+
+
+ParameterSetting = Decimal | bool | str | list[Decimal | str]
+
+
+class OverrideBase(Strict):
+    """The published rule set a what-if's overrides sit on: the one in force on a day, or a
+    version. Exactly one of the two."""
+
+    in_force_on: dt.date | None = Field(default=None, alias="inForceOn")
+    version: Annotated[str, StringConstraints(pattern=r"^\d{4}\.\d+$")] | None = None
+
+
+class OverridesFile(Strict):
+    """A what-if candidate written as a few parameter changes on top of a published rule set.
+
+    A value alone replaces the parameter's values; a list of dated values replaces them from
+    its first date on (earlier dates keep the base's values)."""
+
+    service: ServiceId
+    base: OverrideBase
+    #: names the candidate: its version reads `<base version>+<label>`
+    label: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")] = "overrides"
+    parameters: Annotated[
+        dict[Identifier, list[ParameterValue] | ParameterSetting], Field(min_length=1)
+    ]

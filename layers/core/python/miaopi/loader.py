@@ -41,6 +41,7 @@ from miaopi.model import (
     ServiceDefinition,
 )
 from miaopi.tables import Column, Table, TableError, build_table, parse_interval, parse_set
+from miaopi.texts import PlaceholderError, rule_templates
 
 SERVICE_FILE = "service.yaml"
 #: the context entry saying, per evidence alias, whether its evidence is present
@@ -53,10 +54,15 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_yaml(path: Path) -> Any:
+    return parse_yaml(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_yaml(text: str, file: str) -> Any:
+    """YAML text as data (safe loader); a RuleLoadError naming `file` when it is not YAML."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - safe
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        raise RuleLoadError(str(path), "yaml", str(exc).replace("\n", " ")) from None
+        raise RuleLoadError(file, "yaml", str(exc).replace("\n", " ")) from None
 
 
 def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
@@ -74,7 +80,8 @@ def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "(file)"
 
 
-def _validate(model: Any, raw: Any, path: Path) -> Any:
+def validate(model: Any, raw: Any, path: Path | str) -> Any:
+    """`raw` as `model`; the first problem as a RuleLoadError naming the file and the key."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -165,7 +172,7 @@ def _sources(
 
 def load_service(folder: Path) -> ServiceDefinition:
     path = folder / SERVICE_FILE
-    service: ServiceFile = _validate(ServiceFile, read_yaml(path), path)
+    service: ServiceFile = validate(ServiceFile, read_yaml(path), path)
     file = str(path)
     if service.id != folder.name:
         raise RuleLoadError(file, "id", f"{service.id!r} differs from the folder {folder.name!r}")
@@ -306,8 +313,19 @@ def content_hash(service: ServiceFile, raw_rule_set: Any) -> str:
 
 def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
     raw = read_yaml(path)
-    parsed: RuleSetFile = _validate(RuleSetFile, raw, path)
-    file = str(path)
+    parsed: RuleSetFile = validate(RuleSetFile, raw, path)
+    return compile_rule_set(service, parsed, str(path), content_hash(service.file, raw))
+
+
+def compile_rule_set(
+    service: ServiceDefinition,
+    parsed: RuleSetFile,
+    file: str,
+    digest: str,
+    version: str | None = None,
+) -> RuleSet:
+    """Check and compile a validated rule-set file whose content hash is `digest`; `version`
+    labels a what-if candidate."""
     names = _Names(service.file, set(parsed.parameters), set(service.facts))
     seen: set[str] = set()
     for rule in parsed.rules:
@@ -330,11 +348,21 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
             raise RuleLoadError(
                 file, f"parameters.{name}", "no value in force on the rule set's effectiveFrom"
             )
+    schedules = {
+        name: ParameterSchedule(name, tuple((v.from_, v.value) for v in p.values))
+        for name, p in parsed.parameters.items()
+    }
     tables = {name: _load_table(name, spec, names, file) for name, spec in parsed.tables.items()}
     names.tables = tables
     rules = []
     for rule in parsed.rules:
         where = f"rule {rule.id}"
+        try:
+            templates = rule_templates(
+                {"title": rule.title, "reason": rule.reason, "remedy": rule.remedy}, schedules
+            )
+        except PlaceholderError as exc:
+            raise RuleLoadError(file, where, str(exc)) from None
         when = _compile(rule.when, names, file, f"{where} when") if rule.when else None
         condition = _compile(rule.condition, names, file, f"{where} condition")
         when_sources = _sources(when, service.facts, tables) if when else frozenset()
@@ -353,6 +381,7 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
                 sources=sources,
                 when_sources=when_sources,
                 readers=tuple((p, getter(tuple(p.split(".")))) for p in paths),
+                templates=templates,
             )
         )
     outputs = []
@@ -395,15 +424,12 @@ def load_rule_set(service: ServiceDefinition, path: Path) -> RuleSet:
     batch = compile_batch(texts)
     return RuleSet(
         service_id=service.id,
-        version=parsed.version,
+        version=version or parsed.version,
         effective_from=parsed.effective_from,
-        hash=content_hash(service.file, raw),
+        hash=digest,
         file=parsed,
         path=file,
-        parameters=tuple(
-            ParameterSchedule(name, tuple((v.from_, v.value) for v in p.values))
-            for name, p in parsed.parameters.items()
-        ),
+        parameters=tuple(schedules.values()),
         rules=tuple(rules),
         outputs=tuple(outputs),
         notes=tuple(parsed.notes),
@@ -471,4 +497,11 @@ def load_catalogue(root: Path) -> dict[str, ServiceDefinition]:
     return services
 
 
-__all__ = ["Form", "load_catalogue", "load_rule_set", "load_service", "read_yaml"]
+__all__ = [
+    "Form",
+    "compile_rule_set",
+    "load_catalogue",
+    "load_rule_set",
+    "load_service",
+    "read_yaml",
+]

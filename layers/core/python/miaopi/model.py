@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from miaopi.expressions import Compiled
     from miaopi.files import Note, RuleSetFile, ServiceFile
     from miaopi.tables import Table
+    from miaopi.texts import RuleTemplates
 
 
 class Outcome(StrEnum):
@@ -129,9 +130,18 @@ class ServiceDefinition:
         return chosen
 
 
+class RuleTexts(NamedTuple):
+    """A rule's title, reason and remedy as an applicant reads them on one date."""
+
+    title: Text
+    reason: Text
+    remedy: Text
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
     id: str
+    #: as written: may name parameters (`{param.minimumAge}`); `texts_on(day)` fills them
     title: Text
     reason: Text
     remedy: Text
@@ -145,6 +155,21 @@ class CompiledRule:
     when_sources: frozenset[str]
     #: the dotted paths whose values go into the trace, each with its reader
     readers: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...]
+    #: the texts split at their parameter placeholders at load; None when they name none
+    templates: RuleTemplates | None = None
+    #: filled texts by day: a pure function of the file, so caching cannot change a reason
+    filled: dict[dt.date, RuleTexts] = field(default_factory=dict, compare=False, repr=False)
+
+    def texts_on(self, day: dt.date) -> RuleTexts:
+        """Title, reason and remedy with each named parameter's value in force on `day`."""
+        if self.templates is None:
+            return RuleTexts(self.title, self.reason, self.remedy)
+        texts = self.filled.get(day)
+        if texts is None:
+            texts = self.templates.on(day)
+            if len(self.filled) < 4096:
+                self.filled[day] = texts
+        return texts
 
 
 @dataclass(frozen=True, slots=True)

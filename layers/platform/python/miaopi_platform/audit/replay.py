@@ -32,6 +32,7 @@ from miaopi.model import (
     RuleSet,
     ServiceDefinition,
 )
+from miaopi.overrides import candidate_from_text
 
 from miaopi_platform.aws.dynamo import plain, storable
 from miaopi_platform.aws.errors import UnprocessableEntity
@@ -176,14 +177,15 @@ def _failing_of(decision: Decision) -> list[str]:
 
 
 def load_candidate(service: ServiceDefinition, text: str) -> RuleSet:
-    """A candidate rule set from its YAML text, checked like a published one (422 if not),
-    and applied as if always in force: its first value of each parameter also counts for
-    application dates before its effectiveFrom."""
+    """A candidate rule set from its YAML text (a full rule set, or parameter overrides on a
+    published one: miaopi.overrides), checked like a published one (422 if not), and applied
+    as if always in force: its first value of each parameter also counts for application
+    dates before its effectiveFrom."""
     with tempfile.TemporaryDirectory(prefix="miaopi-candidate-") as folder:
         path = Path(folder) / "candidate.yaml"
         path.write_text(text, encoding="utf-8")
         try:
-            rule_set = load_rule_set(service, path)
+            rule_set = candidate_from_text(service, text) or load_rule_set(service, path)
         except RuleLoadError as exc:
             raise UnprocessableEntity(
                 "the candidate rule set does not load",

@@ -206,7 +206,7 @@ class WhatIfRequest(ApiModel):
     service_id: Annotated[str, Field(max_length=64)]
     start: dt.date = Field(alias="from")
     end: dt.date = Field(alias="to")
-    #: the candidate rule-set file's text (YAML, the published files' format)
+    #: the candidate (YAML): a full rule-set file, or parameter overrides on the rule set in force
     rule_set: Annotated[str, Field(min_length=1, max_length=60_000)]
     limit: Annotated[int, Field(ge=1, le=500)] = 200
     next_token: Annotated[str | None, Field(max_length=4096)] = None

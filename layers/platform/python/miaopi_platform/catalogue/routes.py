@@ -98,6 +98,7 @@ def get_service(
 def rule_set_view(service: ServiceDefinition, rule_set: RuleSet, on: dt.date) -> RuleSetView:
     spec = rule_set.file
     values = parameters_on(rule_set, on)
+    texts = {rule.id: rule.texts_on(on) for rule in rule_set.rules}  # parameters filled for `on`
     return RuleSetView.model_validate(
         {
             "service_id": service.id,
@@ -108,9 +109,9 @@ def rule_set_view(service: ServiceDefinition, rule_set: RuleSet, on: dt.date) ->
             "rules": [
                 {
                     "rule_id": r.id,
-                    "title": r.title.model_dump(),
-                    "reason": r.reason.model_dump(),
-                    "remedy": r.remedy.model_dump(),
+                    "title": texts[r.id].title.model_dump(),
+                    "reason": texts[r.id].reason.model_dump(),
+                    "remedy": texts[r.id].remedy.model_dump(),
                     "legal_basis": r.legal_basis.model_dump(),
                     "on_fail": r.on_fail,
                     "when": r.when,

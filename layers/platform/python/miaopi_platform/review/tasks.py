@@ -187,13 +187,16 @@ def reviewer_decision(
             [{"field": "reasonCodes", "code": "required"}],
         )
     decided_at = iso(now)
+    # the rule's words with its parameters as in force on the application date, as decide fills them
+    application_date = dt.date.fromisoformat(source["applicationDate"])
+    texts = {code: rules[code].texts_on(application_date) for code in choice.reason_codes}
     reasons = [
         {
             "ruleId": code,
             "onFail": rules[code].on_fail,
             "result": "FAIL",
-            "message": rules[code].reason.model_dump(),
-            "remedy": rules[code].remedy.model_dump(),
+            "message": texts[code].reason.model_dump(),
+            "remedy": texts[code].remedy.model_dump(),
             "legalBasis": rules[code].legal_basis.model_dump(exclude_none=True),
         }
         for code in (choice.reason_codes if adverse else ())
