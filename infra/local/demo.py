@@ -1,7 +1,7 @@
 """`python -m infra.local.demo` (`make demo`): every kind of decision, live, against `make run`.
 
 Reads .local/stack.json and the personas the stack seeded (its personasFile), signs in as
-a demo applicant and submits, for each of the six services, one persona per path: the clean
+a demo applicant and submits, for each service, one persona per path: the clean
 approval, each rule failing (personas that fail several rules at once count for each), and
 then each evidence source being unavailable once. Prints expected against actual outcome and
 failing rules, with the client's round trip and the decision's own latency, then a summary

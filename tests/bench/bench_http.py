@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.bench.bench_common import TEMPLATE, Section, child_pids, environment, median, percentile
+from tests.bench.bench_common import (
+    SERVICES,
+    TEMPLATE,
+    Section,
+    child_pids,
+    environment,
+    median,
+    percentile,
+)
 
 CONCURRENT_SERVICE = "elderly-allowance"
-SERVICES = (
-    "elderly-allowance",
-    "graduate-hukou",
-    "drug-license-cancellation",
-    "enterprise-investment-filing",
-    "ride-hailing-driver-permit",
-    "ride-hailing-vehicle-permit",
-)
 
 
 class Client:
