@@ -5,10 +5,9 @@ its folder, or two blocks for one service must fail here, naming what is missing
 
 from __future__ import annotations
 
-import copy
-import shutil
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from miaopi.loader import SERVICE_FILE
 from miaopi_rules import SERVICES_DIR
@@ -54,44 +53,65 @@ def test_every_service_folder_has_one_function_and_every_service_function_a_fold
     assert problems == []
 
 
+def function(service_id: str | None = None) -> dict[str, Any]:
+    """A function block as template.yaml writes one; bound to a service when given one."""
+    variables = {SERVICE_ID_VARIABLE: service_id} if service_id else {"OTHER": "x"}
+    return {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {"CodeUri": "functions/x/", "Environment": {"Variables": variables}},
+    }
+
+
+def service_folders(root: Path, *service_ids: str) -> Path:
+    for service_id in service_ids:
+        (root / service_id).mkdir(parents=True)
+        (root / service_id / SERVICE_FILE).touch()
+    return root
+
+
 def test_a_folder_without_its_function_and_a_function_without_its_folder_are_named(
     tmp_path: Path,
 ) -> None:
-    # Given a new service folder that nobody gave a function block
-    raw = copy.deepcopy(LocalTemplate.load(TEMPLATE).raw)
-    (dropped, dropped_service), (kept, kept_service) = list(
-        LocalTemplate(raw, ROOT).service_functions().items()
-    )[:2]
-    services = tmp_path / "services"
-    shutil.copytree(SERVICES_DIR, services)
-    shutil.copytree(services / kept_service, services / "new-service")
-    # And a template that lost one service's function block, and runs a service with no folder
-    del raw["Resources"][dropped]
-    retired = copy.deepcopy(raw["Resources"][kept])
-    retired["Properties"]["Environment"]["Variables"][SERVICE_ID_VARIABLE] = "retired-service"
-    raw["Resources"]["RetiredServiceFunction"] = retired
+    # Given a service folder nobody gave a function block, and a block whose folder is gone
+    services = service_folders(tmp_path / "services", "kept", "new-service")
+    template = LocalTemplate(
+        {
+            "Resources": {
+                "KeptFunction": function("kept"),
+                "RetiredFunction": function("retired"),
+                "CatalogueFunction": function(),
+            }
+        },
+        ROOT,
+    )
 
     # When pairing them up
-    problems = mismatches(LocalTemplate(raw, ROOT), services)
+    problems = mismatches(template, services)
 
-    # Then each mismatch is named, and nothing else is
-    assert len(problems) == 3, problems
-    missing = sorted([dropped_service, "new-service"])
-    assert f"service folder {missing[0]!r} has no function block" in problems[0]
-    assert f"service folder {missing[1]!r} has no function block" in problems[1]
-    assert "RetiredServiceFunction runs service 'retired-service'" in problems[2]
+    # Then both are named, and nothing else is
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("service folder 'new-service' has no function block")
+    assert problems[1].startswith("template.yaml's RetiredFunction runs service 'retired'")
 
 
-def test_two_functions_for_one_service_are_named() -> None:
-    # Given a template whose copied block still runs the service it was copied from
-    raw = copy.deepcopy(LocalTemplate.load(TEMPLATE).raw)
-    function_id, service_id = next(iter(LocalTemplate(raw, ROOT).service_functions().items()))
-    raw["Resources"]["CopiedFunction"] = copy.deepcopy(raw["Resources"][function_id])
+def test_two_functions_for_one_service_are_named(tmp_path: Path) -> None:
+    # Given a copied block that still runs the service it was copied from
+    services = service_folders(tmp_path / "services", "kept", "other")
+    template = LocalTemplate(
+        {
+            "Resources": {
+                "KeptFunction": function("kept"),
+                "OtherFunction": function("other"),
+                "CopiedFunction": function("kept"),
+            }
+        },
+        ROOT,
+    )
 
-    # When pairing it with the service folders
-    problems = mismatches(LocalTemplate(raw, ROOT), SERVICES_DIR)
+    # When pairing them up
+    problems = mismatches(template, services)
 
     # Then the service and both functions are named
     assert problems == [
-        f"service {service_id!r} is run by more than one function: {function_id}, CopiedFunction"
+        "service 'kept' is run by more than one function: KeptFunction, CopiedFunction"
     ]
