@@ -18,7 +18,7 @@ A period is --from [--to] (China dates; --to defaults to today and needs --from)
 --api-url and --token. Verification, replay and what-if run next to the records (the API
 answers with ids, hashes and outcomes): the auditor needs no table access and personal data
 stays in AWS. Exit status: 0 done, 1 the API refused, a chain does not verify or a decision
-does not reproduce, 2 no stack running.
+does not reproduce, 2 no stack running or the API cannot be reached.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from infra.cli.client import (
-    DEFAULT_STACK,
     Api,
     ApiError,
     ApiUrl,
@@ -231,7 +230,7 @@ def decisions(
     lang: Annotated[Lang, typer.Option(help="language of the reasons")] = Lang.zh,
     as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table")] = False,
     user: User = "auditor",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
@@ -285,7 +284,7 @@ def show(
     lang: Annotated[Lang, typer.Option(help="language of the reasons")] = Lang.zh,
     as_json: Annotated[bool, typer.Option("--json", help="the raw JSON")] = False,
     user: User = "auditor",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
@@ -388,7 +387,7 @@ def stats(
     days: Days = None,
     as_json: Annotated[bool, typer.Option("--json", help="the raw JSON")] = False,
     user: User = "auditor",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
@@ -454,7 +453,7 @@ def verify(
         bool, typer.Option("--json", help="each chain's report as JSON Lines (full head hash)")
     ] = False,
     user: User = "auditor",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
@@ -517,7 +516,7 @@ def replay(
     week: Week = False,
     days: Days = None,
     user: User = "auditor",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
@@ -573,7 +572,7 @@ def what_if(
     days: Days = None,
     as_json: Annotated[bool, typer.Option("--json", help="the transitions as JSON")] = False,
     user: User = "auditor",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
@@ -661,7 +660,7 @@ def export(
         Path | None, typer.Option("--output", "-o", help="file (default stdout)")
     ] = None,
     user: User = "auditor",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:

@@ -2,7 +2,9 @@
 
 Against the local stack (default) the CLI signs in as a demo user through the stack's Cognito
 (`.local/stack.json`). Against AWS, pass the API URL and an ID token (`--api-url`/`--token` or
-MIAOPI_API_URL/MIAOPI_TOKEN), e.g. from your organisation's sign-in.
+MIAOPI_API_URL/MIAOPI_TOKEN), e.g. from your organisation's sign-in. Only the local path reads
+the stack file (`infra.local.stack_file`, imported when needed): with `--api-url` the CLIs load
+nothing of the local stack, moto or boto3.
 """
 
 from __future__ import annotations
@@ -16,22 +18,32 @@ import requests
 import typer
 from rich.console import Console
 
-from infra.local.stack import DEFAULT_STATE_DIR
-from infra.local.token import id_token, read_stack
-
 TIMEOUT_S = 30.0
 err = Console(stderr=True)
 
-#: the running local stack's description (`make run` writes it)
-DEFAULT_STACK = DEFAULT_STATE_DIR / "stack.json"
 User = Annotated[str, typer.Option(help="the demo user to sign in as (local stack)")]
 StackFile = Annotated[
-    Path, typer.Option(help="the local stack's stack.json (ignored with --api-url)")
+    Path | None,
+    typer.Option(
+        help="the local stack's stack.json [default: the one `make run` writes] "
+        "(ignored with --api-url)"
+    ),
 ]
 ApiUrl = Annotated[
     str | None, typer.Option(envvar="MIAOPI_API_URL", help="a deployed API's base URL")
 ]
 Token = Annotated[str | None, typer.Option(envvar="MIAOPI_TOKEN", help="an ID token for --api-url")]
+
+
+def local_stack(stack_file: Path | None) -> dict[str, Any]:
+    """The running local stack's description (exit 2, saying how to start one, if none)."""
+    from infra.local.stack_file import DEFAULT_STACK_FILE, read_stack  # the local path only
+
+    try:
+        return read_stack(stack_file or DEFAULT_STACK_FILE)
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 class ApiError(Exception):
@@ -53,26 +65,29 @@ class Api:
     def connect(
         cls,
         user: str,
-        stack_file: Path = DEFAULT_STACK,
+        stack_file: Path | None = None,
         api_url: str | None = None,
         token: str | None = None,
     ) -> Api:
+        """A deployed API (`api_url` and `token`) or the local stack, signed in as `user`."""
         if api_url:
             if not token:
                 raise typer.BadParameter("--api-url needs --token (or MIAOPI_TOKEN)")
             return cls(api_url.rstrip("/"), token)
-        try:
-            info = read_stack(stack_file)
-        except FileNotFoundError as exc:
-            err.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-        return cls(info["apiUrl"], token or id_token(user, stack_file=stack_file))
+        from infra.local.stack_file import sign_in  # the local path only
+
+        info = local_stack(stack_file)
+        return cls(info["apiUrl"], token or sign_in(info, user))
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
-        response = self.session.request(
-            method, self.base_url + path, headers=headers, timeout=TIMEOUT_S, **kwargs
-        )
+        try:
+            response = self.session.request(
+                method, self.base_url + path, headers=headers, timeout=TIMEOUT_S, **kwargs
+            )
+        except requests.ConnectionError:
+            err.print(f"[red]error:[/] cannot reach the API at {self.base_url}")
+            raise typer.Exit(2) from None
         try:
             body = response.json() if response.content else None
         except json.JSONDecodeError:

@@ -8,7 +8,8 @@
     python -m infra.cli.review notifications [--supervisors]
 
 Against the local stack it signs in as the demo user `reviewer`; against AWS pass --api-url and
---token. Exit status: 0 done, 1 the API refused (the error is printed), 2 no stack running.
+--token (the CLI then loads nothing of the local stack). Exit status: 0 done, 1 the API refused
+(the error is printed), 2 no stack running or the API cannot be reached.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ import time
 from enum import StrEnum
 from typing import Annotated, Any
 
-import boto3
 import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
 from infra.cli.client import (
-    DEFAULT_STACK,
     Api,
     ApiError,
     ApiUrl,
@@ -34,8 +33,8 @@ from infra.cli.client import (
     User,
     err,
     fail,
+    local_stack,
 )
-from infra.local.token import read_stack
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 out = Console()
@@ -65,7 +64,7 @@ def queue(
     all_pages: Annotated[bool, typer.Option("--all", help="follow every page")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table")] = False,
     user: User = "reviewer",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
@@ -111,7 +110,7 @@ def show(
     task_id: Annotated[str, typer.Argument(help="the task id (TSK...)")],
     as_json: Annotated[bool, typer.Option("--json", help="the raw JSON")] = False,
     user: User = "reviewer",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
@@ -178,7 +177,7 @@ def decide(
         bool, typer.Option(help="wait until the workflow has recorded the decision")
     ] = True,
     user: User = "reviewer",
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
@@ -221,22 +220,14 @@ def notifications(
         str | None, typer.Option(help="only decisions by SYSTEM or REVIEWER")
     ] = None,
     keep: Annotated[bool, typer.Option(help="leave the messages in the queue")] = False,
-    stack_file: StackFile = DEFAULT_STACK,
+    stack_file: StackFile = None,
 ) -> None:
     """Read the notifications the applicants' (or supervisors') topic delivered (local stack)."""
-    try:
-        info = read_stack(stack_file)
-    except FileNotFoundError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    from infra.local.stack_file import local_client  # the local stack's queues only
+
+    info = local_stack(stack_file)
     name = "SupervisorNotificationsQueue" if supervisors else "ApplicantNotificationsQueue"
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=info["motoEndpoint"],
-        region_name=info["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-    )
+    sqs = local_client(info, "sqs")
     url = info["queues"][name]
     table = Table(title="supervisors' notices" if supervisors else "applicants' notifications")
     for column in ("kind", "application", "service", "status / due", "applicant", "at"):

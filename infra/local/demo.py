@@ -1,7 +1,7 @@
 """`python -m infra.local.demo` (`make demo`): every kind of decision, live, against `make run`.
 
 Reads .local/stack.json and the personas the stack seeded (its personasFile), signs in as
-a demo applicant and submits, for each of the six services, one persona per path: the clean
+a demo applicant and submits, for each service, one persona per path: the clean
 approval, each rule failing (personas that fail several rules at once count for each), and
 then each evidence source being unavailable once. Prints expected against actual outcome and
 failing rules, with the client's round trip and the decision's own latency, then a summary
@@ -40,8 +40,7 @@ from rich.table import Table
 from rich.text import Text
 
 from infra.local import demo_review, demo_supervision, seed
-from infra.local.stack import DEFAULT_STATE_DIR
-from infra.local.token import id_token, read_stack
+from infra.local.stack_file import DEFAULT_STACK_FILE, DEFAULT_STATE_DIR, id_token, read_stack
 
 OUTCOME_ORDER = {"APPROVED": 0, "REJECTED": 1, "PENDING_REVIEW": 2}
 SHORT = {"APPROVED": "APPROVED", "REJECTED": "REJECTED", "PENDING_REVIEW": "PENDING"}
@@ -274,7 +273,7 @@ def personas_file(explicit: Path | None, info: dict[str, Any]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local.demo", description=__doc__)
-    parser.add_argument("--stack-file", type=Path, default=DEFAULT_STATE_DIR / "stack.json")
+    parser.add_argument("--stack-file", type=Path, default=DEFAULT_STACK_FILE)
     parser.add_argument("--personas", type=Path, default=None, help="default: the stack's own")
     parser.add_argument("--user", default="citizen", help="the demo applicant to sign in as")
     parser.add_argument("--all", action="store_true", help="every persona, not one per path")

@@ -26,8 +26,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from infra.local import seed
-from infra.local.stack import DEFAULT_STATE_DIR
-from infra.local.token import id_token, read_stack
+from infra.local.stack_file import DEFAULT_STACK_FILE, id_token, read_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDIDATE = ROOT / "infra/whatif/elderly-allowance-minimum-age-85.yaml"
@@ -91,7 +90,7 @@ def wait_chained(console: Console, info: dict[str, object], stack_file: Path) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local.demo_audit", description=__doc__)
-    parser.add_argument("--stack-file", type=Path, default=DEFAULT_STATE_DIR / "stack.json")
+    parser.add_argument("--stack-file", type=Path, default=DEFAULT_STACK_FILE)
     args = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=150)
     try:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from infra.local.token import id_token
+from infra.local.stack_file import id_token
 
 QUEUE_WAIT_S = 30.0
 TIMEOUT_S = 30.0

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from infra.local import seed
 from infra.local.demo_review import STYLE, cli
-from infra.local.token import id_token
+from infra.local.stack_file import id_token
 
 SERVICE = "enterprise-investment-filing"
 ELDERLY = "elderly-allowance"

@@ -35,6 +35,7 @@ from infra.local.gateway import Gateway
 from infra.local.persist import PeriodicSnapshot, SnapshotStore
 from infra.local.resume import resume_hook
 from infra.local.runtime import Runtime
+from infra.local.stack_file import DEFAULT_STATE_DIR, STACK_FILE_NAME
 from infra.local.streams import EventSourcePollers
 from infra.local.template import DEFAULT_STACK_NAME, default_region
 
@@ -42,7 +43,6 @@ log = logging.getLogger("miaopi.local.stack")
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = ROOT / "template.yaml"
-DEFAULT_STATE_DIR = ROOT / ".local"
 DEMO_PASSWORD = "Miaopi-Demo-2018"
 
 
@@ -262,7 +262,7 @@ class LocalStack:
             "pid": os.getpid(),
         }
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "stack.json").write_text(json.dumps(self.info, indent=2) + "\n")
+        (self.state_dir / STACK_FILE_NAME).write_text(json.dumps(self.info, indent=2) + "\n")
 
     def _restore(self, deployment: Deployment, clients: AwsClients) -> dict[str, Any] | None:
         """Put the saved tables back; what the saved data set was seeded with, if anything."""
@@ -297,7 +297,7 @@ class LocalStack:
                 log.exception("could not save the tables on stop")
         if self.moto:
             self.moto.stop()
-        stack_file = self.state_dir / "stack.json"
+        stack_file = self.state_dir / STACK_FILE_NAME
         if self.info and stack_file.exists():
             stack_file.unlink()
         self.pollers = None

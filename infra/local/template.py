@@ -25,6 +25,9 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_STACK_NAME = "miaopi-local"
 
 AuthKind = Literal["COGNITO", "NONE"]
+#: the environment variable that binds a function to the government service it runs: a service
+#: is its folder in the rules layer plus one function block that sets this to the folder's name
+SERVICE_ID_VARIABLE = "SERVICE_ID"
 
 
 # ---------------------------------------------------------------- YAML loading
@@ -136,6 +139,11 @@ class FunctionSpec:
     memory: int
     api_routes: tuple[ApiRoute, ...] = ()
     event_sources: tuple[EventSource, ...] = ()
+
+    @property
+    def service_id(self) -> str | None:
+        """The government service this function runs, None for every other function."""
+        return self.environment.get(SERVICE_ID_VARIABLE)
 
 
 # ---------------------------------------------------------------- resolution
@@ -498,6 +506,20 @@ class LocalTemplate:
 
     def function_specs(self, resolver: Resolver) -> list[FunctionSpec]:
         return [self.function_spec(lid, resolver) for lid in self.function_ids()]
+
+    def service_functions(self) -> dict[str, str]:
+        """The government services' functions: each function bound by SERVICE_ID, its logical
+        id to the service id it runs (a literal in the template, read without deploying)."""
+        default = (self.raw.get("Globals", {}).get("Function") or {}).get("Environment") or {}
+        bound = {}
+        for lid in self.function_ids():
+            own = (self.properties(lid).get("Environment") or {}).get("Variables") or {}
+            value = {**(default.get("Variables") or {}), **own}.get(SERVICE_ID_VARIABLE)
+            if value is not None:
+                if not isinstance(value, str):
+                    raise ValueError(f"{lid}: {SERVICE_ID_VARIABLE} must be a literal service id")
+                bound[lid] = value
+        return bound
 
     def _layer_dir(self, layer: Any) -> Path | None:
         """A layer's python dir when the layer is declared in this template."""

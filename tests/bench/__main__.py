@@ -8,7 +8,7 @@ engine.<serviceId>.median_us
     Median µs per call of `miaopi.decide(service, rule_set, application, evidence, date)`
     (full trace) on the service's clean-approval case from its cases.yaml; the application is
     normalized once beforehand, as the submit flow does before deciding. 30 batches of
-    ~20 ms per service, the six services in turn; median of the per-call means. Also
+    ~20 ms per service, the services in turn; median of the per-call means. Also
     `engine.<id>.cpu_us` (process CPU time per call) and `engine.<id>.all_cases_median_us`
     / `all_cases_max_us`: the same over every case of the service (median and slowest; the
     slowest are cases with missing evidence). Target <= 50 µs.
@@ -32,7 +32,7 @@ submit.aws_calls_per_auto_decision
     personas; min/max and the other outcomes are reported too. Target 2 (BatchGetItem +
     TransactWriteItems).
 submit.http_median_ms, submit.http_p95_ms
-    200 sequential POST /services/{id}/applications, round robin over the six services
+    200 sequential POST /services/{id}/applications, round robin over the services
     (keep-alive, Cognito ID token, a new Idempotency-Key and a new bulk persona each) through
     infra.local.stack.LocalStack on free ports with a temporary state dir, after 3 warm-up
     requests per service function (the first of each is its cold start, reported apart).
@@ -64,15 +64,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from miaopi_rules import SERVICES_DIR
 from rich.console import Console
 from rich.table import Table
 
-from tests.bench.bench_common import ROOT, Section
+from tests.bench.bench_common import ROOT, SERVICES, Section
 
 RESULTS_FILE = ROOT / ".bench" / "results.json"
 SECTIONS = ("engine", "zen", "cold", "aws", "http")
-SERVICES = tuple(sorted(path.parent.name for path in SERVICES_DIR.glob("*/service.yaml")))
 
 
 def _runner(name: str) -> Callable[[bool], Section]:

@@ -61,9 +61,9 @@ def _measure(section: Section, quick: bool) -> None:
         deployment = deploy_in_process(TEMPLATE, "miaopi-bench")
         setup = AwsClients.create()
         envs = {
-            spec.environment["SERVICE_ID"]: dict(spec.environment)
+            spec.service_id: dict(spec.environment)
             for spec in deployment.functions.values()
-            if spec.environment.get("SERVICE_ID")
+            if spec.service_id
         }
         any_env = next(iter(envs.values()))
         seed_hasher = PiiHasher.from_secret(setup.secretsmanager, any_env["PII_KEY_SECRET_ARN"])

@@ -13,9 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from miaopi.loader import SERVICE_FILE
+from miaopi_rules import SERVICES_DIR
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 LAYER_DIRS = tuple(ROOT / "layers" / name / "python" for name in ("core", "platform", "rules"))
+#: every service of the rules layer (a folder with its service.yaml), by id
+SERVICES = tuple(sorted(path.parent.name for path in SERVICES_DIR.glob(f"*/{SERVICE_FILE}")))
 
 
 @dataclass

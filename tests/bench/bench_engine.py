@@ -75,7 +75,7 @@ def run_engine(quick: bool) -> Section:
         section.notes.append(f"[red]{len(wrong)} cases do not hold:[/] {wrong[:3]}")
     rounds, batch_s = (5, 0.02) if quick else (30, 0.02)
     case_rounds, case_calls = (3, 30) if quick else (5, 100)
-    # The six clean cases in turn, batch by batch, so a noisy second hits them all alike.
+    # The services' clean cases in turn, batch by batch, so a noisy second hits them all alike.
     cleans = {sid: clean_case(cases) for sid, cases in by_service.items()}
     fns = {sid: case.decide for sid, case in cleans.items()}
     numbers = {sid: calibrate(fn, batch_s, warmup=0.05) for sid, fn in fns.items()}
@@ -123,7 +123,7 @@ def run_engine(quick: bool) -> Section:
         )
     )
     section.notes.append(
-        f"clean case: {rounds} batches of ~{batch_s * 1000:.0f} ms each, the six services in"
+        f"clean case: {rounds} batches of ~{batch_s * 1000:.0f} ms each, the services in"
         " turn (CPU = process CPU time per call, less sensitive to other load); every case, also"
         " in turn: "
         f"{case_rounds} batches of {case_calls} calls; all "

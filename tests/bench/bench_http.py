@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.bench.bench_common import TEMPLATE, Section, child_pids, environment, median, percentile
+from tests.bench.bench_common import (
+    SERVICES,
+    TEMPLATE,
+    Section,
+    child_pids,
+    environment,
+    median,
+    percentile,
+)
 
 CONCURRENT_SERVICE = "elderly-allowance"
-SERVICES = (
-    "elderly-allowance",
-    "graduate-hukou",
-    "drug-license-cancellation",
-    "enterprise-investment-filing",
-    "ride-hailing-driver-permit",
-    "ride-hailing-vehicle-permit",
-)
 
 
 class Client:
@@ -130,7 +130,7 @@ def run_http(quick: bool) -> Section:
 def _measure(section: Section, quick: bool, state_dir: Path) -> None:
     import infra.local.seed as seed
     from infra.local.stack import LocalStack
-    from infra.local.token import id_token
+    from infra.local.stack_file import STACK_FILE_NAME, id_token
 
     # The stack writes its personas into its state dir (older versions: seed.PERSONAS_FILE,
     # .local/ by default): either way, keep a running developer stack's files untouched.
@@ -166,7 +166,7 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
         stack.runtime.invoke = timed  # type: ignore[method-assign]
         personas = seed.read_personas(Path(stack.info.get("personasFile") or personas_file))
         bulk = [p for p in personas if p.bulk]
-        token = id_token("citizen", stack_file=state_dir / "stack.json")
+        token = id_token("citizen", stack_file=state_dir / STACK_FILE_NAME)
         base_url = stack.info["apiUrl"]
         rng = random.Random(2018)  # every path of every service, in a reproducible order
         queues: dict[str, list[Any]] = {}

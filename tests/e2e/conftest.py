@@ -30,7 +30,7 @@ import requests
 
 from infra.local.seed import Persona, read_personas
 from infra.local.stack import DEMO_PASSWORD, free_port
-from infra.local.token import id_token
+from infra.local.stack_file import STACK_FILE_NAME, id_token
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHONPATH = [ROOT / "layers/core/python", ROOT / "layers/platform/python"]
@@ -195,7 +195,7 @@ class StackProcess:
 
     def _wait_ready(self) -> dict[str, Any] | None:
         assert self.proc is not None
-        stack_file = self.state_dir / "stack.json"
+        stack_file = self.state_dir / STACK_FILE_NAME
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -236,7 +236,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     started_in = time.monotonic() - started
     try:
         personas = read_personas(state_dir / "personas.json")
-        yield Api(info["apiUrl"], info, state_dir / "stack.json", personas, started_in)
+        yield Api(info["apiUrl"], info, state_dir / STACK_FILE_NAME, personas, started_in)
     finally:
         stack.stop()
 

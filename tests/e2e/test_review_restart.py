@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.seed import read_personas
+from infra.local.stack_file import STACK_FILE_NAME
 from tests.e2e.conftest import Api, StackProcess
 
 WAIT_S = 30.0
@@ -27,7 +28,7 @@ def wait_for(predicate: Any, what: str) -> Any:
 
 def connect(state_dir: Path, info: dict[str, Any]) -> Api:
     personas = read_personas(state_dir / "personas.json")
-    return Api(info["apiUrl"], info, state_dir / "stack.json", personas, 0.0)
+    return Api(info["apiUrl"], info, state_dir / STACK_FILE_NAME, personas, 0.0)
 
 
 def test_open_review_tasks_survive_a_restart(tmp_path: Path) -> None:

@@ -13,18 +13,12 @@ from moto import mock_aws
 
 from infra.local.deploy import AwsClients, Deployment, deploy_in_process, local_secret_value
 from infra.local.gateway import RouteMatch, Router
-from infra.local.template import LocalTemplate, load_yaml
+from infra.local.template import SERVICE_ID_VARIABLE, LocalTemplate, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-SERVICES = {
-    "EnterpriseInvestmentFilingFunction": "enterprise-investment-filing",
-    "GraduateHukouFunction": "graduate-hukou",
-    "DrugLicenseCancellationFunction": "drug-license-cancellation",
-    "ElderlyAllowanceFunction": "elderly-allowance",
-    "RideHailingDriverPermitFunction": "ride-hailing-driver-permit",
-    "RideHailingVehiclePermitFunction": "ride-hailing-vehicle-permit",
-}
+#: each government service's function (logical id -> service id), as template.yaml binds them
+SERVICES = LocalTemplate.load(TEMPLATE).service_functions()
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +110,7 @@ def test_every_function_gets_its_environment_resolved(
     tasks = {"REVIEW_TASKS_TABLE": deployment.tables["ReviewTasksTable"]}
     machine = {"REVIEW_STATE_MACHINE_ARN": deployment.state_machines["ReviewStateMachine"]}
     own_env = {
-        **{fid: {"SERVICE_ID": service_id} for fid, service_id in SERVICES.items()},
+        **{fid: {SERVICE_ID_VARIABLE: service_id} for fid, service_id in SERVICES.items()},
         "CatalogueFunction": {},
         "ApplicationsFunction": {},
         "ReviewStarterFunction": machine,

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from miaopi.loader import load_catalogue
+from miaopi_rules import SERVICES_DIR
 
 from tests.integration.conftest import CITIZEN, Invoke, Stack
 
@@ -16,11 +18,7 @@ RESOURCE = "/services/{serviceId}/applications"
 
 
 def function_of(stack: Stack, service_id: str) -> str:
-    return next(
-        fid
-        for fid, f in stack.deployment.functions.items()
-        if f.environment.get("SERVICE_ID") == service_id
-    )
+    return next(fid for fid, f in stack.deployment.functions.items() if f.service_id == service_id)
 
 
 def submit(
@@ -280,7 +278,7 @@ def test_unknown_service_is_404_from_the_catalogue(stack: Stack, invoke: Invoke)
 
 def test_every_service_decides_one_persona_of_each_outcome(stack: Stack, invoke: Invoke) -> None:
     services = {p.service_id for p in stack.personas}
-    assert len(services) == 6
+    assert services == set(load_catalogue(SERVICES_DIR))
     for service_id in sorted(services):
         for outcome in ("APPROVED", "REJECTED", "PENDING_REVIEW"):
             persona = stack.persona(service_id, outcome)
