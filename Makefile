@@ -1,21 +1,56 @@
 # The two commands of the README: `make run` (local stack with demo data) and `make test`.
-# Each installs what it needs into .venv by itself.
-PY ?= python3
+# Each installs what it needs into .venv by itself: the Lambda runtime's Python, packages from uv.lock.
+# The interpreter is the one template.yaml's Globals name (Runtime: python3.X): tests run on what
+# Lambda runs. pyenv's shim answers for a version it does not have selected only when PYENV_VERSION
+# names it. Elsewhere: make PY=/path/to/python3.X.
+RUNTIME := $(shell sed -n 's/^    Runtime: \(python3\.[0-9]*\)$$/\1/p' template.yaml | head -n 1)
+PY ?= $(shell PYENV_VERSION=$(RUNTIME:python%=%) $(RUNTIME) -c 'import sys; print(sys.executable)' 2>/dev/null)
+UV_VERSION := 0.13.9
+SAM_VERSION := 1.170.0
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SAM_VENV := .venv-sam
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
 export PYTHONPATH := layers/core/python:layers/platform/python:layers/rules/python:.
 
-.PHONY: install run test lint typecheck unit demo review audit audit-demo bench coverage-report openapi clean
+.PHONY: install lock build run test lint typecheck unit demo review audit audit-demo bench coverage-report openapi clean
+
+# A venv on $(RUNTIME) with uv in it; one on another Python (an older checkout's) is made anew.
+define runtime_venv
+	@test -n "$(PY)" || { echo "$(RUNTIME) (the Lambda runtime in template.yaml) not found: make PY=/path/to/$(RUNTIME)" >&2; exit 1; }
+	test "$$($(BIN)/python -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null)" = $(RUNTIME) \
+		|| { rm -rf $(VENV) && $(PY) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
+endef
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -r pyproject.toml --extra dev
+# exactly the lock (nothing more, nothing less); fails if pyproject.toml changed without `make lock`
+$(STAMP): pyproject.toml uv.lock
+	$(runtime_venv)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync -q --locked --extra dev --python $(BIN)/python
 	$(BIN)/python -m infra.dev_path $(PYTHONPATH)
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+# After changing pyproject.toml's dependencies: resolve uv.lock again and pin the dependencies
+# layer from it (every runtime package, boto3 and botocore included; tests/unit/test_packaging.py).
+lock:
+	$(runtime_venv)
+	$(BIN)/uv lock --python $(BIN)/python
+	{ printf '%s\n' \
+		'# The dependencies layer (sam build, BuildMethod in template.yaml): the runtime dependencies' \
+		'# of pyproject.toml as pinned in uv.lock, with hashes; boto3 and botocore included, so Lambda' \
+		'# runs the SDK pair the tests ran, not the runtime'"'"'s. Written by `make lock`; do not edit.'; \
+	  $(BIN)/uv export --frozen --no-emit-project --no-dev --no-header; } > layers/dependencies/requirements.txt
+
+# sam build (no container) into .aws-sam/build, with sam in a venv of its own on $(RUNTIME):
+# that venv's bin/$(RUNTIME) (with pip) is the interpreter sam's Python builder looks for on PATH.
+build:
+	@test -n "$(PY)" || { echo "$(RUNTIME) not found: make build PY=/path/to/$(RUNTIME)" >&2; exit 1; }
+	test -f $(SAM_VENV)/.installed-$(RUNTIME)-$(SAM_VERSION) || { rm -rf $(SAM_VENV) && $(PY) -m venv $(SAM_VENV) \
+		&& $(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_VERSION) \
+		&& touch $(SAM_VENV)/.installed-$(RUNTIME)-$(SAM_VERSION); }
+	PATH="$(abspath $(SAM_VENV)/bin):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build $(ARGS)
 
 run: $(STAMP)
 	$(BIN)/python -m infra.local.stack $(ARGS)
@@ -55,4 +90,4 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .bench

@@ -283,7 +283,7 @@ class Runtime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
             "LAMBDA_TASK_ROOT": str(spec.code_uri),
             "_HANDLER": spec.handler,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally

@@ -137,6 +137,7 @@ class FunctionSpec:
     environment: dict[str, str]
     timeout: int
     memory: int
+    runtime: str  # e.g. python3.13: Lambda's AWS_EXECUTION_ENV names it
     api_routes: tuple[ApiRoute, ...] = ()
     event_sources: tuple[EventSource, ...] = ()
 
@@ -500,6 +501,7 @@ class LocalTemplate:
             environment=environment,  # type: ignore[arg-type]
             timeout=int(resolver.resolve(props.get("Timeout", 3))),
             memory=int(resolver.resolve(props.get("MemorySize", 128))),
+            runtime=str(props["Runtime"]),
             api_routes=tuple(routes),
             event_sources=tuple(sources),
         )

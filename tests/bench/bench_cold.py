@@ -38,7 +38,7 @@ def function_setup() -> tuple[dict[str, str], list[str], str]:
         "AWS_LAMBDA_FUNCTION_NAME": spec.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
         "LAMBDA_TASK_ROOT": str(spec.code_uri),
         "_HANDLER": spec.handler,
         "TZ": ":UTC",

@@ -4,7 +4,7 @@ place that maps domain and platform errors to statuses and the JSON error format
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
@@ -25,7 +25,6 @@ from miaopi_platform.aws.errors import (
 from miaopi_platform.aws.observability import logger
 
 JSON = "application/json"
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def error_response(
@@ -153,7 +152,7 @@ def require_group(app: BaseRouter, group: str) -> str:
     return caller_id(app)
 
 
-def parse_body(model: type[ModelT], body: Any, what: str) -> ModelT:
+def parse_body[ModelT: BaseModel](model: type[ModelT], body: Any, what: str) -> ModelT:
     """A JSON body as an API model, or 422 with one entry per field (values never echoed)."""
     try:
         return model.model_validate(body)

@@ -5,7 +5,7 @@ access logs), and are answered masked. Every change is written with its history 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -24,7 +24,6 @@ from miaopi_platform.credit.views import (
 
 router = Router()
 ADMINS = "admins"
-RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
 @router.post(
@@ -95,7 +94,7 @@ def _ports() -> _Ports:
     return ports
 
 
-def _request(model: type[RequestT]) -> RequestT:
+def _request[RequestT: BaseModel](model: type[RequestT]) -> RequestT:
     return parse_body(model, json_body(router, _ports().settings.max_body_bytes), "request")
 
 
