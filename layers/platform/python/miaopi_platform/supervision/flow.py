@@ -233,7 +233,7 @@ def list_subject(deps: SupervisionPorts, record: DecisionRecord, now: dt.datetim
     application = record.get("application")
     if application is None:  # a reviewer's revocation: the application is the approval's
         approval = deps.store.get_decision(str(record.get("revokes") or record.get("reviewOf")))
-        application = (approval or {}).get("application") or {}
+        application = (approval.get("application") if approval else None) or {}
     subject = str(subject_of(service, application) or "")
     today = now.astimezone(CHINA).date()
     rules = ", ".join(r["ruleId"] for r in record.get("reasons", [])) or "spot check"
