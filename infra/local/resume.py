@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Any, cast
 
 from miaopi_platform.aws.dynamo import from_item
 from miaopi_platform.aws.settings import Settings
+from miaopi_platform.records.items import ApplicationItem
 from miaopi_platform.review.flow import PENDING_REVIEW, start
+from miaopi_platform.review.items import ReviewTask
 from miaopi_platform.review.tasks import DECIDING, OPEN, REFERRAL, referral_input, resumed_input
 from miaopi_platform.wiring import Dependencies
 
@@ -48,12 +50,13 @@ def resume_reviews(
     moment = now or dt.datetime.now(dt.UTC)
     started = 0
     resumed: set[str] = set()
-    for task in _scan(
+    tasks = _scan(
         clients,
         deps.settings.review_tasks_table,
         "#status IN (:open, :deciding)",
         {":open": {"S": OPEN}, ":deciding": {"S": DECIDING}},
-    ):
+    )
+    for task in cast("list[ReviewTask]", tasks):
         if task["status"] == DECIDING:  # sent to a workflow that no longer exists
             deps.reviews.release(task, str(task.get("claimId", "")))
         started += start(deps, resumed_input(task, moment))
@@ -73,7 +76,7 @@ def resume_reviews(
             )
             continue
         # referred before the stop, its task not stored yet
-        started += start(deps, referral_input(application, moment))
+        started += start(deps, referral_input(cast("ApplicationItem", application), moment))
     if started:
         log.info("resumed %d review workflows", started)
     return started

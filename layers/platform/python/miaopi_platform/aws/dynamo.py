@@ -12,7 +12,7 @@ DynamoDB's errors into what a store acts on:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -31,7 +31,7 @@ def storable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False), parse_float=Decimal)
 
 
-def to_item(document: dict[str, Any]) -> dict[str, Any]:
+def to_item(document: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _SERIALIZER.serialize(v) for k, v in storable(document).items() if v is not None}
 
 

@@ -6,13 +6,14 @@ receives its stores through `CreditPorts`."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from typing import Protocol
 
 from miaopi.identifiers import IdentifierInvalid, normalize
 from miaopi.workdays import CHINA
 
 from miaopi_platform.aws.errors import Conflict, NotFound, UnprocessableEntity
 from miaopi_platform.aws.observability import logger, metrics
+from miaopi_platform.credit.items import CreditEntry
 from miaopi_platform.credit.store import CreditList, in_force
 from miaopi_platform.credit.views import (
     CreditEntryDetail,
@@ -40,7 +41,7 @@ def lookup(ports: CreditPorts, subject_id: str, now: dt.datetime) -> CreditEntry
     if entry is None:
         raise NotFound("the subject is not on the credit list")
     history = sorted(ports.credit.history(subject_hash), key=lambda c: str(c["changeId"]))
-    return CreditEntryDetail.model_validate({**_view(entry, now), "history": history})
+    return _view(CreditEntryDetail, entry, now, history=history)
 
 
 def add(ports: CreditPorts, request: ListRequest, admin: str, now: dt.datetime) -> CreditEntryView:
@@ -54,7 +55,7 @@ def add(ports: CreditPorts, request: ListRequest, admin: str, now: dt.datetime) 
         subject_hash,
         subject_masked=masked,
         reason_code=request.reason_code,
-        reason=request.reason.model_dump(),
+        reason={"zh": request.reason.zh, "en": request.reason.en},
         valid_until=request.valid_until,
         by=admin,
         now=now,
@@ -67,7 +68,7 @@ def add(ports: CreditPorts, request: ListRequest, admin: str, now: dt.datetime) 
         )
     logger.info("credit list entry added", extra={"reasonCode": request.reason_code})
     metrics.add_metric(name="CreditListed", unit="Count", value=1)
-    return CreditEntryView.model_validate(_view(entry, now))
+    return _view(CreditEntryView, entry, now)
 
 
 def repair(
@@ -78,7 +79,7 @@ def repair(
     entry = ports.credit.repair(subject_hash, request.reason, admin, now)
     logger.info("credit list entry repaired")
     metrics.add_metric(name="CreditRepaired", unit="Count", value=1)
-    return CreditEntryView.model_validate(_view(entry, now))
+    return _view(CreditEntryView, entry, now)
 
 
 def _subject(ports: CreditPorts, subject_id: str) -> tuple[str, str]:
@@ -96,6 +97,11 @@ def _subject(ports: CreditPorts, subject_id: str) -> tuple[str, str]:
     )
 
 
-def _view(entry: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+def _view[ViewT: CreditEntryView](
+    model: type[ViewT], entry: CreditEntry, now: dt.datetime, **more: object
+) -> ViewT:
+    """An entry as admins see it: masked, with whether it bars its subject now."""
     barring = in_force(entry, now)
-    return {**entry, "subject": entry.get("subjectMasked", "****"), "inForce": barring}
+    return model.model_validate(
+        {**entry, "subject": entry.get("subjectMasked", "****"), "inForce": barring, **more}
+    )

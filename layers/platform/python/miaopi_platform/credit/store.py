@@ -8,20 +8,22 @@ list never holds the identifier itself, only a masked form for people to recogni
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from miaopi.workdays import CHINA
 
 from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
 from miaopi_platform.aws.errors import Conflict, NotFound
+from miaopi_platform.credit.items import CreditChange, CreditEntry, EntryState, EntryStatus
+from miaopi_platform.records.items import LocalizedText
 
-LISTED = "LISTED"
-REPAIRED = "REPAIRED"
+LISTED: EntryStatus = "LISTED"
+REPAIRED: EntryStatus = "REPAIRED"
 _WHAT = "the credit list"
 
 
-def in_force(entry: dict[str, Any] | None, now: dt.datetime) -> bool:
+def in_force(entry: CreditEntry | None, now: dt.datetime) -> bool:
     """Whether an entry bars its subject now: LISTED, valid through today in China."""
     today = now.astimezone(CHINA).date().isoformat()
     return bool(entry and entry.get("status") == LISTED and str(entry.get("validUntil")) >= today)
@@ -41,15 +43,15 @@ class CreditList:
         self._table = table
         self._history = history_table
 
-    def get(self, subject_hash: str) -> dict[str, Any] | None:
+    def get(self, subject_hash: str) -> CreditEntry | None:
         with dynamodb_errors(_WHAT):
             answer = self._client.get_item(
                 TableName=self._table, Key={"subjectHash": {"S": subject_hash}}, ConsistentRead=True
             )
         item = answer.get("Item")
-        return from_item(item) if item else None
+        return cast("CreditEntry", from_item(item)) if item else None
 
-    def history(self, subject_hash: str) -> list[dict[str, Any]]:
+    def history(self, subject_hash: str) -> list[CreditChange]:
         """Every change of the subject's entry, oldest first (all pages)."""
         query: dict[str, Any] = {
             "TableName": self._history,
@@ -57,11 +59,11 @@ class CreditList:
             "ExpressionAttributeValues": {":s": {"S": subject_hash}},
             "ConsistentRead": True,
         }
-        changes: list[dict[str, Any]] = []
+        changes: list[CreditChange] = []
         while True:
             with dynamodb_errors(_WHAT):
                 answer = self._client.query(**query)
-            changes += [from_item(i) for i in answer.get("Items", [])]
+            changes += [cast("CreditChange", from_item(i)) for i in answer.get("Items", [])]
             if not answer.get("LastEvaluatedKey"):
                 return changes
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
@@ -72,13 +74,13 @@ class CreditList:
         *,
         subject_masked: str,
         reason_code: str,
-        reason: dict[str, str],
+        reason: LocalizedText,
         valid_until: dt.date,
         by: str,
         now: dt.datetime,
         source_decision_id: str | None = None,
         service_id: str | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> CreditEntry | None:
         """List a subject (or list them again after repair or expiry). None when this source
         decision listed them already (a retry); 409 when an entry is in force."""
         current = self.get(subject_hash)
@@ -90,7 +92,7 @@ class CreditList:
                 [{"field": "subjectId", "code": "listed"}],
             )
         version = int(current.get("version", 0)) + 1 if current else 1
-        entry = {
+        entry: CreditEntry = {
             "subjectHash": subject_hash,
             "subjectMasked": subject_masked,
             "status": LISTED,
@@ -106,7 +108,7 @@ class CreditList:
         self._write(entry, current, LISTED, by, reason.get("en", reason_code), now)
         return entry
 
-    def repair(self, subject_hash: str, reason: str, by: str, now: dt.datetime) -> dict[str, Any]:
+    def repair(self, subject_hash: str, reason: str, by: str, now: dt.datetime) -> CreditEntry:
         """信用修复: the entry stays (audited) but no longer bars anyone."""
         current = self.get(subject_hash)
         if current is None:
@@ -115,7 +117,7 @@ class CreditList:
             raise Conflict(
                 "the entry is not in force", [{"field": "subjectId", "code": "not_listed"}]
             )
-        entry = {
+        entry: CreditEntry = {
             **current,
             "status": REPAIRED,
             "repairedAt": iso(now),
@@ -123,14 +125,14 @@ class CreditList:
             "repairReason": reason,
             "version": int(current.get("version", 0)) + 1,
         }
-        self._write(entry, current, "REPAIRED", by, reason, now)
+        self._write(entry, current, REPAIRED, by, reason, now)
         return entry
 
     def _write(
         self,
-        entry: dict[str, Any],
-        current: dict[str, Any] | None,
-        action: str,
+        entry: CreditEntry,
+        current: CreditEntry | None,
+        action: EntryStatus,
         by: str,
         why: str,
         now: dt.datetime,
@@ -145,7 +147,7 @@ class CreditList:
             if current is not None and "version" in current
             else {"ConditionExpression": "attribute_not_exists(version)"}
         )
-        change = {
+        change: CreditChange = {
             "subjectHash": entry["subjectHash"],
             "changeId": f"{iso(now)}#{entry['version']:06d}",
             "action": action,
@@ -153,7 +155,8 @@ class CreditList:
             "why": why,
             "at": iso(now),
             "sourceDecisionId": entry.get("sourceDecisionId"),
-            "entry": {k: v for k, v in entry.items() if k != "subjectHash"},
+            # the entry's content: every key but the subject's hash (the history's own key)
+            "entry": cast("EntryState", {k: v for k, v in entry.items() if k != "subjectHash"}),
         }
         try:
             with dynamodb_errors(_WHAT):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from miaopi.model import Outcome
@@ -23,8 +23,10 @@ from miaopi_platform.catalogue.services import find
 from miaopi_platform.credit.store import CreditList, in_force
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.ids import decision_id, decision_id_for
+from miaopi_platform.records.items import ApplicationItem, DecisionRecord
 from miaopi_platform.records.store import ApplicationStore
 from miaopi_platform.records.views import EvidenceSnapshotView, TraceView, view
+from miaopi_platform.review.items import ReviewTask, TaskMessage, WorkflowInput, WorkflowOutput
 from miaopi_platform.review.store import ReviewStore
 from miaopi_platform.review.tasks import (
     DECIDING,
@@ -89,13 +91,13 @@ def start_referral(
     image = change.get("NewImage")
     if stream_record.get("eventName") != "INSERT" or not image:
         return False
-    application = from_item(image)
+    application = cast("ApplicationItem", from_item(image))
     if application.get("status") != PENDING_REVIEW:
         return False
     return start(deps, referral_input(application, now or dt.datetime.now(dt.UTC)))
 
 
-def start(deps: WorkflowPorts, workflow_input: dict[str, Any]) -> bool:
+def start(deps: WorkflowPorts, workflow_input: WorkflowInput) -> bool:
     task = workflow_input["task"]
     try:
         deps.stepfunctions.start_execution(
@@ -115,7 +117,7 @@ def start(deps: WorkflowPorts, workflow_input: dict[str, Any]) -> bool:
 
 def store_task(deps: TaskPorts, body: str, now: dt.datetime | None = None) -> bool:
     """Store the task a workflow sent (or renew its token). True when the task is new."""
-    message = json.loads(body)
+    message: TaskMessage = json.loads(body)
     item = task_item(
         message["task"],
         token=message["taskToken"],
@@ -138,7 +140,7 @@ def store_task(deps: TaskPorts, body: str, now: dt.datetime | None = None) -> bo
 # ---------------------------------------------------------------- the reviewers
 
 
-def task(ports: ReviewPorts, task_id: str) -> dict[str, Any]:
+def task(ports: ReviewPorts, task_id: str) -> ReviewTask:
     found = ports.reviews.get(task_id)
     if found is None:
         raise NotFound("no such review task")
@@ -149,7 +151,7 @@ def case_of(ports: ReviewPorts, task_id: str) -> ReviewTaskDetail:
     """One task with its case: the application, the evidence and the rules that referred it."""
     found = task(ports, task_id)
     application = ports.store.get(found["applicationId"])
-    source = ports.store.get_decision(found["sourceDecisionId"])
+    source = _decision(ports, found["sourceDecisionId"])
     if application is None or source is None:
         raise NotFound("no such review task")
     service = find(found["serviceId"])
@@ -197,7 +199,7 @@ def decide(
         raise Conflict(
             "this task has already been decided", [{"field": "taskId", "code": "already_decided"}]
         )
-    source = ports.store.get_decision(found["sourceDecisionId"])
+    source = _decision(ports, found["sourceDecisionId"])
     if source is None:
         raise NotFound("no such review task")
     _still_decidable(ports, found, source, request.decision, moment)
@@ -234,19 +236,27 @@ def decide(
     )
 
 
+def _decision(ports: ReviewPorts, decision_id: str) -> DecisionRecord | None:
+    return cast("DecisionRecord | None", ports.store.get_decision(decision_id))
+
+
 def _still_decidable(
     ports: ReviewPorts,
-    found: dict[str, Any],
-    source: dict[str, Any],
+    found: ReviewTask,
+    source: DecisionRecord,
     decision: str,
     now: dt.datetime,
 ) -> None:
     """A spot check of an approval revoked meanwhile has nothing left to check; an approval
     is not given to a subject on the credit list (every decision consults it)."""
     if found["kind"] == SPOT_CHECK:
-        application = ports.store.get(found["applicationId"]) or {}
-        in_force_now = (application.get("decision") or {}).get("decisionId")
-        if application.get("status") != "APPROVED" or in_force_now != source["decisionId"]:
+        application = cast("ApplicationItem | None", ports.store.get(found["applicationId"]))
+        in_force_now = application["decision"]["decisionId"] if application else None
+        if (
+            application is None
+            or application["status"] != "APPROVED"
+            or (in_force_now != source["decisionId"])
+        ):
             raise Conflict(
                 "the approval this spot check is about is no longer in force",
                 [{"field": "taskId", "code": "superseded"}],
@@ -260,7 +270,7 @@ def _still_decidable(
             )
 
 
-def _decision_id(ports: ReviewPorts, found: dict[str, Any], source: dict[str, Any]) -> str:
+def _decision_id(ports: ReviewPorts, found: ReviewTask, source: DecisionRecord) -> str:
     if found["kind"] == SPOT_CHECK:
         return decision_id_for(
             ports.hasher, found["applicationId"], "spot-check", source["decisionId"]
@@ -269,7 +279,7 @@ def _decision_id(ports: ReviewPorts, found: dict[str, Any], source: dict[str, An
 
 
 def _hand_to_workflow(
-    ports: ReviewPorts, found: dict[str, Any], claim_id: str, output: dict[str, Any]
+    ports: ReviewPorts, found: ReviewTask, claim_id: str, output: WorkflowOutput
 ) -> None:
     """SendTaskSuccess with the claimed decision. If the workflow does not take it (its token
     just expired because the task was escalated, or Step Functions is down), the claim is

@@ -3,11 +3,12 @@ the claim that lets exactly one decision through."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
 from miaopi_platform.aws.errors import Conflict
 from miaopi_platform.aws.paging import decode_token, encode_token
+from miaopi_platform.review.items import ReviewClaim, ReviewTask
 from miaopi_platform.review.tasks import DECIDED, DECIDING, OPEN, queue_keys
 
 #: indexes of template.yaml's ReviewTasksTable (a test pins them to the template)
@@ -25,7 +26,7 @@ class ReviewStore:
         self._client = client
         self._table = table
 
-    def store(self, item: dict[str, Any]) -> bool:
+    def store(self, item: ReviewTask) -> bool:
         """Store a task from the workflow's message. Stored already (a redelivery, or the
         message the workflow sends again after escalating): only the token is renewed and the
         escalation noted, never the status or a decision. True when the task is new."""
@@ -42,7 +43,7 @@ class ReviewStore:
         # Renew the token only with a newer message: a redelivered or late older message
         # (standard queues do not keep order) must not put back a token that is dead.
         update = "SET taskToken = :token, tokenAt = :sent"
-        values: dict[str, Any] = {
+        values: dict[str, Any] = {  # ExpressionAttributeValues, DynamoDB-typed
             ":token": {"S": item["taskToken"]},
             ":sent": {"S": item["tokenAt"]},
             ":decided": {"S": DECIDED},
@@ -65,17 +66,17 @@ class ReviewStore:
             pass  # decided already, or an older message: stale
         return False
 
-    def get(self, task_id: str) -> dict[str, Any] | None:
+    def get(self, task_id: str) -> ReviewTask | None:
         with dynamodb_errors(_WHAT):
             answer = self._client.get_item(
                 TableName=self._table, Key={"taskId": {"S": task_id}}, ConsistentRead=True
             )
         item = answer.get("Item")
-        return from_item(item) if item else None
+        return _task(item) if item else None
 
     def queue(
         self, status: str, service_id: str | None, limit: int, next_token: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[ReviewTask], str | None]:
         """Tasks in a status, the earliest deadline first; one service's or all."""
         if service_id:
             index, name, value = BY_SERVICE_QUEUE, "serviceQueue", f"{service_id}#{status}"
@@ -94,10 +95,10 @@ class ReviewStore:
             query["ExclusiveStartKey"] = decode_token(next_token, _PAGE_KEYS[index], {name: value})
         with dynamodb_errors(_WHAT):
             answer = self._client.query(**query)
-        items = [from_item(i) for i in answer.get("Items", [])]
+        items = [_task(i) for i in answer.get("Items", [])]
         return items, encode_token(answer.get("LastEvaluatedKey"))
 
-    def claim(self, task: dict[str, Any], claim: dict[str, Any], stale_before: str) -> None:
+    def claim(self, task: ReviewTask, claim: ReviewClaim, stale_before: str) -> None:
         """OPEN -> DECIDING with the reviewer's decision, or 409: a task is decided once. A
         claim older than `stale_before` that the workflow never recorded (the claiming function
         died before handing it over) may be claimed again."""
@@ -136,7 +137,7 @@ class ReviewStore:
                 [{"field": "taskId", "code": "already_decided"}],
             ) from None
 
-    def release(self, task: dict[str, Any], claim_id: str) -> None:
+    def release(self, task: ReviewTask, claim_id: str) -> None:
         """DECIDING -> OPEN when the workflow did not take this claim's decision (so it can be
         sent again); a newer claim is left alone."""
         keys = queue_keys(task["serviceId"], OPEN)
@@ -164,3 +165,8 @@ class ReviewStore:
                 )
         except ConditionFailed:
             pass  # stored already / a newer claim: left alone
+
+
+def _task(item: dict[str, Any]) -> ReviewTask:
+    """A stored task, as the workflow's message and the reviewer's claim wrote it."""
+    return cast("ReviewTask", from_item(item))

@@ -3,7 +3,7 @@ reviewer works, and the reviewer's decision in the shape the workflow records it
 
 The review workflow (infra/statemachines/review.asl.json) owns the order of things; this module
 owns their content, so the function that starts a workflow, the one that stores its task and the
-reviewer API agree on every name. Nothing here talks to AWS.
+reviewer API agree on every name (their types: review/items.py). Nothing here talks to AWS.
 """
 
 from __future__ import annotations
@@ -13,20 +13,38 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from miaopi.model import Outcome, ServiceDefinition
+from miaopi.model import CompiledRule, Outcome, ServiceDefinition
 
 from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import to_item
 from miaopi_platform.aws.errors import UnprocessableEntity
 from miaopi_platform.records.certificate import certificate
-from miaopi_platform.records.decision import FALSE_DATA, REVIEWER, sealed
+from miaopi_platform.records.decision import FALSE_DATA, sealed
+from miaopi_platform.records.items import (
+    ApplicationItem,
+    DecisionInForce,
+    DecisionRecord,
+    SpotCheckNote,
+    StoredReason,
+)
+from miaopi_platform.review.items import (
+    DecisionNotice,
+    QueueKeys,
+    ReviewClaim,
+    ReviewTask,
+    TaskKind,
+    TaskStatus,
+    WorkflowInput,
+    WorkflowOutput,
+    WorkflowTask,
+)
 
-REFERRAL = "REFERRAL"
-SPOT_CHECK = "SPOT_CHECK"
+REFERRAL: TaskKind = "REFERRAL"
+SPOT_CHECK: TaskKind = "SPOT_CHECK"
 
-OPEN = "OPEN"
-DECIDING = "DECIDING"
-DECIDED = "DECIDED"
+OPEN: TaskStatus = "OPEN"
+DECIDING: TaskStatus = "DECIDING"
+DECIDED: TaskStatus = "DECIDED"
 
 #: the task id's prefix per kind; the rest is the application id's, so one task per kind
 _PREFIX = {REFERRAL: "TSK", SPOT_CHECK: "SPT"}
@@ -39,24 +57,24 @@ OUTCOMES = {
 }
 
 
-def task_id(kind: str, application_id: str) -> str:
+def task_id(kind: TaskKind, application_id: str) -> str:
     return _PREFIX[kind] + application_id.removeprefix("APP")
 
 
-def queue_keys(service_id: str, status: str) -> dict[str, str]:
+def queue_keys(service_id: str, status: TaskStatus) -> QueueKeys:
     """The index keys of a task in a status: the whole queue, and one service's queue."""
     return {"queue": status, "serviceQueue": f"{service_id}#{status}"}
 
 
 def referral_input(
-    application: dict[str, Any], now: dt.datetime, escalated: bool = False
-) -> dict[str, Any]:
+    application: ApplicationItem, now: dt.datetime, escalated: bool = False
+) -> WorkflowInput:
     """The review workflow's input for a PENDING_REVIEW application (its stored item).
     `escalated`: the task was escalated already (a workflow started again for it)."""
     review = application["review"]
     due_at = dt.datetime.fromisoformat(review["dueAt"])
     decision = application["decision"]
-    task = {
+    task: WorkflowTask = {
         "taskId": task_id(REFERRAL, application["applicationId"]),
         "kind": REFERRAL,
         "applicationId": application["applicationId"],
@@ -75,40 +93,38 @@ def referral_input(
     return {"task": task}
 
 
-def resumed_input(task: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+def resumed_input(task: ReviewTask, now: dt.datetime) -> WorkflowInput:
     """The workflow's input again, from a stored task (its workflow is gone: a restart)."""
     due_at = dt.datetime.fromisoformat(task["dueAt"])
-    fields = (
-        "taskId",
-        "kind",
-        "applicationId",
-        "serviceId",
-        "sourceDecisionId",
-        "applicantId",
-        "dueBy",
-        "dueAt",
-        "referredRules",
-        "checkReason",
-    )
     return {
         "task": {
-            **{f: task.get(f) for f in fields},
+            "taskId": task["taskId"],
+            "kind": task["kind"],
+            "applicationId": task["applicationId"],
+            "serviceId": task["serviceId"],
+            "sourceDecisionId": task["sourceDecisionId"],
+            "applicantId": task["applicantId"],
+            "dueBy": task["dueBy"],
+            "dueAt": task["dueAt"],
+            "referredRules": task["referredRules"],
+            # sent null when the task has none (a referral): the workflow passes it on as is
+            "checkReason": task.get("checkReason"),
             "timeoutSeconds": max(1, math.ceil((due_at - now).total_seconds())),
             "escalated": bool(task.get("escalated")),
         }
     }
 
 
-def execution_name(task: dict[str, Any]) -> str:
+def execution_name(task: WorkflowTask) -> str:
     """One workflow per task: the application id for a referral, so a retry cannot start two."""
     if task["kind"] == REFERRAL:
-        return str(task["applicationId"])
-    return str(task["taskId"])
+        return task["applicationId"]
+    return task["taskId"]
 
 
 def task_item(
-    task: dict[str, Any], token: str, escalated: bool, now: dt.datetime, sent_at: str | None = None
-) -> dict[str, Any]:
+    task: WorkflowTask, token: str, escalated: bool, now: dt.datetime, sent_at: str | None = None
+) -> ReviewTask:
     """A new review task from the workflow's message. The token is stored, never shown."""
     return {
         "taskId": task["taskId"],
@@ -145,14 +161,14 @@ class ReviewerDecision:
 
     decision_id: str
     outcome: Outcome
-    claim: dict[str, Any]
-    workflow_output: dict[str, Any]
+    claim: ReviewClaim
+    workflow_output: WorkflowOutput
 
 
 def reviewer_decision(
     service: ServiceDefinition,
-    task: dict[str, Any],
-    source: dict[str, Any],
+    task: ReviewTask,
+    source: DecisionRecord,
     choice: ReviewerChoice,
     decision_id: str,
     now: dt.datetime,
@@ -189,28 +205,19 @@ def reviewer_decision(
     decided_at = iso(now)
     # the rule's words with its parameters as in force on the application date, as decide fills them
     application_date = dt.date.fromisoformat(source["applicationDate"])
-    texts = {code: rules[code].texts_on(application_date) for code in choice.reason_codes}
     reasons = [
-        {
-            "ruleId": code,
-            "onFail": rules[code].on_fail,
-            "result": "FAIL",
-            "message": texts[code].reason.model_dump(),
-            "remedy": texts[code].remedy.model_dump(),
-            "legalBasis": rules[code].legal_basis.model_dump(exclude_none=True),
-        }
-        for code in (choice.reason_codes if adverse else ())
+        _failed(rules[code], application_date) for code in (choice.reason_codes if adverse else ())
     ]
     submitted = dt.datetime.fromisoformat(source["decidedAt"])
     latency_ms = round((now - submitted).total_seconds() * 1000, 3)
-    record: dict[str, Any] = {
+    record: DecisionRecord = {
         "decisionId": decision_id,
         "applicationId": task["applicationId"],
         "serviceId": task["serviceId"],
         "decidedAt": decided_at,
         "sequence": int(source.get("sequence", 1)) + 1,
         "outcome": outcome.value,
-        "decidedBy": REVIEWER,
+        "decidedBy": "REVIEWER",
         "deciderId": choice.reviewer_id,
         "kind": kind,
         "reviewOf": source["decisionId"],
@@ -226,10 +233,10 @@ def reviewer_decision(
         "outputs": source.get("outputs", {}) if outcome is Outcome.APPROVED else {},
         "latencyMs": latency_ms,
     }
-    view = {
+    view: DecisionInForce = {
         "decisionId": decision_id,
         "outcome": outcome.value,
-        "decidedBy": REVIEWER,
+        "decidedBy": "REVIEWER",
         "ruleSetVersion": source["ruleSetVersion"],
         "ruleSetHash": source["ruleSetHash"],
         "reasons": reasons,
@@ -240,7 +247,7 @@ def reviewer_decision(
         update, names, values = _spot_check_update(record, view, choice, source, decided_at)
     else:
         update, names, values = _referral_update(service, outcome, view, source, decision_id)
-    claim = {
+    claim: ReviewClaim = {
         "claimId": claim_id,
         "decisionId": decision_id,
         "outcome": outcome.value,
@@ -257,8 +264,8 @@ def reviewer_decision(
         ":decisionId": decision_id,
         ":claimId": claim_id,
     }
-    output = {
-        "decision": to_item(sealed(record)),
+    output: WorkflowOutput = {
+        "decision": to_item(sealed(dict(record))),
         "application": {"update": update, "names": names, "values": to_item(values)},
         "task": {"values": to_item(closing)},
         # if the decision cannot be recorded, the workflow reopens the task with these
@@ -271,28 +278,47 @@ def reviewer_decision(
                 }
             )
         },
-        "notification": {
-            "kind": "SPOT_CHECK" if kind == SPOT_CHECK else "DECISION",
-            "applicationId": task["applicationId"],
-            "serviceId": task["serviceId"],
-            "status": outcome.value,
-            "decisionId": decision_id,
-            "decidedBy": REVIEWER,
-            "decidedAt": decided_at,
-        },
+        "notification": _notice(task, kind, outcome, decision_id, decided_at),
     }
     return ReviewerDecision(decision_id, outcome, claim, output)
 
 
-def _keyed(keys: dict[str, str]) -> dict[str, str]:
-    return {f":{name}": value for name, value in keys.items()}
+def _failed(rule: CompiledRule, application_date: dt.date) -> StoredReason:
+    """A rule the reviewer found failed, stored as the applicant reads it (as a system reason)."""
+    texts = rule.texts_on(application_date)
+    return {
+        "ruleId": rule.id,
+        "onFail": rule.on_fail,
+        "result": "FAIL",
+        "message": {"zh": texts.reason.zh, "en": texts.reason.en},
+        "remedy": {"zh": texts.remedy.zh, "en": texts.remedy.en},
+        "legalBasis": rule.legal_basis.model_dump(exclude_none=True),
+    }
+
+
+def _notice(
+    task: ReviewTask, kind: TaskKind, outcome: Outcome, decision_id: str, decided_at: str
+) -> DecisionNotice:
+    return {
+        "kind": "SPOT_CHECK" if kind == SPOT_CHECK else "DECISION",
+        "applicationId": task["applicationId"],
+        "serviceId": task["serviceId"],
+        "status": outcome.value,
+        "decisionId": decision_id,
+        "decidedBy": "REVIEWER",
+        "decidedAt": decided_at,
+    }
+
+
+def _keyed(keys: QueueKeys) -> dict[str, str]:
+    return {":queue": keys["queue"], ":serviceQueue": keys["serviceQueue"]}
 
 
 def _referral_update(
     service: ServiceDefinition,
     outcome: Outcome,
-    view: dict[str, Any],
-    source: dict[str, Any],
+    view: DecisionInForce,
+    source: DecisionRecord,
     decision_id: str,
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
     """A referral decided: it leaves PENDING_REVIEW, with a certificate when approved."""
@@ -312,17 +338,21 @@ def _referral_update(
 
 
 def _spot_check_update(
-    record: dict[str, Any],
-    view: dict[str, Any],
+    record: DecisionRecord,
+    view: DecisionInForce,
     choice: ReviewerChoice,
-    source: dict[str, Any],
+    source: DecisionRecord,
     decided_at: str,
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
     """A spot check settled: VALID notes it on the approved application; INVALID revokes the
     approval in force (and its certificate) for false data."""
-    check = {"result": choice.decision, "decisionId": record["decisionId"], "at": decided_at}
+    check: SpotCheckNote = {
+        "result": choice.decision,
+        "decisionId": record["decisionId"],
+        "at": decided_at,
+    }
     if record["outcome"] == Outcome.APPROVED.value:
-        values = {":check": check, ":expected": Outcome.APPROVED.value}
+        values: dict[str, Any] = {":check": check, ":expected": Outcome.APPROVED.value}
         return "SET spotCheck = :check", {"#status": "status"}, values
     record["revokes"] = source["decisionId"]
     record["cause"] = FALSE_DATA

@@ -15,10 +15,7 @@ from miaopi_platform.records.views import (
     ReasonView,
     TraceView,
 )
-
-TaskStatus = Literal["OPEN", "DECIDING", "DECIDED"]
-
-TaskKind = Literal["REFERRAL", "SPOT_CHECK"]
+from miaopi_platform.review.items import TaskKind, TaskStatus
 
 
 class ReviewTaskSummary(ApiModel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -30,17 +30,23 @@ from miaopi_platform.aws.dynamo import from_item
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
+from miaopi_platform.credit.items import CreditEntry
 from miaopi_platform.credit.store import LISTED, AlreadyListed, CreditList
 from miaopi_platform.evidence.port import EvidencePort
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.decision import FALSE_DATA, REVIEWER, SYSTEM
 from miaopi_platform.records.ids import decision_id_for
+from miaopi_platform.records.items import DecisionRecord
 from miaopi_platform.records.store import ApplicationStore
 from miaopi_platform.review.flow import start
+from miaopi_platform.review.items import DecisionNotice, WorkflowTask
 from miaopi_platform.review.tasks import SPOT_CHECK, task_id
 from miaopi_platform.supervision.items import (
     REVOKED,
     UNDER_SUPERVISION,
+    Notice,
+    RevocationNotice,
+    SupervisionRecord,
     cause_of,
     masked_subject,
     revocation,
@@ -88,7 +94,7 @@ def on_decision(
     image = (stream_record.get("dynamodb") or {}).get("NewImage")
     if not image:
         return
-    record = from_item(image)
+    record = cast("DecisionRecord", from_item(image))
     moment = now or dt.datetime.now(dt.UTC)
     outcome, by = record.get("outcome"), record.get("decidedBy")
     if outcome == Outcome.APPROVED.value and by == SYSTEM:
@@ -96,19 +102,19 @@ def on_decision(
     elif outcome == Outcome.REVOKED.value:
         after_revocation(deps, record, moment)
     if by == SYSTEM and outcome in (Outcome.APPROVED.value, Outcome.REJECTED.value):
-        notice = {
+        notice: DecisionNotice = {
             "kind": "DECISION",
             "applicationId": record["applicationId"],
             "serviceId": record["serviceId"],
-            "status": outcome,
+            "status": record["outcome"],
             "decisionId": record["decisionId"],
-            "decidedBy": SYSTEM,
+            "decidedBy": "SYSTEM",
             "decidedAt": record["decidedAt"],
         }
         publish_once(deps, deps.settings.applicant_topic_arn, notice, record["applicantId"])
 
 
-def supervise(deps: SupervisionPorts, approval: dict[str, Any], now: dt.datetime) -> None:
+def supervise(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime) -> None:
     """Re-verify one automatic approval, draw for a spot check, revoke if it no longer holds."""
     stored = deps.supervision.get(approval["decisionId"])
     if stored is None:
@@ -155,7 +161,7 @@ def supervise(deps: SupervisionPorts, approval: dict[str, Any], now: dt.datetime
 
 
 def reverify(
-    deps: SupervisionPorts, service: ServiceDefinition, approval: dict[str, Any]
+    deps: SupervisionPorts, service: ServiceDefinition, approval: DecisionRecord
 ) -> tuple[Decision, dict[str, EvidenceItem]]:
     """The same rule-set version, the same application and date, fresh evidence."""
     rule_set = service.rule_set_named(approval["ruleSetVersion"])
@@ -167,7 +173,7 @@ def reverify(
 
 
 def _spot_check_if_due(
-    deps: SupervisionPorts, approval: dict[str, Any], stored: dict[str, Any], now: dt.datetime
+    deps: SupervisionPorts, approval: DecisionRecord, stored: SupervisionRecord, now: dt.datetime
 ) -> None:
     if stored.get("status") != UNDER_SUPERVISION:
         return
@@ -181,7 +187,7 @@ def _spot_check_if_due(
 
 def start_spot_check(
     deps: SupervisionPorts,
-    approval: dict[str, Any],
+    approval: DecisionRecord,
     rules: list[str],
     reason: str,
     now: dt.datetime,
@@ -190,7 +196,7 @@ def start_spot_check(
     today = now.astimezone(CHINA).date()
     due, _official = add_working_days(today, service.file.supervision.spot_check_working_days)
     due_at = end_of_day(due)
-    task = {
+    task: WorkflowTask = {
         "taskId": task_id(SPOT_CHECK, approval["applicationId"]),
         "kind": SPOT_CHECK,
         "applicationId": approval["applicationId"],
@@ -210,23 +216,24 @@ def start_spot_check(
 # ---------------------------------------------------------------- after a revocation
 
 
-def after_revocation(deps: SupervisionPorts, record: dict[str, Any], now: dt.datetime) -> None:
+def after_revocation(deps: SupervisionPorts, record: DecisionRecord, now: dt.datetime) -> None:
     """Close supervision, list the subject when the data was false, tell staff and applicant."""
     deps.supervision.mark_revoked(record.get("revokes") or "", record["decisionId"])
     if record.get("cause") == FALSE_DATA:
         list_subject(deps, record, now)
     notice = revocation_notice(record)
-    publish_once(deps, deps.settings.supervisor_topic_arn, {**notice, "audience": "staff"}, None)
+    staff: RevocationNotice = {**notice, "audience": "staff"}
+    publish_once(deps, deps.settings.supervisor_topic_arn, staff, None)
     if record.get("decidedBy") != REVIEWER:  # the review workflow tells the applicant itself
         publish_once(deps, deps.settings.applicant_topic_arn, notice, record["applicantId"])
 
 
-def list_subject(deps: SupervisionPorts, record: dict[str, Any], now: dt.datetime) -> None:
+def list_subject(deps: SupervisionPorts, record: DecisionRecord, now: dt.datetime) -> None:
     service = find(record["serviceId"])
     application = record.get("application")
     if application is None:  # a reviewer's revocation: the application is the approval's
         approval = deps.store.get_decision(str(record.get("revokes") or record.get("reviewOf")))
-        application = (approval or {}).get("application") or {}
+        application = (approval.get("application") if approval else None) or {}
     subject = str(subject_of(service, application) or "")
     today = now.astimezone(CHINA).date()
     rules = ", ".join(r["ruleId"] for r in record.get("reasons", [])) or "spot check"
@@ -264,24 +271,29 @@ def on_credit_entry(
     """A subject newly listed: check their approvals under supervision again. Returns how
     many approvals were revoked."""
     change = stream_record.get("dynamodb") or {}
-    new = from_item(change["NewImage"]) if change.get("NewImage") else {}
-    old = from_item(change["OldImage"]) if change.get("OldImage") else {}
-    if new.get("status") != LISTED or (
-        old.get("status") == LISTED and old.get("version") == new.get("version")
-    ):
+    new = _entry(change.get("NewImage"))
+    old = _entry(change.get("OldImage"))
+    if new is None or new.get("status") != LISTED:
+        return 0
+    if old is not None and old.get("status") == LISTED and old.get("version") == new.get("version"):
         return 0
     moment = now or dt.datetime.now(dt.UTC)
     today = moment.astimezone(CHINA).date().isoformat()
     revoked = 0
     for item in deps.supervision.under_supervision(new["subjectHash"], today):
-        approval = deps.store.get_decision(item["decisionId"])
+        approval = cast("DecisionRecord | None", deps.store.get_decision(item["decisionId"]))
         if approval is None:
             continue
         revoked += recheck(deps, approval, moment)
     return revoked
 
 
-def recheck(deps: SupervisionPorts, approval: dict[str, Any], now: dt.datetime) -> int:
+def _entry(image: dict[str, Any] | None) -> CreditEntry | None:
+    """A credit-list entry from a stream image (none: the entry was created or removed)."""
+    return cast("CreditEntry", from_item(image)) if image else None
+
+
+def recheck(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime) -> int:
     service = find(approval["serviceId"])
     verification, evidence = reverify(deps, service, approval)
     if verification.outcome is Outcome.APPROVED:
@@ -319,7 +331,7 @@ def recheck(deps: SupervisionPorts, approval: dict[str, Any], now: dt.datetime) 
 
 
 def publish_once(
-    deps: SupervisionPorts, topic_arn: str, notice: dict[str, Any], applicant_id: str | None
+    deps: SupervisionPorts, topic_arn: str, notice: Notice, applicant_id: str | None
 ) -> None:
     """Publish a notice at most once per (topic, decision, kind), however often the stream
     delivers the record (Powertools idempotency, keyed on those)."""
@@ -335,7 +347,7 @@ def _publish_idempotently(deps: SupervisionPorts) -> Any:
         persistence_store=persistence,
         config=deps.idempotency_config,
     )
-    def publish(key: dict[str, str], notice: dict[str, Any], applicant_id: str | None) -> str:
+    def publish(key: dict[str, str], notice: Notice, applicant_id: str | None) -> str:
         attributes: dict[str, Any] = {"kind": {"DataType": "String", "StringValue": notice["kind"]}}
         if applicant_id:
             attributes["applicantId"] = {"DataType": "String", "StringValue": applicant_id}

@@ -5,6 +5,9 @@ re-verification found, and the revocation record that overturns an approval.
 against fresh data, sampled for a human spot check, and revoked — by a new decision record, never an
 edit — when it turns out to rest on false data; the subject then goes on the credit list.
 Nothing here talks to AWS.
+
+What SupervisionTable holds (`SupervisionRecord`: the verification and the draw) and the notices
+sent are typed here, TypedDicts like records/items.py: plain dicts, keys camelCase as stored.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import datetime as dt
 import random
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from miaopi.engine import matching_risk_factors
 from miaopi.identifiers import KINDS, mask
@@ -24,17 +27,80 @@ from miaopi_platform.records.decision import (
     CREDIT_LISTED,
     FALSE_DATA,
     NO_LONGER_HOLDS,
-    SYSTEM,
     reasons_of,
     sealed,
 )
+from miaopi_platform.records.items import DecisionInForce, DecisionRecord, StoredReason
+from miaopi_platform.records.items import Outcome as StoredOutcome
+from miaopi_platform.review.items import DecisionNotice
 
-UNDER_SUPERVISION = "UNDER_SUPERVISION"
-REVOKED = "REVOKED"
+SupervisionStatus = Literal["UNDER_SUPERVISION", "REVOKED"]
+UNDER_SUPERVISION: SupervisionStatus = "UNDER_SUPERVISION"
+REVOKED: SupervisionStatus = "REVOKED"
 
 #: the supervisor that revokes automatically
 SUPERVISION = "supervision"
 CREDIT_SOURCE = "credit-list"
+
+
+class SamplingRecord(TypedDict):
+    """A spot-check draw as recorded: enough to reproduce it (see `Draw`)."""
+
+    seed: str
+    algorithm: str
+    baseRate: float
+    rate: float
+    draw: float
+    sampled: bool
+    riskFactors: list[str]
+
+
+class VerificationRecord(TypedDict):
+    """What re-verifying an approval against fresh data found."""
+
+    at: str
+    outcome: StoredOutcome
+    failingRules: list[str]
+    ruleSetVersion: str
+
+
+class SupervisionRecord(TypedDict):
+    """SupervisionTable: one automatic approval under supervision (keyed by its decision id)."""
+
+    decisionId: str
+    applicationId: str
+    serviceId: str
+    subjectHash: str
+    applicantId: str
+    approvedAt: str
+    supervisedUntil: str
+    status: SupervisionStatus
+    #: the re-verification right after the approval, and the spot-check draw
+    verification: VerificationRecord
+    sampling: SamplingRecord
+    #: a later re-check that revoked it (the subject was listed since)
+    recheck: NotRequired[VerificationRecord]
+    #: the revocation that ended its supervision
+    revokedBy: NotRequired[str]
+
+
+class RevocationNotice(TypedDict):
+    """What the applicant and staff are told of a revocation: ids, status and rules."""
+
+    kind: Literal["REVOCATION"]
+    applicationId: str
+    serviceId: str
+    status: StoredOutcome
+    decisionId: str
+    revokes: str | None
+    cause: str | None
+    rules: list[str]
+    decidedAt: str
+    audience: NotRequired[Literal["staff"]]
+
+
+#: what supervision publishes
+Notice = DecisionNotice | RevocationNotice
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +116,7 @@ class Draw:
     def sampled(self) -> bool:
         return self.value < self.rate
 
-    def as_record(self, base_rate: float) -> dict[str, Any]:
+    def as_record(self, base_rate: float) -> SamplingRecord:
         return {
             "seed": self.seed,
             "algorithm": "python-random-mt19937(int(seed, 16)).random()",
@@ -67,7 +133,7 @@ def draw_value(seed: str) -> float:
     return random.Random(int(seed, 16)).random()  # noqa: S311 - sampling, not secrecy
 
 
-def spot_check_draw(service: ServiceDefinition, approval: dict[str, Any], seed: str) -> Draw:
+def spot_check_draw(service: ServiceDefinition, approval: DecisionRecord, seed: str) -> Draw:
     """Whether an approval is drawn for a spot check. The seed is derived per decision with a
     secret key, so applicants cannot predict it and a retry draws the same."""
     on = dt.date.fromisoformat(approval["applicationDate"])
@@ -98,11 +164,11 @@ def cause_of(
 
 def supervision_item(
     service: ServiceDefinition,
-    approval: dict[str, Any],
+    approval: DecisionRecord,
     verification: Decision,
     draw: Draw,
     now: dt.datetime,
-) -> dict[str, Any]:
+) -> SupervisionRecord:
     """The supervision record of one automatic approval: part of the audit trail."""
     approved = dt.datetime.fromisoformat(approval["decidedAt"])
     until = approved.date() + dt.timedelta(days=service.file.supervision.days)
@@ -120,7 +186,7 @@ def supervision_item(
     }
 
 
-def verification_record(decision: Decision, now: dt.datetime) -> dict[str, Any]:
+def verification_record(decision: Decision, now: dt.datetime) -> VerificationRecord:
     return {
         "at": iso(now),
         "outcome": decision.outcome.value,
@@ -131,14 +197,15 @@ def verification_record(decision: Decision, now: dt.datetime) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Revocation:
-    record: dict[str, Any]
+    record: DecisionRecord
+    #: the application's UpdateItem: its expression, names and (plain) values
     update: str
     names: dict[str, str]
     values: dict[str, Any]
 
 
 def revocation(
-    approval: dict[str, Any],
+    approval: DecisionRecord,
     verification: Decision,
     evidence: dict[str, EvidenceItem],
     cause: str,
@@ -147,15 +214,18 @@ def revocation(
 ) -> Revocation:
     """The decision record that revokes an approval, and the application's new state."""
     decided_at = iso(now)
-    reasons = [r for r in reasons_of(verification) if r["onFail"] == "REJECT"]
-    record = {
+    # reasons_of builds the reasons as stored (StoredReason)
+    reasons = cast(
+        "list[StoredReason]", [r for r in reasons_of(verification) if r["onFail"] == "REJECT"]
+    )
+    record: DecisionRecord = {
         "decisionId": decision_id,
         "applicationId": approval["applicationId"],
         "serviceId": approval["serviceId"],
         "decidedAt": decided_at,
         "sequence": int(approval.get("sequence", 1)) + 1,
         "outcome": Outcome.REVOKED.value,
-        "decidedBy": SYSTEM,
+        "decidedBy": "SYSTEM",
         "deciderId": SUPERVISION,
         "kind": "REVOCATION",
         "revokes": approval["decisionId"],
@@ -175,10 +245,10 @@ def revocation(
         "outputs": {},
         "latencyMs": 0,
     }
-    view = {
+    view: DecisionInForce = {
         "decisionId": decision_id,
         "outcome": Outcome.REVOKED.value,
-        "decidedBy": SYSTEM,
+        "decidedBy": "SYSTEM",
         "ruleSetVersion": verification.rule_set_version,
         "ruleSetHash": verification.rule_set_hash,
         "reasons": reasons,
@@ -186,7 +256,8 @@ def revocation(
         "latencyMs": 0,
     }
     return Revocation(
-        record=sealed(record),
+        # the seal adds its index keys and content hash, all DecisionRecord's own
+        record=cast("DecisionRecord", sealed(dict(record))),
         update=revoke_update(),
         names=revoke_names(),
         values={
@@ -213,7 +284,7 @@ def revoke_names() -> dict[str, str]:
     return {"#status": "status", "#cstatus": "status"}
 
 
-def revocation_notice(record: dict[str, Any]) -> dict[str, Any]:
+def revocation_notice(record: DecisionRecord) -> RevocationNotice:
     """What the applicant and staff are told: ids, status and rules; no personal data."""
     return {
         "kind": "REVOCATION",

@@ -3,10 +3,16 @@ its revocation when re-verification fails."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
-from miaopi_platform.supervision.items import REVOKED, UNDER_SUPERVISION, Revocation
+from miaopi_platform.supervision.items import (
+    REVOKED,
+    UNDER_SUPERVISION,
+    Revocation,
+    SupervisionRecord,
+    VerificationRecord,
+)
 
 _WHAT = "the supervision records"
 
@@ -20,17 +26,17 @@ class SupervisionStore:
         self._client = client
         self._table = table
 
-    def get(self, decision_id: str) -> dict[str, Any] | None:
+    def get(self, decision_id: str) -> SupervisionRecord | None:
         with dynamodb_errors(_WHAT):
             answer = self._client.get_item(
                 TableName=self._table, Key={"decisionId": {"S": decision_id}}, ConsistentRead=True
             )
         item = answer.get("Item")
-        return from_item(item) if item else None
+        return _record(item) if item else None
 
     def create(
         self,
-        item: dict[str, Any],
+        item: SupervisionRecord,
         revoke: Revocation | None,
         decisions_table: str,
         applications_table: str,
@@ -53,7 +59,7 @@ class SupervisionStore:
     def revoke_supervised(
         self,
         decision_id: str,
-        recheck: dict[str, Any],
+        recheck: VerificationRecord,
         revoke: Revocation,
         decisions_table: str,
         applications_table: str,
@@ -94,9 +100,9 @@ class SupervisionStore:
         except ConditionFailed:
             pass  # no such record: nothing to mark
 
-    def under_supervision(self, subject_hash: str, today: str) -> list[dict[str, Any]]:
+    def under_supervision(self, subject_hash: str, today: str) -> list[SupervisionRecord]:
         """The subject's approvals whose supervision has not ended (an index, never a scan)."""
-        items: list[dict[str, Any]] = []
+        items: list[SupervisionRecord] = []
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": self.BY_SUBJECT,
@@ -110,7 +116,7 @@ class SupervisionStore:
         while True:
             with dynamodb_errors(_WHAT):
                 answer = self._client.query(**query)
-            items += [from_item(i) for i in answer.get("Items", [])]
+            items += [_record(i) for i in answer.get("Items", [])]
             if not answer.get("LastEvaluatedKey"):
                 return items
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
@@ -147,3 +153,8 @@ def _revocation_writes(
             }
         },
     ]
+
+
+def _record(item: dict[str, Any]) -> SupervisionRecord:
+    """A stored supervision record, as `supervision_item` wrote it."""
+    return cast("SupervisionRecord", from_item(item))
