@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from miaopi.workdays import CHINA
+
+from miaopi_platform.records.items import IndexKeys
 
 BY_SERVICE_DAY = "byServiceDay"
 BY_OUTCOME = "byOutcome"
@@ -64,18 +67,19 @@ def day_shard(service_id: str, day: dt.date, shard: int) -> str:
     return f"{service_id}#{day.isoformat()}#{shard}"
 
 
-def chain_of(record: dict[str, Any]) -> str:
-    """The chain a decision record belongs to, from its content."""
+def chain_of(record: Mapping[str, Any]) -> str:
+    """The chain a decision record belongs to, from its content (any record-shaped mapping:
+    the verification asks it of records that may be malformed)."""
     return day_shard(
         record["serviceId"], china_day(record["decidedAt"]), shard_of(record["decisionId"])
     )
 
 
-def index_keys(record: dict[str, Any]) -> dict[str, str]:
+def index_keys(record: Mapping[str, Any]) -> IndexKeys:
     """The attributes the auditors' indexes are keyed on, from the record's own content.
     They are content: the record's content hash covers them."""
     service, shard = record["serviceId"], shard_of(record["decisionId"])
-    keys = {
+    keys: IndexKeys = {
         "serviceDayShard": chain_of(record),
         "serviceOutcomeShard": f"{service}#{record['outcome']}#{shard}",
         "serviceRuleSetShard": f"{service}#{record['ruleSetVersion']}#{shard}",
