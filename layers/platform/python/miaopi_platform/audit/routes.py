@@ -10,6 +10,7 @@ not the URL, so no access log or proxy holds it; it is hashed at once and never 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.event_handler import Response
@@ -59,9 +60,10 @@ _SECURITY: list[dict[str, list[str]]] = [{"cognito": []}]
 
 
 class SupervisionRecords(Protocol):
-    """Supervision's records, read by decision id (supervision sits above audit: no import)."""
+    """Supervision's records, read by decision id (supervision sits above audit: no import of
+    its item type; audit only shows them)."""
 
-    def get(self, decision_id: str) -> dict[str, Any] | None: ...
+    def get(self, decision_id: str) -> Mapping[str, Any] | None: ...
 
 
 class AuditPorts(Protocol):
