@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from miaopi.model import Outcome
@@ -197,7 +197,7 @@ def decide(
         raise Conflict(
             "this task has already been decided", [{"field": "taskId", "code": "already_decided"}]
         )
-    source = ports.store.get_decision(found["sourceDecisionId"])
+    source = cast(dict[str, Any] | None, ports.store.get_decision(found["sourceDecisionId"]))
     if source is None:
         raise NotFound("no such review task")
     _still_decidable(ports, found, source, request.decision, moment)
@@ -244,7 +244,7 @@ def _still_decidable(
     """A spot check of an approval revoked meanwhile has nothing left to check; an approval
     is not given to a subject on the credit list (every decision consults it)."""
     if found["kind"] == SPOT_CHECK:
-        application = ports.store.get(found["applicationId"]) or {}
+        application = cast(dict[str, Any], ports.store.get(found["applicationId"]) or {})
         in_force_now = (application.get("decision") or {}).get("decisionId")
         if application.get("status") != "APPROVED" or in_force_now != source["decisionId"]:
             raise Conflict(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -226,7 +226,7 @@ def list_subject(deps: SupervisionPorts, record: dict[str, Any], now: dt.datetim
     application = record.get("application")
     if application is None:  # a reviewer's revocation: the application is the approval's
         approval = deps.store.get_decision(str(record.get("revokes") or record.get("reviewOf")))
-        application = (approval or {}).get("application") or {}
+        application = (approval.get("application") if approval else None) or {}
     subject = str(subject_of(service, application) or "")
     today = now.astimezone(CHINA).date()
     rules = ", ".join(r["ruleId"] for r in record.get("reasons", [])) or "spot check"
@@ -277,7 +277,7 @@ def on_credit_entry(
         approval = deps.store.get_decision(item["decisionId"])
         if approval is None:
             continue
-        revoked += recheck(deps, approval, moment)
+        revoked += recheck(deps, cast(dict[str, Any], approval), moment)
     return revoked
 
 
