@@ -46,6 +46,7 @@ from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
 from miaopi_platform.privacy.pii import PiiHasher
+from miaopi_platform.records.ids import APPLICATION_ID_PATTERN
 
 router = Router()
 AUDITORS = "auditors"
@@ -85,8 +86,8 @@ def _deps() -> AuditPorts:
 
 @router.get(
     "/audit/decisions",
-    summary="Decision records by service and period, outcome, rule-set version, decider or "
-    "applicant; oldest first, paginated",
+    summary="Decision records by service and period, outcome, rule-set version, decider, "
+    "applicant or application; oldest first, paginated",
     responses={
         200: {"description": "A page", "content": {"application/json": {"model": DecisionPage}}}
     },
@@ -104,6 +105,14 @@ def list_audit_decisions(
     ] = None,
     subject_hash: Annotated[
         str | None, Query(alias="subjectHash", pattern=r"^[0-9a-f]{64}$")
+    ] = None,
+    application_id: Annotated[
+        str | None,
+        Query(
+            alias="applicationId",
+            pattern=APPLICATION_ID_PATTERN,
+            description="an application's decisions, all time unless from and to are given",
+        ),
     ] = None,
     subject_id: Annotated[
         str | None,
@@ -128,6 +137,7 @@ def list_audit_decisions(
         rule_set_version=rule_set_version,
         decider=decider,
         subject_hash=subject_hash,
+        application_id=application_id,
     )
     page = list_decisions(deps.audit, query, limit, next_token)
     logger.info("audit query", extra={"index": page.index, "count": len(page.items)})

@@ -7,6 +7,7 @@ carries for them. template.yaml declares the indexes; a test pins these names to
 - by decider (a reviewer, supervision): byDecider, deciderKey (sparse: not the rules' own)
 - by applicant (the keyed hash of the subject's identifier): bySubject, subjectHash
 - one hash chain in order (verification): byChain, chainId (= serviceDayShard; sparse), chainSeq
+- an application's decisions in order ("why was this referred?"): byApplication, applicationId
 All but byChain are sorted by decidedAt. Days are China dates (the application date's
 calendar). Nothing here talks to AWS.
 """
