@@ -2,6 +2,7 @@
 replay, what-if and export, through the audit API.
 
     python -m infra.cli.audit decisions --service elderly-allowance --outcome REJECTED --week
+    python -m infra.cli.audit decisions --application APP...     # why it was referred, and after
     python -m infra.cli.audit show DEC...
     python -m infra.cli.audit stats --service elderly-allowance --days 30
     python -m infra.cli.audit verify --week                      # every service's chains
@@ -221,6 +222,9 @@ def decisions(
         ),
     ] = None,
     subject_hash: Annotated[str | None, typer.Option(help="the subject's hash")] = None,
+    application: Annotated[
+        str | None, typer.Option(help="an application's id (APP...): its decisions in order")
+    ] = None,
     start: From = None,
     end: To = None,
     today: Today = False,
@@ -234,14 +238,15 @@ def decisions(
     api_url: ApiUrl = None,
     token: Token = None,
 ) -> None:
-    """Decisions by service and period, outcome, rule-set version, decider or applicant, with
-    the rules that failed and why."""
+    """Decisions by service and period, outcome, rule-set version, decider, applicant or
+    application, with the rules that failed and why."""
     api = Api.connect(user, stack_file, api_url, token)
     first, last = period(start, end, today, week, days)
-    whole = bool((decider and decider != "system") or applicant or subject_hash) and not (
-        start or end or today or week or days
-    )
+    keyed = (decider and decider != "system") or applicant or subject_hash or application
+    whole = bool(keyed) and not (start or end or today or week or days)
     params = _query(service, first, last, outcome, rule_set, decider, subject_hash, whole)
+    if application:
+        params["applicationId"] = application
     params["limit"] = min(limit, 200)
     if applicant:  # a header, never the URL: no access log or proxy keeps the ID number
         api.session.headers["X-Subject-Id"] = applicant
@@ -260,7 +265,8 @@ def decisions(
         for item in items:
             out.print_json(json.dumps(item, ensure_ascii=False), indent=None)
         return
-    what = f"{service or 'all services'}, {'all time' if whole else f'{first} to {last}'}"
+    scope = application or service or "all services"
+    what = f"{scope}, {'all time' if whole else f'{first} to {last}'}"
     table = Table(title=f"decisions - {what} ({len(items)}, index {index})")
     for column in ("decided (CST)", "decision", "service", "outcome", "by", "rules", "why"):
         table.add_column(column, overflow="fold")

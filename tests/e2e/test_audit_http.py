@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from infra.cli.audit import app as audit_cli
 from tests.e2e.conftest import Api, Client
+from tests.e2e.test_review_http import referred, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDIDATE = ROOT / "infra/whatif/elderly-allowance-minimum-age-85.yaml"
@@ -128,6 +129,44 @@ def test_statistics_and_an_applicants_decisions(api: Api) -> None:
     assert figures["system"]["approved"] >= len(decided)
     assert found.exit_code == 0, found.output
     assert {json.loads(line)["serviceId"] for line in found.output.splitlines()} == {ELDERLY}
+
+
+def test_why_an_application_was_referred_is_one_command(api: Api) -> None:
+    # Given a referred application that a reviewer rejected on the rule that referred it
+    applicant = api.new_applicant()
+    application = referred(api, applicant)
+    app_id, task_id = application["applicationId"], "TSK" + application["applicationId"][3:]
+    reviewer = api.client("reviewer")
+    wait_for(lambda: reviewer.get(f"/reviews/{task_id}").status == 200, "the review task")
+    rule = reviewer.get(f"/reviews/{task_id}").body["referredRules"][0]
+    decided = reviewer.request(
+        "POST",
+        f"/reviews/{task_id}/decision",
+        json={"decision": "REJECT", "reasonCodes": [rule]},
+    )
+    assert decided.status == 202, decided.text
+    wait_for(
+        lambda: applicant.get(f"/applications/{app_id}").body["status"] == "REJECTED",
+        "the reviewer's decision recorded",
+    )
+    # When the auditor asks for the application's decisions, as JSON and as a table
+    listed = cli(api, "decisions", "--application", app_id, "--json")
+    shown = cli(api, "decisions", "--application", app_id)
+    # Then the rules' referral and the reviewer's rejection come in order, each with its reasons
+    assert listed.exit_code == 0, listed.output
+    found = [json.loads(line) for line in listed.output.splitlines()]
+    assert [(d["outcome"], d["decidedBy"]) for d in found] == [
+        ("PENDING_REVIEW", "SYSTEM"),
+        ("REJECTED", "REVIEWER"),
+    ]
+    assert rule in [r["ruleId"] for r in found[0]["reasons"]]
+    assert found[1]["reviewOf"] == found[0]["decisionId"]
+    assert [r["ruleId"] for r in found[1]["reasons"]] == [rule]
+    # And the table is titled with the application and the index that answered
+    assert shown.exit_code == 0, shown.output
+    assert f"{app_id}, all time (2, index byApplication)" in shown.output
+    # And a malformed id is refused by the API: exit status 1
+    assert cli(api, "decisions", "--application", app_id.lower()).exit_code == 1
 
 
 def test_only_auditors_read_and_nobody_writes(api: Api, citizen: Client) -> None:

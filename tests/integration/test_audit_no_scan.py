@@ -37,6 +37,7 @@ def test_no_audit_question_scans_a_table(
         audit.api("decisions", week),
         audit.api("decisions", {**week, "outcome": "APPROVED"}),
         audit.api("decisions", {**week, "ruleSetVersion": "2024.1"}),
+        audit.api("decisions", {"applicationId": made[0]["applicationId"]}),
         audit.api(f"decisions/{decision_id}"),
         audit.api("stats", week),
         audit.api("chains", week),

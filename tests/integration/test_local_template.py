@@ -335,6 +335,30 @@ def test_the_audit_indexes_hold_what_the_audit_api_reads_from_them() -> None:
     assert {"contentHash", "prevHash", "hash"} <= chain
 
 
+def test_the_stored_item_types_are_what_the_decisions_table_indexes_hold() -> None:
+    # Given the decisions table's indexes and the types the code reads their items as
+    from miaopi_platform.records.indexes import BY_APPLICATION, BY_CHAIN, PARTITION_KEYS
+    from miaopi_platform.records.items import ChainEntry, DecisionSummaryItem, IndexKeys
+
+    def declared(item: Any) -> set[str]:
+        return set(item.__required_keys__ | item.__optional_keys__)
+
+    indexes = {
+        i["IndexName"]: i for i in table_properties("DecisionsTable")["GlobalSecondaryIndexes"]
+    }
+    for name in set(PARTITION_KEYS) - {BY_CHAIN, BY_APPLICATION}:
+        projected = set(indexes[name]["Projection"]["NonKeyAttributes"])
+        keys = {"decisionId", "decidedAt", PARTITION_KEYS[name]}
+        # Then a summary declares exactly what every summary index holds (bySubject's key, the
+        # subject's hash, is read from no summary), with the seal's index keys
+        assert declared(DecisionSummaryItem) == (projected | keys | declared(IndexKeys)) - {
+            "subjectHash"
+        }, name
+    # And a chain entry is exactly what the chain index holds
+    chain = set(indexes[BY_CHAIN]["Projection"]["NonKeyAttributes"])
+    assert declared(ChainEntry) == chain | {"decisionId", "chainId", "chainSeq"}
+
+
 def test_the_review_workflow_uses_only_direct_integrations_and_declared_substitutions() -> None:
     # Given the review state machine as the template declares it
     template = LocalTemplate.load(ROOT / "template.yaml")

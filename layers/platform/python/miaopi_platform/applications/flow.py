@@ -24,6 +24,7 @@ from miaopi_platform.aws.settings import Settings
 from miaopi_platform.evidence.port import EvidencePort
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.ids import application_id, decision_id, request_hash
+from miaopi_platform.records.items import ApplicationItem
 from miaopi_platform.records.store import ApplicationStore
 
 #: the application date is the date in Shenzhen, whatever the clock's zone
@@ -45,7 +46,7 @@ class ApplicantPorts(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    item: dict[str, Any]
+    item: ApplicationItem
     created: bool
     submission: Submission | None
 
@@ -95,7 +96,7 @@ def submit(
     return Submitted(item, created=True, submission=submission)
 
 
-def _existing(store: ApplicationStore, app_id: str, fingerprint: str) -> dict[str, Any]:
+def _existing(store: ApplicationStore, app_id: str, fingerprint: str) -> ApplicationItem:
     existing = store.get(app_id)
     if existing is None:  # the winner's write is not visible: let the client retry
         raise DependencyUnavailable("the application is being recorded, try again shortly")
@@ -109,7 +110,7 @@ def _existing(store: ApplicationStore, app_id: str, fingerprint: str) -> dict[st
 
 def own_application(
     store: ApplicationStore, applicant_id: str, application_id: str
-) -> dict[str, Any]:
+) -> ApplicationItem:
     """One of the applicant's own applications. Another applicant's is as absent as one that
     does not exist (404), so ids cannot be probed."""
     item = store.get(application_id)

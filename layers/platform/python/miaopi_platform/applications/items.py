@@ -13,7 +13,9 @@ from miaopi.workdays import add_working_days, end_of_day
 from miaopi_platform.aws.clock import iso
 from miaopi_platform.privacy.pii import mask_paths
 from miaopi_platform.records.certificate import certificate
-from miaopi_platform.records.decision import SYSTEM, reasons_of, sealed
+from miaopi_platform.records.decision import SYSTEM, reasons_of, sealed, stored_outcome
+from miaopi_platform.records.indexes import SYSTEM_DECIDER
+from miaopi_platform.records.items import ApplicationItem, DecisionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +35,18 @@ class Submission:
     latency_ms: float
 
 
-def application_item(sub: Submission) -> dict[str, Any]:
+def application_item(sub: Submission) -> ApplicationItem:
     service, decision = sub.service, sub.decision
     decided_at = iso(sub.submitted_at)
-    document: dict[str, Any] = {
+    outcome = stored_outcome(decision.outcome)
+    document: ApplicationItem = {
         "applicationId": sub.application_id,
         "serviceId": service.id,
-        "status": decision.outcome.value,
+        "status": outcome,
         "submittedAt": decided_at,
         "decision": {
             "decisionId": sub.decision_id,
-            "outcome": decision.outcome.value,
+            "outcome": outcome,
             "decidedBy": SYSTEM,
             "ruleSetVersion": decision.rule_set_version,
             "ruleSetHash": decision.rule_set_hash,
@@ -72,18 +75,18 @@ def application_item(sub: Submission) -> dict[str, Any]:
     return document
 
 
-def decision_item(sub: Submission) -> dict[str, Any]:
+def decision_item(sub: Submission) -> DecisionRecord:
     decision = sub.decision
     decided_at = iso(sub.submitted_at)
-    record = {
+    record: DecisionRecord = {
         "decisionId": sub.decision_id,
         "applicationId": sub.application_id,
         "serviceId": decision.service_id,
         "decidedAt": decided_at,
         "sequence": 1,
-        "outcome": decision.outcome.value,
+        "outcome": stored_outcome(decision.outcome),
         "decidedBy": SYSTEM,
-        "deciderId": "system",
+        "deciderId": SYSTEM_DECIDER,
         "applicantId": sub.applicant_id,
         "subjectHash": sub.subject_hash,
         "ruleSetVersion": decision.rule_set_version,

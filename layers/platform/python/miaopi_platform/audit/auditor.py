@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
 
 from miaopi.model import RuleSet, ServiceDefinition
 from pydantic import ValidationError
@@ -42,6 +41,7 @@ from miaopi_platform.audit.views import (
     TransitionView,
     WhatIfPage,
 )
+from miaopi_platform.records.items import DecisionRecord, DecisionSummaryItem
 from miaopi_platform.records.seal import GENESIS
 from miaopi_platform.records.views import EvidenceSnapshotView, TraceView
 
@@ -61,7 +61,7 @@ def list_decisions(
     )
 
 
-def _summary(item: dict[str, Any]) -> DecisionSummary:
+def _summary(item: DecisionSummaryItem) -> DecisionSummary:
     """A list row, leniently: a field a row holds malformed is left out (the row still lists;
     its detail and the chain verification say what is wrong with it)."""
     try:
@@ -73,9 +73,10 @@ def _summary(item: dict[str, Any]) -> DecisionSummary:
 
 
 def decision_detail(
-    store: AuditStore, service: ServiceDefinition, record: dict[str, Any]
+    store: AuditStore, service: ServiceDefinition, record: DecisionRecord
 ) -> DecisionDetail:
     redact = Redactor(service, record.get("application") or {}, record.get("evidence") or {})
+    comment = record.get("comment")
     content_ok, link_ok = record_checks(record)
     chain = None
     predecessor = None
@@ -109,7 +110,7 @@ def decision_detail(
             "facts": redact.value(record.get("facts") or {}),
             "outputs": redact.value(record.get("outputs") or {}),
             "trace": trace,
-            "comment": redact.text(record["comment"]) if record.get("comment") else None,
+            "comment": redact.text(comment) if comment else None,
             "chain": chain,
             "hashes": HashCheck(
                 content_hash=record.get("contentHash"),
@@ -123,7 +124,7 @@ def decision_detail(
     )
 
 
-def every(store: AuditStore, plan: Plan) -> Iterator[dict[str, Any]]:
+def every(store: AuditStore, plan: Plan) -> Iterator[DecisionSummaryItem]:
     """Every record of a plan, page after page."""
     token: str | None = None
     while True:
@@ -219,7 +220,7 @@ def what_if_page(
 
 def _full_page(
     store: AuditStore, service_id: str, period: Period, limit: int, token: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[DecisionRecord], str | None]:
     plan = plan_for(DecisionFilter(service_id, period))
     summaries, next_token = read_page(plan, store.query, limit, token)
     full = store.records(str(s["decisionId"]) for s in summaries)

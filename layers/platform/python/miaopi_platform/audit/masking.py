@@ -10,12 +10,14 @@ has the shape of a resident ID, bank card or mobile number, or when its attribut
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from miaopi.identifiers import KINDS
 from miaopi.model import ServiceDefinition
 
 from miaopi_platform.privacy.pii import mask_paths, mask_value
+from miaopi_platform.records.items import EvidenceSnapshot
 
 #: identifier kinds that identify a person, recognised by shape wherever they appear
 _PERSONAL_KINDS = ("cn.ric", "cn.mobile", "bankcard")
@@ -46,7 +48,7 @@ class Redactor:
         self,
         service: ServiceDefinition,
         application: dict[str, Any],
-        evidence: dict[str, Any] | None = None,
+        evidence: Mapping[str, EvidenceSnapshot] | None = None,
     ) -> None:
         self._paths = service.personal_paths
         self._application = application

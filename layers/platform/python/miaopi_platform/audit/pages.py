@@ -19,17 +19,38 @@ import heapq
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, TypedDict
 
 from miaopi_platform.aws.errors import BadRequest
+from miaopi_platform.records.items import DecisionSummaryItem
 
 #: (decidedAt, decisionId): a record's place in its partition
 Position = tuple[str, str]
 #: (index, partition key value, decidedAt from, decidedAt to, after, limit) -> (items, more)
 Query = Callable[
-    [str, str, str | None, str | None, Position | None, int], tuple[list[dict[str, Any]], bool]
+    [str, str, str | None, str | None, Position | None, int],
+    tuple[list[DecisionSummaryItem], bool],
 ]
-_DONE = "done"
+_DONE: Literal["done"] = "done"
+#: where a partition stopped: its last record handed out ([decidedAt, decisionId]), or done
+Cursor = list[str] | Literal["done"]
+
+
+class _PageToken(TypedDict):
+    """A page token's content: the plan's fingerprint, the segment, each partition's cursor."""
+
+    q: str
+    s: int
+    c: dict[str, Cursor]
+
+
+class _IndexToken(TypedDict):
+    """A token of a list paged by position: the plan's fingerprint and the next position."""
+
+    q: str
+    i: int
+
+
 #: records read (matched or not) per page at most: a page's latency stays bounded
 READ_BUDGET = 1000
 
@@ -47,27 +68,27 @@ class Plan:
         text = json.dumps([self.index, self.segments, self.low, self.high, self.filters])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def matches(self, item: dict[str, Any]) -> bool:
+    def matches(self, item: DecisionSummaryItem) -> bool:
         return all(str(item.get(name)) == value for name, value in self.filters)
 
 
 @dataclass(slots=True)
 class _State:
     segment: int = 0
-    cursors: dict[str, Any] = field(default_factory=dict)
+    cursors: dict[str, Cursor] = field(default_factory=dict)
 
 
 def read_page(
     plan: Plan, query: Query, limit: int, token: str | None, budget: int = READ_BUDGET
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[DecisionSummaryItem], str | None]:
     state = _decode(token, plan) if token else _State()
-    out: list[dict[str, Any]] = []
+    out: list[DecisionSummaryItem] = []
     read = 0
     while state.segment < len(plan.segments):
         keys = [k for k in plan.segments[state.segment] if state.cursors.get(k) != _DONE]
         fetch = max(10, -(-limit // max(1, len(keys))) + 5)
         streams = {k: _stream(plan, query, k, _position(state.cursors.get(k)), fetch) for k in keys}
-        heap: list[tuple[str, str, str, dict[str, Any]]] = []
+        heap: list[tuple[str, str, str, DecisionSummaryItem]] = []
         for key, stream in streams.items():
             _push(heap, key, stream, state)
         while heap and len(out) < limit and read < budget:
@@ -88,9 +109,9 @@ def read_page(
 
 
 def _push(
-    heap: list[tuple[str, str, str, dict[str, Any]]],
+    heap: list[tuple[str, str, str, DecisionSummaryItem]],
     key: str,
-    stream: Iterator[dict[str, Any]],
+    stream: Iterator[DecisionSummaryItem],
     state: _State,
 ) -> None:
     item = next(stream, None)
@@ -102,7 +123,7 @@ def _push(
 
 def _stream(
     plan: Plan, query: Query, key: str, after: Position | None, fetch: int
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[DecisionSummaryItem]:
     while True:
         items, more = query(plan.index, key, plan.low, plan.high, after, fetch)
         yield from items
@@ -111,7 +132,7 @@ def _stream(
         after = (str(items[-1]["decidedAt"]), str(items[-1]["decisionId"]))
 
 
-def _position(cursor: Any) -> Position | None:
+def _position(cursor: Cursor | None) -> Position | None:
     if cursor is None:
         return None
     return str(cursor[0]), str(cursor[1])
@@ -123,19 +144,20 @@ def _encode(state: _State, plan: Plan) -> str:
 
 def _decode(token: str, plan: Plan) -> _State:
     body = _load(token)
+    segment, cursors = body.get("s"), body.get("c")
     if not (
         body.get("q") == plan.fingerprint()
-        and isinstance(body.get("s"), int)
-        and 0 <= body["s"] < len(plan.segments)
-        and isinstance(body.get("c"), dict)
-        and set(body["c"]) <= set(plan.segments[body["s"]])
-        and all(_valid_cursor(c, plan) for c in body["c"].values())
+        and isinstance(segment, int)
+        and 0 <= segment < len(plan.segments)
+        and isinstance(cursors, dict)
+        and set(cursors) <= set(plan.segments[segment])
+        and all(_valid_cursor(c, plan) for c in cursors.values())
     ):
         raise _invalid()
-    return _State(body["s"], dict(body["c"]))
+    return _State(segment, dict(cursors))
 
 
-def _valid_cursor(cursor: Any, plan: Plan) -> bool:
+def _valid_cursor(cursor: object, plan: Plan) -> bool:
     """_DONE, or (decidedAt, decisionId) of a record the plan's query can return: an edited
     position outside the period would start DynamoDB's query outside its key condition."""
     if cursor == _DONE:
@@ -173,12 +195,13 @@ def _invalid() -> BadRequest:
     return BadRequest("nextToken is not valid", [{"field": "nextToken", "code": "invalid"}])
 
 
-def _dump(body: dict[str, Any]) -> str:
+def _dump(body: _PageToken | _IndexToken) -> str:
     raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _load(token: str) -> dict[str, Any]:
+def _load(token: str) -> dict[str, object]:
+    """A token's content, not trusted yet: each caller checks what it reads."""
     try:
         body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):

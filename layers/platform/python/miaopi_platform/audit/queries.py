@@ -1,9 +1,11 @@
 """Which index answers an auditor's question: a query plan from the filters given.
 
-The most selective key wins: an applicant (bySubject) or a named decider (byDecider), with
-or without a period; otherwise a service and a period are required, and the outcome
-(byOutcome), then the rule-set version (byRuleSet), then the day (byServiceDay) picks the
-index. Filters no key serves are applied to that index's records (pages.Plan.filters).
+The most selective key wins: an application (byApplication: its few decisions, all time, in
+order), an applicant (bySubject) or a named decider (byDecider), with or without a period;
+otherwise a service and a period are required, and the outcome (byOutcome), then the rule-set
+version (byRuleSet), then the day (byServiceDay) picks the index. Filters no key serves are
+applied to that index's records (pages.Plan.filters). An application and an applicant are two
+keys for one question: asked together, that is a 422 (the application names its applicant).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from miaopi_platform.audit.pages import Plan
 from miaopi_platform.aws.errors import UnprocessableEntity
 from miaopi_platform.records.indexes import (
+    BY_APPLICATION,
     BY_DECIDER,
     BY_OUTCOME,
     BY_RULE_SET,
@@ -48,6 +51,7 @@ class DecisionFilter:
     rule_set_version: str | None = None
     decider: str | None = None
     subject_hash: str | None = None
+    application_id: str | None = None
 
 
 def period_of(start: dt.date | None, end: dt.date | None) -> Period | None:
@@ -79,6 +83,15 @@ def plan_for(query: DecisionFilter) -> Plan:
     period = query.period
     low, high = (day_start(period.start), day_end(period.end)) if period else (None, None)
     shared = [("serviceId", query.service_id)]
+    if query.application_id:
+        if query.subject_hash:
+            raise UnprocessableEntity(
+                "give an application or an applicant, not both",
+                [{"field": "applicationId", "code": "with_applicant"}],
+            )
+        filters = [*shared, ("outcome", query.outcome), ("ruleSetVersion", query.rule_set_version)]
+        filters.append(("deciderId", query.decider))
+        return Plan(BY_APPLICATION, ((query.application_id,),), low, high, _given(filters))
     if query.subject_hash:
         filters = [*shared, ("outcome", query.outcome), ("ruleSetVersion", query.rule_set_version)]
         filters.append(("deciderId", query.decider))
@@ -89,7 +102,7 @@ def plan_for(query: DecisionFilter) -> Plan:
     service = query.service_id
     if not service or period is None:
         raise UnprocessableEntity(
-            "give serviceId with from and to, or an applicant, or a decider",
+            "give serviceId with from and to, or an application, an applicant or a decider",
             [{"field": "serviceId" if not service else "from", "code": "missing"}],
         )
     decider = [("deciderId", query.decider)]

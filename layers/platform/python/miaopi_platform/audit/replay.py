@@ -37,6 +37,7 @@ from miaopi.overrides import candidate_from_text
 from miaopi_platform.aws.dynamo import plain, storable
 from miaopi_platform.aws.errors import UnprocessableEntity
 from miaopi_platform.records.decision import SYSTEM
+from miaopi_platform.records.items import DecisionRecord, StoredReason
 
 #: examples kept per what-if transition
 EXAMPLES = 5
@@ -65,7 +66,7 @@ class Replay:
     note: str | None = None
 
 
-def not_replayable(record: dict[str, Any]) -> str | None:
+def not_replayable(record: DecisionRecord) -> str | None:
     """Why a record is not the rules' own decision, or None when it is."""
     if record.get("revokes") or record.get("outcome") == "REVOKED":
         return "a revocation: supervision decided it on re-verified evidence"
@@ -82,7 +83,7 @@ class Malformed(Exception):
         self.field = field
 
 
-def rerun(service: ServiceDefinition, rule_set: RuleSet, record: dict[str, Any]) -> Decision:
+def rerun(service: ServiceDefinition, rule_set: RuleSet, record: DecisionRecord) -> Decision:
     """`decide` on the record's own application, evidence snapshot and application date;
     Malformed when the record does not hold them as records do."""
     snapshots = record.get("evidence") or {}
@@ -108,7 +109,7 @@ def rerun(service: ServiceDefinition, rule_set: RuleSet, record: dict[str, Any])
         raise Malformed("application") from None
 
 
-def replay(service: ServiceDefinition, record: dict[str, Any]) -> Replay:
+def replay(service: ServiceDefinition, record: DecisionRecord) -> Replay:
     """One record decided again. A malformed record is a MISMATCH that names the field: one
     record never fails a whole page."""
     try:
@@ -122,7 +123,7 @@ def replay(service: ServiceDefinition, record: dict[str, Any]) -> Replay:
         )
 
 
-def _replay(service: ServiceDefinition, record: dict[str, Any]) -> Replay:
+def _replay(service: ServiceDefinition, record: DecisionRecord) -> Replay:
     decision_id, recorded = str(record.get("decisionId")), str(record.get("outcome"))
     reason = not_replayable(record)
     if reason:
@@ -165,7 +166,7 @@ def _replay(service: ServiceDefinition, record: dict[str, Any]) -> Replay:
     return Replay(decision_id, status, recorded, decision.outcome.value, tuple(differences))
 
 
-def _failing(reasons: list[dict[str, Any]]) -> list[str]:
+def _failing(reasons: list[StoredReason]) -> list[str]:
     return sorted(f"{r.get('ruleId')}:{r.get('result')}" for r in reasons)
 
 
@@ -208,7 +209,7 @@ class Change:
     now_passing: tuple[str, ...]
 
 
-def what_if(service: ServiceDefinition, candidate: RuleSet, record: dict[str, Any]) -> Change:
+def what_if(service: ServiceDefinition, candidate: RuleSet, record: DecisionRecord) -> Change:
     decision = rerun(service, candidate, record)
     was = {str(r.get("ruleId")) for r in record.get("reasons") or []}
     now = set(decision.failing_rule_ids)

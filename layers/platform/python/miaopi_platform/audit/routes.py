@@ -10,6 +10,7 @@ not the URL, so no access log or proxy holds it; it is hashed at once and never 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.event_handler import Response
@@ -45,6 +46,7 @@ from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
 from miaopi_platform.privacy.pii import PiiHasher
+from miaopi_platform.records.ids import APPLICATION_ID_PATTERN
 
 router = Router()
 AUDITORS = "auditors"
@@ -59,9 +61,10 @@ _SECURITY: list[dict[str, list[str]]] = [{"cognito": []}]
 
 
 class SupervisionRecords(Protocol):
-    """Supervision's records, read by decision id (supervision sits above audit: no import)."""
+    """Supervision's records, read by decision id (supervision sits above audit: no import of
+    its item type; audit only shows them)."""
 
-    def get(self, decision_id: str) -> dict[str, Any] | None: ...
+    def get(self, decision_id: str) -> Mapping[str, Any] | None: ...
 
 
 class AuditPorts(Protocol):
@@ -83,8 +86,8 @@ def _deps() -> AuditPorts:
 
 @router.get(
     "/audit/decisions",
-    summary="Decision records by service and period, outcome, rule-set version, decider or "
-    "applicant; oldest first, paginated",
+    summary="Decision records by service and period, outcome, rule-set version, decider, "
+    "applicant or application; oldest first, paginated",
     responses={
         200: {"description": "A page", "content": {"application/json": {"model": DecisionPage}}}
     },
@@ -102,6 +105,14 @@ def list_audit_decisions(
     ] = None,
     subject_hash: Annotated[
         str | None, Query(alias="subjectHash", pattern=r"^[0-9a-f]{64}$")
+    ] = None,
+    application_id: Annotated[
+        str | None,
+        Query(
+            alias="applicationId",
+            pattern=APPLICATION_ID_PATTERN,
+            description="an application's decisions, all time unless from and to are given",
+        ),
     ] = None,
     subject_id: Annotated[
         str | None,
@@ -126,6 +137,7 @@ def list_audit_decisions(
         rule_set_version=rule_set_version,
         decider=decider,
         subject_hash=subject_hash,
+        application_id=application_id,
     )
     page = list_decisions(deps.audit, query, limit, next_token)
     logger.info("audit query", extra={"index": page.index, "count": len(page.items)})

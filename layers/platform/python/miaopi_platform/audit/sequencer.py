@@ -17,20 +17,26 @@ import random
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import (
     CONDITION_FAILED,
     TRANSACTION_CONFLICT,
     ConditionFailed,
+    Item,
     TransactionConflicted,
     dynamodb_errors,
     from_item,
 )
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.records.indexes import chain_of
+from miaopi_platform.records.items import DecisionRecord
 from miaopi_platform.records.seal import GENESIS, content_hash, link_hash
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 #: a conflict means another sequencer appended first; the next attempt reads its head
 MAX_ATTEMPTS = 20
@@ -69,7 +75,7 @@ _EMPTY = Head(0, GENESIS)
 class ChainStore:
     """Chain heads and the chain fields of decision records."""
 
-    def __init__(self, client: Any, decisions_table: str, heads_table: str) -> None:
+    def __init__(self, client: DynamoDBClient, decisions_table: str, heads_table: str) -> None:
         self._client = client
         self._decisions = decisions_table
         self._heads_table = heads_table
@@ -119,8 +125,8 @@ class ChainStore:
 
     def _advance(
         self, chain_id: str, head: Head, seq: int, link: str, now: dt.datetime | None
-    ) -> dict[str, Any]:
-        values: dict[str, Any] = {
+    ) -> TransactWriteItemTypeDef:
+        values: Item = {
             ":seq": {"N": str(seq)},
             ":hash": {"S": link},
             ":at": {"S": iso(now or dt.datetime.now(dt.UTC))},
@@ -150,7 +156,7 @@ class ChainStore:
         head: Head,
         link: str,
         now: dt.datetime | None,
-    ) -> dict[str, Any]:
+    ) -> TransactWriteItemTypeDef:
         return {
             "Update": {
                 "TableName": self._decisions,
@@ -198,7 +204,7 @@ def sequence(chains: ChainStore, stream_record: dict[str, Any]) -> Appended:
     image = (stream_record.get("dynamodb") or {}).get("NewImage")
     if stream_record.get("eventName") != "INSERT" or not image:
         return Appended.SKIPPED
-    record = from_item(image)
+    record = cast(DecisionRecord, from_item(image))
     decision_id = str(record["decisionId"])
     stated = record.get("contentHash")
     if not stated or content_hash(record) != stated:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from miaopi_platform.records.decision import REVIEWER, SYSTEM
+from miaopi_platform.records.items import DecisionSummaryItem
 
 TOP_RULES = 10
 #: a reviewer's check of an automatic approval (issue 5), not a review of a referral
@@ -43,7 +44,7 @@ class Stats:
     failing: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
 
-    def add(self, summary: dict[str, Any]) -> None:
+    def add(self, summary: DecisionSummaryItem) -> None:
         outcome = str(summary.get("outcome"))
         self.total += 1
         self.by_outcome[outcome] += 1
@@ -97,7 +98,7 @@ class Stats:
         }
 
 
-def stats_of(summaries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def stats_of(summaries: Iterable[DecisionSummaryItem]) -> dict[str, Any]:
     stats = Stats()
     for summary in summaries:
         stats.add(summary)

@@ -6,14 +6,19 @@ Read-only: GetItem, BatchGetItem and Query (the audit function's IAM role allows
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, cast
 
 from miaopi_platform.audit.pages import Position
 from miaopi_platform.audit.verification import HeadState
-from miaopi_platform.aws.dynamo import dynamodb_errors, from_item
+from miaopi_platform.aws.dynamo import Item, dynamodb_errors, from_item
 from miaopi_platform.aws.errors import DependencyUnavailable
 from miaopi_platform.records.indexes import BY_CHAIN, BY_SERVICE_DAY, PARTITION_KEYS, SORT_KEYS
+from miaopi_platform.records.items import ChainEntry, DecisionRecord, DecisionSummaryItem
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesUnionTypeDef, QueryInputTypeDef
 
 _WHAT = "the decision records"
 #: BatchGetItem takes at most 100 keys
@@ -22,7 +27,7 @@ _UNPROCESSED_RETRIES = 8
 
 
 class AuditStore:
-    def __init__(self, client: Any, decisions_table: str, heads_table: str) -> None:
+    def __init__(self, client: DynamoDBClient, decisions_table: str, heads_table: str) -> None:
         self._client = client
         self._decisions = decisions_table
         self._heads = heads_table
@@ -35,15 +40,16 @@ class AuditStore:
         high: str | None,
         after: Position | None,
         limit: int,
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """One page of one index partition, in decidedAt order (pages.Query)."""
+    ) -> tuple[list[DecisionSummaryItem], bool]:
+        """One page of one index partition, in decidedAt order (pages.Query): summaries (the
+        byApplication index holds whole records, which are summaries too)."""
         pk, sk = PARTITION_KEYS[index], SORT_KEYS[index]
         condition = "#pk = :pk"
-        values: dict[str, Any] = {":pk": {"S": key}}
+        values: Item = {":pk": {"S": key}}
         if low is not None and high is not None:
             condition += " AND #sk BETWEEN :low AND :high"
             values |= {":low": {"S": low}, ":high": {"S": high}}
-        request: dict[str, Any] = {
+        request: QueryInputTypeDef = {
             "TableName": self._decisions,
             "IndexName": index,
             "KeyConditionExpression": condition,
@@ -58,33 +64,35 @@ class AuditStore:
                 pk: {"S": key},
                 sk: {"S": after[0]},
             }
-        answer = self._call("query", request)
-        items = [from_item(i) for i in answer.get("Items", [])]
+        with dynamodb_errors(_WHAT):
+            answer = self._client.query(**request)
+        items = [cast(DecisionSummaryItem, from_item(i)) for i in answer.get("Items", [])]
         return items, bool(answer.get("LastEvaluatedKey"))
 
-    def get(self, decision_id: str) -> dict[str, Any] | None:
-        answer = self._call(
-            "get_item",
-            {
-                "TableName": self._decisions,
-                "Key": {"decisionId": {"S": decision_id}},
-                "ConsistentRead": True,
-            },
-        )
+    def get(self, decision_id: str) -> DecisionRecord | None:
+        with dynamodb_errors(_WHAT):
+            answer = self._client.get_item(
+                TableName=self._decisions,
+                Key={"decisionId": {"S": decision_id}},
+                ConsistentRead=True,
+            )
         item = answer.get("Item")
-        return from_item(item) if item else None
+        return cast(DecisionRecord, from_item(item)) if item else None
 
-    def records(self, decision_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def records(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]:
         """Full records by id (those that exist)."""
         ids = list(dict.fromkeys(decision_ids))
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, DecisionRecord] = {}
         for start in range(0, len(ids), _BATCH):
-            keys = [{"decisionId": {"S": i}} for i in ids[start : start + _BATCH]]
-            request: dict[str, Any] = {self._decisions: {"Keys": keys, "ConsistentRead": True}}
+            keys: list[Item] = [{"decisionId": {"S": i}} for i in ids[start : start + _BATCH]]
+            request: Mapping[str, KeysAndAttributesUnionTypeDef] = {
+                self._decisions: {"Keys": keys, "ConsistentRead": True}
+            }
             for attempt in range(_UNPROCESSED_RETRIES):
-                answer = self._call("batch_get_item", {"RequestItems": request})
+                with dynamodb_errors(_WHAT):
+                    answer = self._client.batch_get_item(RequestItems=request)
                 for item in answer.get("Responses", {}).get(self._decisions, []):
-                    record = from_item(item)
+                    record = cast(DecisionRecord, from_item(item))
                     found[str(record["decisionId"])] = record
                 request = answer.get("UnprocessedKeys") or {}
                 if not request:
@@ -94,40 +102,40 @@ class AuditStore:
                 raise DependencyUnavailable(f"{_WHAT} are unavailable, try again shortly")
         return found
 
-    def chain(self, chain_id: str) -> list[dict[str, Any]]:
+    def chain(self, chain_id: str) -> list[ChainEntry]:
         """The chained entries of a chain (ids, positions, hashes), in position order."""
-        return self._all(BY_CHAIN, chain_id)
+        return [cast(ChainEntry, from_item(i)) for i in self._all(BY_CHAIN, chain_id)]
 
-    def at(self, chain_id: str, seq: int) -> list[dict[str, Any]]:
+    def at(self, chain_id: str, seq: int) -> list[ChainEntry]:
         """The chained entries at one position (normally one)."""
-        answer = self._call(
-            "query",
-            {
-                "TableName": self._decisions,
-                "IndexName": BY_CHAIN,
-                "KeyConditionExpression": "chainId = :c AND chainSeq = :s",
-                "ExpressionAttributeValues": {":c": {"S": chain_id}, ":s": {"N": str(seq)}},
-            },
-        )
-        return [from_item(i) for i in answer.get("Items", [])]
+        with dynamodb_errors(_WHAT):
+            answer = self._client.query(
+                TableName=self._decisions,
+                IndexName=BY_CHAIN,
+                KeyConditionExpression="chainId = :c AND chainSeq = :s",
+                ExpressionAttributeValues={":c": {"S": chain_id}, ":s": {"N": str(seq)}},
+            )
+        return [cast(ChainEntry, from_item(i)) for i in answer.get("Items", [])]
 
     def partition(self, key: str) -> list[str]:
         """The ids of every record written to one day-and-shard partition (byServiceDay)."""
-        return [str(i["decisionId"]) for i in self._all(BY_SERVICE_DAY, key, "decisionId")]
+        items = self._all(BY_SERVICE_DAY, key, "decisionId")
+        return [str(from_item(i)["decisionId"]) for i in items]
 
     def head(self, chain_id: str) -> HeadState | None:
-        answer = self._call(
-            "get_item",
-            {"TableName": self._heads, "Key": {"chainId": {"S": chain_id}}, "ConsistentRead": True},
-        )
+        with dynamodb_errors(_WHAT):
+            answer = self._client.get_item(
+                TableName=self._heads, Key={"chainId": {"S": chain_id}}, ConsistentRead=True
+            )
         item = answer.get("Item")
         if not item:
             return None
         updated = item.get("updatedAt", {}).get("S")
         return HeadState(int(item["seq"]["N"]), item["hash"]["S"], updated)
 
-    def _all(self, index: str, key: str, projection: str | None = None) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {
+    def _all(self, index: str, key: str, projection: str | None = None) -> list[Item]:
+        """Every item of one index partition, as stored."""
+        request: QueryInputTypeDef = {
             "TableName": self._decisions,
             "IndexName": index,
             "KeyConditionExpression": "#pk = :pk",
@@ -137,14 +145,11 @@ class AuditStore:
         }
         if projection:
             request["ProjectionExpression"] = projection
-        items: list[dict[str, Any]] = []
+        items: list[Item] = []
         while True:
-            answer = self._call("query", request)
-            items += [from_item(i) for i in answer.get("Items", [])]
+            with dynamodb_errors(_WHAT):
+                answer = self._client.query(**request)
+            items += answer.get("Items", [])
             if not answer.get("LastEvaluatedKey"):
                 return items
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-
-    def _call(self, operation: str, request: dict[str, Any]) -> Any:
-        with dynamodb_errors(_WHAT):
-            return getattr(self._client, operation)(**request)

@@ -41,6 +41,7 @@ from enum import StrEnum
 from typing import Any
 
 from miaopi_platform.records.indexes import chain_of, index_keys
+from miaopi_platform.records.items import DecisionRecord
 from miaopi_platform.records.seal import GENESIS, content_hash, link_hash
 
 #: how long a new record may stay unchained before it counts as inserted
@@ -92,7 +93,7 @@ class ChainReport:
         return self.findings[0] if self.findings else None
 
 
-def record_checks(record: dict[str, Any]) -> tuple[bool, bool | None]:
+def record_checks(record: DecisionRecord) -> tuple[bool, bool | None]:
     """(its content matches its contentHash, its hash is its link hash — None if unchained)."""
     content_ok = content_hash(record) == record.get("contentHash")
     if "hash" not in record:
@@ -108,9 +109,9 @@ def record_checks(record: dict[str, Any]) -> tuple[bool, bool | None]:
 
 def verify_chain(
     chain_id: str,
-    chained: list[dict[str, Any]],
+    chained: list[DecisionRecord],
     head: HeadState | None,
-    partition: list[dict[str, Any]],
+    partition: list[DecisionRecord],
     now: dt.datetime,
 ) -> ChainReport:
     """Walk `chained` (the full records whose chainId is `chain_id`) against the head, and look
@@ -119,7 +120,7 @@ def verify_chain(
     report = ChainReport(chain_id, records=len(chained), head=head)
     found = report.findings.append
     head_seq = head.seq if head else 0
-    by_seq: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_seq: dict[int, list[DecisionRecord]] = defaultdict(list)
     for record in sorted(chained, key=lambda r: _seq(r) or 0):
         seq = _seq(record)
         if seq is None or seq < 1:
@@ -207,14 +208,14 @@ def verify_chain(
 
 
 def _genuine_first(
-    candidates: list[dict[str, Any]], successor_prev: str | None, prev_hash: str
-) -> list[dict[str, Any]]:
+    candidates: list[DecisionRecord], successor_prev: str | None, prev_hash: str
+) -> list[DecisionRecord]:
     """The records at one position, the one the chain holds first: the one the next record
     (or the head) was chained after, else the one chained after the predecessor."""
     if len(candidates) == 1:
         return candidates
 
-    def rank(record: dict[str, Any]) -> tuple[bool, bool, str]:
+    def rank(record: DecisionRecord) -> tuple[bool, bool, str]:
         return (
             record.get("hash") != successor_prev,
             record.get("prevHash") != prev_hash,
@@ -224,14 +225,14 @@ def _genuine_first(
     return sorted(candidates, key=rank)
 
 
-def _expected_chain(record: dict[str, Any]) -> str | None:
+def _expected_chain(record: DecisionRecord) -> str | None:
     try:
         return chain_of(record)
     except (KeyError, ValueError, TypeError):
         return None
 
 
-def _indexed(record: dict[str, Any]) -> bool:
+def _indexed(record: DecisionRecord) -> bool:
     try:
         expected = index_keys(record)
     except KeyError:
@@ -240,11 +241,11 @@ def _indexed(record: dict[str, Any]) -> bool:
     return not extra and all(record.get(k) == v for k, v in expected.items())
 
 
-def _id(record: dict[str, Any]) -> str:
+def _id(record: DecisionRecord) -> str:
     return str(record.get("decisionId"))
 
 
-def _seq(record: dict[str, Any]) -> int | None:
+def _seq(record: DecisionRecord) -> int | None:
     try:
         return int(record["chainSeq"])
     except (KeyError, TypeError, ValueError):
@@ -267,7 +268,7 @@ def _recent(value: Any, now: dt.datetime) -> bool:
     return moment is not None and -_SKEW <= now - moment <= GRACE
 
 
-def _activity(head: HeadState | None, chained: list[dict[str, Any]]) -> dt.datetime | None:
+def _activity(head: HeadState | None, chained: list[DecisionRecord]) -> dt.datetime | None:
     """When the sequencer last advanced the chain: the head's updatedAt, else the newest
     chainedAt of its records."""
     moment = _moment(head.updated_at) if head else None
@@ -278,7 +279,7 @@ def _activity(head: HeadState | None, chained: list[dict[str, Any]]) -> dt.datet
 
 
 def _waiting(
-    record: dict[str, Any], unstarted: bool, activity: dt.datetime | None, now: dt.datetime
+    record: DecisionRecord, unstarted: bool, activity: dt.datetime | None, now: dt.datetime
 ) -> bool:
     """An unchained record is still waiting for the sequencer (see the module's doc); a chain
     with no head yet has not advanced at all."""

@@ -32,7 +32,7 @@ class ErrorDetail(ApiModel):
 class ErrorInfo(ApiModel):
     code: str
     message: str
-    details: list[dict[str, Any]] = Field(default_factory=list)
+    details: list[ErrorDetail] = Field(default_factory=list)
 
 
 class ErrorBody(ApiModel):

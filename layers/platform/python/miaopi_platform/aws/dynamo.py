@@ -15,12 +15,18 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from miaopi_platform.aws.errors import DependencyUnavailable
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+#: an item or key in DynamoDB's JSON, as the low-level client reads and writes it
+Item = dict[str, "AttributeValueTypeDef"]
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -31,11 +37,13 @@ def storable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False), parse_float=Decimal)
 
 
-def to_item(document: Mapping[str, Any]) -> dict[str, Any]:
+def to_item(document: Mapping[str, Any]) -> Item:
     return {k: _SERIALIZER.serialize(v) for k, v in storable(document).items() if v is not None}
 
 
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored item as plain data. Untyped: each store says what its table holds (a
+    `records.items` TypedDict) where it reads one."""
     return {k: plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
 
 

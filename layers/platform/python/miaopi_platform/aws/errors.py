@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NotRequired, TypedDict
+
+
+class Detail(TypedDict):
+    """One entry of an error's `details`: which field (if one), a code, and words for people
+    (never the submitted value: it may be personal data)."""
+
+    code: str
+    field: NotRequired[str]
+    message: NotRequired[str]
 
 
 class PlatformError(Exception):
     status = 500
     code = "INTERNAL"
 
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, details: list[Detail] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from miaopi_platform.aws.errors import (
     BadRequest,
     DependencyUnavailable,
+    Detail,
     Forbidden,
     PayloadTooLarge,
     PlatformError,
@@ -28,7 +29,7 @@ JSON = "application/json"
 
 
 def error_response(
-    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    status: int, code: str, message: str, details: list[Detail] | None = None
 ) -> Response[str]:
     body = {"error": {"code": code, "message": message, "details": details or []}}
     return Response(
@@ -52,14 +53,16 @@ def make_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(ApplicationInvalid)
     def _invalid(exc: ApplicationInvalid) -> Response[str]:
-        details = [{"field": e.field, "code": e.code, "message": e.message} for e in exc.errors]
+        details: list[Detail] = [
+            {"field": e.field, "code": e.code, "message": e.message} for e in exc.errors
+        ]
         return error_response(
             422, "VALIDATION_FAILED", "the application has invalid fields", details
         )
 
     @app.exception_handler(RequestValidationError)
     def _request_invalid(exc: RequestValidationError) -> Response[str]:
-        details = [
+        details: list[Detail] = [
             {
                 "field": _field(e.get("loc", ())),
                 "code": e.get("type", "invalid"),
@@ -157,7 +160,7 @@ def parse_body[ModelT: BaseModel](model: type[ModelT], body: Any, what: str) -> 
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        details = [
+        details: list[Detail] = [
             {
                 "field": ".".join(str(p) for p in e["loc"]) or "body",
                 "code": e["type"],

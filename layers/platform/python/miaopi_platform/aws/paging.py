@@ -12,16 +12,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from miaopi_platform.aws.dynamo import Item
 from miaopi_platform.aws.errors import BadRequest
 
 
-def encode_token(key: dict[str, Any] | None) -> str | None:
+def encode_token(key: Mapping[str, Any] | None) -> str | None:
     if not key:
         return None
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
 
 
-def decode_token(token: str, keys: frozenset[str], partition: Mapping[str, str]) -> dict[str, Any]:
+def decode_token(token: str, keys: frozenset[str], partition: Mapping[str, str]) -> Item:
     """The start key of a page of the query on `partition` (name -> value), or a 400."""
     invalid = BadRequest("nextToken is not valid", [{"field": "nextToken", "code": "invalid"}])
     try:

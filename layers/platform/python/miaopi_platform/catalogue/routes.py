@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -33,22 +33,24 @@ def _today() -> dt.date:
     return dt.datetime.now(CHINA).date()
 
 
-def _summary(service: ServiceDefinition, on: dt.date) -> dict[str, Any]:
+def _summary(service: ServiceDefinition, on: dt.date) -> ServiceSummary:
     spec = service.file
     rule_set = service.rule_set_on(on)
-    return {
-        "service_id": service.id,
-        "name": spec.name.model_dump(),
-        "authority": spec.authority.model_dump(),
-        "description": spec.description.model_dump(),
-        "sla_working_days": spec.sla_working_days,
-        "certificate_kind": spec.certificate.kind,
-        "rule_set": RuleSetRef(
-            version=rule_set.version, effective_from=rule_set.effective_from, hash=rule_set.hash
-        )
-        if rule_set
-        else None,
-    }
+    return ServiceSummary.model_validate(
+        {
+            "service_id": service.id,
+            "name": spec.name.model_dump(),
+            "authority": spec.authority.model_dump(),
+            "description": spec.description.model_dump(),
+            "sla_working_days": spec.sla_working_days,
+            "certificate_kind": spec.certificate.kind,
+            "rule_set": RuleSetRef(
+                version=rule_set.version, effective_from=rule_set.effective_from, hash=rule_set.hash
+            )
+            if rule_set
+            else None,
+        }
+    )
 
 
 @router.get(
@@ -64,7 +66,7 @@ def _summary(service: ServiceDefinition, on: dt.date) -> dict[str, Any]:
 )
 def list_services() -> Response[str]:
     today = _today()
-    items = [ServiceSummary(**_summary(s, today)) for s in all_services().values()]
+    items = [_summary(s, today) for s in all_services().values()]
     return json_response(200, ServiceList(items=items).wire())
 
 
@@ -85,7 +87,7 @@ def get_service(
 ) -> Response[str]:
     service = find(service_id)
     detail = ServiceDetail(
-        **_summary(service, _today()),
+        **dict(_summary(service, _today())),
         form_schema=json_schema(service.form_model, service.file.name.en),
         evidence=[
             EvidenceView(alias=e.alias, source=e.source, title=Localized(**e.title.model_dump()))

@@ -8,14 +8,17 @@ decision. A source that does not answer yields UNAVAILABLE for its items, never 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 from miaopi.model import EvidenceItem, EvidenceRequest, EvidenceStatus
 
-from miaopi_platform.aws.dynamo import from_item, plain
+from miaopi_platform.aws.dynamo import Item, from_item, plain
 from miaopi_platform.aws.observability import logger
 from miaopi_platform.privacy.pii import PiiHasher
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 CREDIT_LIST_SOURCE = "credit-list"
 #: what a decision sees of a credit-list entry (the rest is for the people who keep the list)
@@ -33,7 +36,7 @@ class DynamoEvidence:
 
     def __init__(
         self,
-        client: Any,
+        client: DynamoDBClient,
         reference_table: str,
         credit_list_table: str,
         hasher: PiiHasher,
@@ -45,32 +48,35 @@ class DynamoEvidence:
         self._hasher = hasher
         self._max_attempts = max_attempts
 
-    def _key(self, request: EvidenceRequest) -> tuple[str, dict[str, Any]]:
+    def _key(self, request: EvidenceRequest) -> tuple[str, Item]:
         if request.source == CREDIT_LIST_SOURCE:
             return self._credit, {"subjectHash": {"S": self._hasher.digest(request.key)}}
         return self._reference, {"source": {"S": request.source}, "key": {"S": request.key}}
 
     @staticmethod
-    def _identity(table: str, key: dict[str, Any]) -> tuple[str, ...]:
+    def _identity(table: str, key: Item) -> tuple[str, ...]:
         return (table, *sorted(f"{k}={v['S']}" for k, v in key.items()))
 
     def gather(self, requests: list[EvidenceRequest]) -> dict[str, EvidenceItem]:
-        wanted: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
+        wanted: dict[tuple[str, ...], tuple[str, Item]] = {}
         by_alias: dict[str, tuple[str, ...]] = {}
         for request in requests:
             table, key = self._key(request)
             identity = self._identity(table, key)
             wanted[identity] = (table, key)
             by_alias[request.alias] = identity
-        found: dict[tuple[str, ...], dict[str, Any]] = {}
-        pending: dict[str, Any] = {}
+        found: dict[tuple[str, ...], Item] = {}
+        #: table -> the keys still to read there
+        pending: dict[str, list[Item]] = {}
         for table, key in wanted.values():
-            pending.setdefault(table, {"Keys": []})["Keys"].append(key)
+            pending.setdefault(table, []).append(key)
         for attempt in range(self._max_attempts):
             if not pending:
                 break
             try:
-                answer = self._client.batch_get_item(RequestItems=pending)
+                answer = self._client.batch_get_item(
+                    RequestItems={table: {"Keys": keys} for table, keys in pending.items()}
+                )
             except (ClientError, BotoCoreError) as exc:
                 logger.warning("evidence sources unavailable", extra={"error": type(exc).__name__})
                 break
@@ -79,24 +85,23 @@ class DynamoEvidence:
                     key_names = ("subjectHash",) if table == self._credit else ("source", "key")
                     key = {name: item[name] for name in key_names}
                     found[self._identity(table, key)] = item
-            pending = answer.get("UnprocessedKeys") or {}
+            unprocessed = answer.get("UnprocessedKeys") or {}
+            pending = {table: spec["Keys"] for table, spec in unprocessed.items()}
             if pending and attempt + 1 < self._max_attempts:
                 time.sleep(0.05 * 2**attempt)
         # Still pending (unprocessed, or asked by an attempt that failed) is unanswered; what
         # earlier attempts returned stands.
-        unanswered = {
-            self._identity(table, key) for table, spec in pending.items() for key in spec["Keys"]
-        }
+        unanswered = {self._identity(table, key) for table, keys in pending.items() for key in keys}
         result: dict[str, EvidenceItem] = {}
         for alias, identity in by_alias.items():
             if identity in unanswered:
                 result[alias] = EvidenceItem(EvidenceStatus.UNAVAILABLE)
                 continue
-            item = found.get(identity)
-            if item is None:
+            stored = found.get(identity)
+            if stored is None:
                 result[alias] = EvidenceItem(EvidenceStatus.ABSENT)
                 continue
-            document = from_item(item)
+            document = from_item(stored)
             if document.get(SIMULATE_ATTRIBUTE) == EvidenceStatus.UNAVAILABLE.value:
                 result[alias] = EvidenceItem(EvidenceStatus.UNAVAILABLE)
                 continue

@@ -16,6 +16,10 @@ def request_hash(service_id: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+#: what an application id looks like (`application_id`): to refuse a malformed one at the door
+APPLICATION_ID_PATTERN = r"^APP[0-9A-F]{21}$"
+
+
 def application_id(hasher: PiiHasher, applicant: str, service_id: str, key: str) -> str:
     return "APP" + hasher.derive("application", applicant, service_id, key)[:21].upper()
 

@@ -7,6 +7,7 @@ carries for them. template.yaml declares the indexes; a test pins these names to
 - by decider (a reviewer, supervision): byDecider, deciderKey (sparse: not the rules' own)
 - by applicant (the keyed hash of the subject's identifier): bySubject, subjectHash
 - one hash chain in order (verification): byChain, chainId (= serviceDayShard; sparse), chainSeq
+- an application's decisions in order ("why was this referred?"): byApplication, applicationId
 All but byChain are sorted by decidedAt. Days are China dates (the application date's
 calendar). Nothing here talks to AWS.
 """
@@ -15,9 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from miaopi.workdays import CHINA
+
+from miaopi_platform.records.items import IndexKeys
 
 BY_SERVICE_DAY = "byServiceDay"
 BY_OUTCOME = "byOutcome"
@@ -64,18 +68,19 @@ def day_shard(service_id: str, day: dt.date, shard: int) -> str:
     return f"{service_id}#{day.isoformat()}#{shard}"
 
 
-def chain_of(record: dict[str, Any]) -> str:
-    """The chain a decision record belongs to, from its content."""
+def chain_of(record: Mapping[str, Any]) -> str:
+    """The chain a decision record belongs to, from its content (any record-shaped mapping:
+    the verification asks it of records that may be malformed)."""
     return day_shard(
         record["serviceId"], china_day(record["decidedAt"]), shard_of(record["decisionId"])
     )
 
 
-def index_keys(record: dict[str, Any]) -> dict[str, str]:
+def index_keys(record: Mapping[str, Any]) -> IndexKeys:
     """The attributes the auditors' indexes are keyed on, from the record's own content.
     They are content: the record's content hash covers them."""
     service, shard = record["serviceId"], shard_of(record["decisionId"])
-    keys = {
+    keys: IndexKeys = {
         "serviceDayShard": chain_of(record),
         "serviceOutcomeShard": f"{service}#{record['outcome']}#{shard}",
         "serviceRuleSetShard": f"{service}#{record['ruleSetVersion']}#{shard}",

@@ -3,7 +3,9 @@ reads and writes. TypedDicts, not classes: items stay the plain dicts DynamoDB (
 and the content hash covers, while mypy checks every key a flow reads or writes.
 
 Writers build them (`applications.items`, `review.tasks`, `supervision.items`); readers get them
-from `records.store`. Keys are camelCase, as stored.
+from `records.store` and `audit.store`. Keys are camelCase, as stored. What stays
+`dict[str, Any]` is open JSON by nature: a form, the rules' outputs and facts, the values a rule
+looked at, another department's evidence record.
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ class LocalizedText(TypedDict):
     en: str
 
 
+class StoredLegalBasis(TypedDict):
+    """A rule's legal basis as stored (`None` values left out)."""
+
+    citation: str
+    article: NotRequired[str]
+    url: NotRequired[str]
+    illustrative: bool
+
+
 class StoredReason(TypedDict):
     """A failing rule as the applicant reads it: the rule's words, remedy and legal basis."""
 
@@ -27,7 +38,7 @@ class StoredReason(TypedDict):
     result: str
     message: LocalizedText
     remedy: LocalizedText
-    legalBasis: dict[str, Any]
+    legalBasis: StoredLegalBasis
 
 
 class TraceEntry(TypedDict):
@@ -100,48 +111,81 @@ class ApplicationItem(TypedDict):
     spotCheck: NotRequired[SpotCheckNote]
 
 
-class DecisionRecord(TypedDict):
-    """DecisionsTable: one immutable decision — the system's, a reviewer's or a revocation —
-    sealed with the auditors' index keys and its content hash, later chained."""
+class IndexKeys(TypedDict):
+    """The attributes the auditors' indexes are keyed on (records.indexes.index_keys), computed
+    from a record's content; `deciderKey` only for a named decider (the index is sparse)."""
+
+    serviceDayShard: str
+    serviceOutcomeShard: str
+    serviceRuleSetShard: str
+    deciderKey: NotRequired[str]
+
+
+class DecisionSummaryItem(TypedDict):
+    """What the auditors' summary indexes hold of a decision record (template.yaml: the keys
+    and the `NonKeyAttributes` of byServiceDay, byOutcome, byRuleSet, byDecider, bySubject):
+    a list row and the statistics, not the application, evidence or trace. Each index returns
+    its own partition key of the four below; byApplication projects the whole record."""
 
     decisionId: str
+    decidedAt: str
     applicationId: str
     serviceId: str
-    decidedAt: str
-    sequence: int
     outcome: Outcome
     decidedBy: DecidedBy
     deciderId: str
-    applicantId: str
-    subjectHash: str
     ruleSetVersion: str
     ruleSetHash: str
     applicationDate: str
+    sequence: int
     reasons: list[StoredReason]
-    outputs: dict[str, Any]
     latencyMs: float
+    #: a reviewer's decision (REFERRAL, SPOT_CHECK) or a revocation (REVOCATION)
+    kind: NotRequired[str]
+    reviewOf: NotRequired[str]
+    revokes: NotRequired[str]
+    #: the seal's index keys (records.decision.sealed)
+    serviceDayShard: NotRequired[str]
+    serviceOutcomeShard: NotRequired[str]
+    serviceRuleSetShard: NotRequired[str]
+    deciderKey: NotRequired[str]
+
+
+class DecisionRecord(DecisionSummaryItem):
+    """DecisionsTable: one immutable decision — the system's, a reviewer's or a revocation —
+    sealed with the auditors' index keys and its content hash, later chained. Everything a
+    summary holds, and:"""
+
+    applicantId: str
+    subjectHash: str
+    outputs: dict[str, Any]
     #: the normalized application and the evidence it was decided on (replay needs both)
     application: NotRequired[dict[str, Any]]
     evidence: NotRequired[dict[str, EvidenceSnapshot]]
     facts: NotRequired[dict[str, Any]]
     trace: NotRequired[list[TraceEntry]]
     #: a reviewer's decision or a spot check
-    kind: NotRequired[str]
-    reviewOf: NotRequired[str]
     taskId: NotRequired[str]
     reasonCodes: NotRequired[list[str]]
     comment: NotRequired[str | None]
     #: a revocation
-    revokes: NotRequired[str]
     cause: NotRequired[str]
-    #: the seal (records.decision.sealed) and the chain position (audit.sequencer)
-    serviceDayShard: NotRequired[str]
-    serviceOutcomeShard: NotRequired[str]
-    serviceRuleSetShard: NotRequired[str]
-    deciderKey: NotRequired[str]
+    #: the content hash (records.seal) and the chain position (audit.sequencer)
     contentHash: NotRequired[str]
     chainId: NotRequired[str]
     chainSeq: NotRequired[int]
     prevHash: NotRequired[str]
     hash: NotRequired[str]
     chainedAt: NotRequired[str]
+
+
+class ChainEntry(TypedDict):
+    """What the byChain index holds of a chained record: its position and hashes."""
+
+    decisionId: str
+    chainId: str
+    chainSeq: int
+    contentHash: str
+    prevHash: str
+    hash: str
+    chainedAt: str

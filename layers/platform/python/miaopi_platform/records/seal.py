@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from miaopi_platform.aws.dynamo import plain, storable
@@ -19,7 +20,7 @@ NOT_CONTENT = frozenset({"contentHash", "chainId", "chainSeq", "prevHash", "hash
 GENESIS = "0" * 64
 
 
-def canonical(record: dict[str, Any]) -> str:
+def canonical(record: Mapping[str, Any]) -> str:
     """The record's content as one canonical JSON text (sorted keys, no spaces, UTF-8)."""
     content = {k: v for k, v in record.items() if k not in NOT_CONTENT and v is not None}
     return json.dumps(
@@ -27,7 +28,7 @@ def canonical(record: dict[str, Any]) -> str:
     )
 
 
-def content_hash(record: dict[str, Any]) -> str:
+def content_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(record).encode("utf-8")).hexdigest()
 
 
@@ -36,5 +37,5 @@ def link_hash(chain_id: str, seq: int, prev_hash: str, content: str) -> str:
     return hashlib.sha256(f"{chain_id}|{seq}|{prev_hash}|{content}".encode()).hexdigest()
 
 
-def with_content_hash(record: dict[str, Any]) -> dict[str, Any]:
+def with_content_hash(record: Mapping[str, Any]) -> dict[str, Any]:
     return {**record, "contentHash": content_hash(record)}

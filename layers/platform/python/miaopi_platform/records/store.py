@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from miaopi_platform.aws.dynamo import (
     ConditionFailed,
@@ -13,18 +13,25 @@ from miaopi_platform.aws.dynamo import (
 )
 from miaopi_platform.aws.errors import AlreadyRecorded
 from miaopi_platform.aws.paging import decode_token, encode_token
+from miaopi_platform.records.items import ApplicationItem, DecisionRecord
+
+if TYPE_CHECKING:  # the stubs are a development dependency only
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef
 
 BY_APPLICANT = "byApplicant"
 _PAGE_KEYS = frozenset({"applicationId", "applicantId", "submittedAt"})
 
 
 class ApplicationStore:
-    def __init__(self, client: Any, applications_table: str, decisions_table: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, applications_table: str, decisions_table: str
+    ) -> None:
         self._client = client
         self._applications = applications_table
         self._decisions = decisions_table
 
-    def record(self, application: dict[str, Any], decision: dict[str, Any]) -> None:
+    def record(self, application: ApplicationItem, decision: DecisionRecord) -> None:
         """Write the application and its decision record together, or neither."""
         try:
             with dynamodb_errors("the application store"):
@@ -51,7 +58,7 @@ class ApplicationStore:
             # two transactions conflicted. Either way the caller reads what was recorded.
             raise AlreadyRecorded from None
 
-    def get(self, application_id: str) -> dict[str, Any] | None:
+    def get(self, application_id: str) -> ApplicationItem | None:
         with dynamodb_errors("the application store"):
             answer = self._client.get_item(
                 TableName=self._applications,
@@ -59,12 +66,12 @@ class ApplicationStore:
                 ConsistentRead=True,
             )
         item = answer.get("Item")
-        return from_item(item) if item else None
+        return cast(ApplicationItem, from_item(item)) if item else None
 
     def list_for(
         self, applicant_id: str, limit: int, next_token: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        query: dict[str, Any] = {
+    ) -> tuple[list[ApplicationItem], str | None]:
+        query: QueryInputTypeDef = {
             "TableName": self._applications,
             "IndexName": BY_APPLICANT,
             "KeyConditionExpression": "applicantId = :a",
@@ -78,10 +85,10 @@ class ApplicationStore:
             )
         with dynamodb_errors("the application store"):
             answer = self._client.query(**query)
-        items = [from_item(i) for i in answer.get("Items", [])]
+        items = [cast(ApplicationItem, from_item(i)) for i in answer.get("Items", [])]
         return items, encode_token(answer.get("LastEvaluatedKey"))
 
-    def get_decision(self, decision_id: str) -> dict[str, Any] | None:
+    def get_decision(self, decision_id: str) -> DecisionRecord | None:
         with dynamodb_errors("the decision records"):
             answer = self._client.get_item(
                 TableName=self._decisions,
@@ -89,4 +96,4 @@ class ApplicationStore:
                 ConsistentRead=True,
             )
         item = answer.get("Item")
-        return from_item(item) if item else None
+        return cast(DecisionRecord, from_item(item)) if item else None

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from miaopi_platform.aws.api import ApiModel, Localized
+from miaopi_platform.records.items import ApplicationItem
 
 
 class LegalBasisView(ApiModel):
@@ -95,5 +96,5 @@ class TraceView(ApiModel):
     error: str | None = None
 
 
-def view(item: dict[str, Any]) -> ApplicationView:
+def view(item: ApplicationItem) -> ApplicationView:
     return ApplicationView.model_validate(item)

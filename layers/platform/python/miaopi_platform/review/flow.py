@@ -237,7 +237,7 @@ def decide(
 
 
 def _decision(ports: ReviewPorts, decision_id: str) -> DecisionRecord | None:
-    return cast("DecisionRecord | None", ports.store.get_decision(decision_id))
+    return ports.store.get_decision(decision_id)
 
 
 def _still_decidable(
@@ -250,7 +250,7 @@ def _still_decidable(
     """A spot check of an approval revoked meanwhile has nothing left to check; an approval
     is not given to a subject on the credit list (every decision consults it)."""
     if found["kind"] == SPOT_CHECK:
-        application = cast("ApplicationItem | None", ports.store.get(found["applicationId"]))
+        application = ports.store.get(found["applicationId"])
         in_force_now = application["decision"]["decisionId"] if application else None
         if (
             application is None

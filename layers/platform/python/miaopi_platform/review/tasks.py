@@ -19,7 +19,7 @@ from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import to_item
 from miaopi_platform.aws.errors import UnprocessableEntity
 from miaopi_platform.records.certificate import certificate
-from miaopi_platform.records.decision import FALSE_DATA, sealed
+from miaopi_platform.records.decision import FALSE_DATA, legal_basis, localized, sealed
 from miaopi_platform.records.items import (
     ApplicationItem,
     DecisionInForce,
@@ -265,7 +265,7 @@ def reviewer_decision(
         ":claimId": claim_id,
     }
     output: WorkflowOutput = {
-        "decision": to_item(sealed(dict(record))),
+        "decision": to_item(sealed(record)),
         "application": {"update": update, "names": names, "values": to_item(values)},
         "task": {"values": to_item(closing)},
         # if the decision cannot be recorded, the workflow reopens the task with these
@@ -290,9 +290,9 @@ def _failed(rule: CompiledRule, application_date: dt.date) -> StoredReason:
         "ruleId": rule.id,
         "onFail": rule.on_fail,
         "result": "FAIL",
-        "message": {"zh": texts.reason.zh, "en": texts.reason.en},
-        "remedy": {"zh": texts.remedy.zh, "en": texts.remedy.en},
-        "legalBasis": rule.legal_basis.model_dump(exclude_none=True),
+        "message": localized(texts.reason),
+        "remedy": localized(texts.remedy),
+        "legalBasis": legal_basis(rule.legal_basis),
     }
 
 

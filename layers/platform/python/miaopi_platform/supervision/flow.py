@@ -281,7 +281,7 @@ def on_credit_entry(
     today = moment.astimezone(CHINA).date().isoformat()
     revoked = 0
     for item in deps.supervision.under_supervision(new["subjectHash"], today):
-        approval = cast("DecisionRecord | None", deps.store.get_decision(item["decisionId"]))
+        approval = deps.store.get_decision(item["decisionId"])
         if approval is None:
             continue
         revoked += recheck(deps, approval, moment)

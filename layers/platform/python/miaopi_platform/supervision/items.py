@@ -16,7 +16,7 @@ import datetime as dt
 import random
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, NotRequired, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict
 
 from miaopi.engine import matching_risk_factors
 from miaopi.identifiers import KINDS, mask
@@ -30,7 +30,7 @@ from miaopi_platform.records.decision import (
     reasons_of,
     sealed,
 )
-from miaopi_platform.records.items import DecisionInForce, DecisionRecord, StoredReason
+from miaopi_platform.records.items import DecisionInForce, DecisionRecord
 from miaopi_platform.records.items import Outcome as StoredOutcome
 from miaopi_platform.review.items import DecisionNotice
 
@@ -214,10 +214,7 @@ def revocation(
 ) -> Revocation:
     """The decision record that revokes an approval, and the application's new state."""
     decided_at = iso(now)
-    # reasons_of builds the reasons as stored (StoredReason)
-    reasons = cast(
-        "list[StoredReason]", [r for r in reasons_of(verification) if r["onFail"] == "REJECT"]
-    )
+    reasons = [r for r in reasons_of(verification) if r["onFail"] == "REJECT"]
     record: DecisionRecord = {
         "decisionId": decision_id,
         "applicationId": approval["applicationId"],
@@ -257,7 +254,7 @@ def revocation(
     }
     return Revocation(
         # the seal adds its index keys and content hash, all DecisionRecord's own
-        record=cast("DecisionRecord", sealed(dict(record))),
+        record=sealed(record),
         update=revoke_update(),
         names=revoke_names(),
         values={
