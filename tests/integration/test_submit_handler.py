@@ -113,6 +113,8 @@ def test_referral_shows_the_reason_and_a_due_date(stack: Stack, invoke: Invoke) 
     assert reason["message"]["zh"] and reason["remedy"]["en"] and reason["legalBasis"]["citation"]
     assert body["review"]["dueBy"] > body["submittedAt"][:10]
     assert "certificate" not in body
+    # And nothing is shown as granted while it is pending (no allowance, no first month)
+    assert not body.get("outputs")
 
 
 def test_sources_down_refer_the_application(
@@ -185,6 +187,21 @@ def test_same_key_and_body_returns_the_same_application(stack: Stack, invoke: In
     assert again["json"]["applicationId"] == first["json"]["applicationId"]
     assert again["json"]["decision"] == first["json"]["decision"]
     assert len(stack.items("APPLICATIONS_TABLE")) == 1 and len(stack.items("DECISIONS_TABLE")) == 1
+
+
+def test_the_same_application_written_differently_is_the_same_application(
+    stack: Stack, invoke: Invoke
+) -> None:
+    # Given an application without an agent, submitted once
+    persona = stack.persona(SERVICE, "APPROVED", [])
+    without = {k: v for k, v in persona.application.items() if k != "agent"}
+    first = submit(invoke, stack, without)
+    # When it is sent again with the same key, the absent agent now an explicit null
+    again = submit(invoke, stack, dict(without, agent=None))
+    # Then it is the same application, not a conflict, and nothing more is written
+    assert (first["statusCode"], again["statusCode"]) == (201, 200)
+    assert again["json"]["applicationId"] == first["json"]["applicationId"]
+    assert len(stack.items("APPLICATIONS_TABLE")) == 1
 
 
 def test_same_key_with_another_body_is_a_conflict(stack: Stack, invoke: Invoke) -> None:

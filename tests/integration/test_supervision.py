@@ -187,6 +187,19 @@ def test_an_approval_on_falsified_data_is_revoked_and_the_subject_listed(
     assert application["status"] == "REVOKED"
     assert application["certificate"]["status"] == "REVOKED"
     assert sup.supervision(approval["decisionId"]["S"])["status"] == "REVOKED"  # type: ignore[index]
+    # And the applicant's view names the approval revoked and no longer shows the allowance
+    app_id = approved["applicationId"]
+    shown = invoke(
+        "ApplicationsFunction",
+        "GET",
+        "/applications/{applicationId}",
+        f"/applications/{app_id}",
+        path_parameters={"applicationId": app_id},
+        claims=CITIZEN,
+    )["json"]
+    assert shown["status"] == "REVOKED"
+    assert shown["decision"]["revokes"] == approval["decisionId"]["S"]
+    assert not shown.get("outputs")
     # When the revocation's own stream record arrives
     assert sup.deliver(revocation) == {"batchItemFailures": []}
     # Then the subject is on the credit list, citing the revocation, with a validity period
@@ -394,6 +407,7 @@ def test_a_sampled_approval_is_spot_checked_by_a_reviewer(
     entry = sup.credit_entry(approval["subjectHash"]["S"])
     if finding == "INVALID":
         assert application_now["certificate"]["status"] == "REVOKED"
+        assert application_now["decision"]["revokes"] == approval["decisionId"]["S"]
         assert entry is not None and entry["sourceDecisionId"] == last["decisionId"]["S"]
         code = application["enterpriseCreditCode"]
         assert entry["subjectMasked"] == code[:4] + "*" * 12 + code[-2:]

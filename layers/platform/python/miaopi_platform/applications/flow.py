@@ -70,7 +70,8 @@ def submit(
     if rule_set is None:
         raise NoRuleSetInForce(service.id, on.isoformat())
     app_id = application_id(hasher, applicant_id, service.id, idempotency_key)
-    fingerprint = request_hash(service.id, body)
+    # the application as it normalises: an explicit null, key order or spacing is the same one
+    fingerprint = request_hash(service.id, application)
 
     requests, skipped = evidence_requests(service, application)
     gathered = {**skipped, **evidence.gather(requests)}
@@ -92,15 +93,19 @@ def submit(
     try:
         store.record(item, decision_item(submission))
     except AlreadyRecorded:
-        return Submitted(_existing(store, app_id, fingerprint), created=False, submission=None)
+        # items recorded before fingerprints were normalised carry the raw body's hash
+        known = (fingerprint, request_hash(service.id, body))
+        return Submitted(_existing(store, app_id, known), created=False, submission=None)
     return Submitted(item, created=True, submission=submission)
 
 
-def _existing(store: ApplicationStore, app_id: str, fingerprint: str) -> ApplicationItem:
+def _existing(
+    store: ApplicationStore, app_id: str, fingerprints: tuple[str, ...]
+) -> ApplicationItem:
     existing = store.get(app_id)
     if existing is None:  # the winner's write is not visible: let the client retry
         raise DependencyUnavailable("the application is being recorded, try again shortly")
-    if existing.get("requestHash") != fingerprint:
+    if existing.get("requestHash") not in fingerprints:
         raise Conflict(
             "this Idempotency-Key was already used with a different application",
             [{"field": "Idempotency-Key", "code": "reused_with_different_body"}],

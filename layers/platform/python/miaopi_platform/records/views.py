@@ -97,4 +97,9 @@ class TraceView(ApiModel):
 
 
 def view(item: ApplicationItem) -> ApplicationView:
-    return ApplicationView.model_validate(item)
+    """The application as shown. What the rules computed (an allowance, its first month) is
+    shown only while it is granted: not while pending, rejected or after a revocation."""
+    shown = ApplicationView.model_validate(item)
+    if shown.status != "APPROVED":
+        shown.outputs = {}
+    return shown

@@ -356,6 +356,7 @@ def _spot_check_update(
         return "SET spotCheck = :check", {"#status": "status"}, values
     record["revokes"] = source["decisionId"]
     record["cause"] = FALSE_DATA
+    view["revokes"] = source["decisionId"]
     values = {
         ":status": Outcome.REVOKED.value,
         ":decision": view,

@@ -251,6 +251,7 @@ def revocation(
         "reasons": reasons,
         "decidedAt": decided_at,
         "latencyMs": 0,
+        "revokes": approval["decisionId"],
     }
     return Revocation(
         # the seal adds its index keys and content hash, all DecisionRecord's own
