@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+#: whether a request that writes recorded anything, as a 503 tells it: no, or unknown (the
+#: write was sent and its answer lost; a retry with the same Idempotency-Key finds out)
+Recorded = Literal[False, "unknown"]
 
 
 class PlatformError(Exception):
@@ -46,6 +50,15 @@ class PayloadTooLarge(PlatformError):
 class DependencyUnavailable(PlatformError):
     status, code = 503, "DEPENDENCY_UNAVAILABLE"
     retry_after_seconds = 2
+    #: a request may have reached the dependency without its answer coming back
+    outcome_unknown = False
+    #: said by requests that write (each detail carries it); None: not said
+    recorded: Recorded | None = None
+
+    def saying_recorded(self, recorded: Recorded) -> None:
+        """Say what was recorded, unless an earlier step already said."""
+        if self.recorded is None:
+            self.recorded = recorded
 
 
 class AlreadyRecorded(Exception):
