@@ -58,7 +58,9 @@ THROTTLED = frozenset(
 )
 
 
-class LambdaContext(Protocol):
+class HasRemainingTime(Protocol):
+    """What this module reads of a Lambda context."""
+
     def get_remaining_time_in_millis(self) -> int: ...
 
 
@@ -109,18 +111,18 @@ class Invocation:
         self.budget: Budget | None = None
 
     @contextmanager
-    def running(self, context: LambdaContext | None) -> Iterator[None]:
+    def running(self, context: HasRemainingTime | None) -> Iterator[None]:
         """The deadline of an invocation with this Lambda context, while it runs."""
         remaining = _remaining_s(context)
         if remaining is None:
             yield
             return
-        self._ends_at = time.monotonic() + remaining
+        outer, self._ends_at = self._ends_at, time.monotonic() + remaining
         self.budget = self.budget or Budget(remaining)
         try:
             yield
         finally:
-            self._ends_at = None
+            self._ends_at = outer
 
     def remaining_s(self) -> float | None:
         return None if self._ends_at is None else self._ends_at - time.monotonic()
@@ -157,7 +159,7 @@ def client(service: str) -> Any:
     return invocation.client(service)
 
 
-def _remaining_s(context: LambdaContext | None) -> float | None:
+def _remaining_s(context: HasRemainingTime | None) -> float | None:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return remaining() / 1000 if callable(remaining) else None
 
