@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -403,13 +404,13 @@ class Gateway:
             def send_error(
                 self, code: int, message: str | None = None, explain: str | None = None
             ) -> None:
-                """http.server's own errors (malformed request line or headers) in JSON."""
+                """http.server's own errors (malformed request line or headers) in JSON; its
+                message is not echoed (it quotes the request)."""
                 status = 413 if code == 431 else code  # API Gateway has no 431
                 self.close_connection = True
-                body = _error_body(
-                    "REQUEST_TOO_LARGE" if status == 413 else "BAD_REQUEST",
-                    message or "malformed request",
-                )
+                self.request_version = self.protocol_version  # a status line, even then
+                name = {413: "REQUEST_TOO_LARGE", 414: "URI_TOO_LONG"}.get(status, "BAD_REQUEST")
+                body = _error_body(name, HTTPStatus(status).phrase)
                 self._send(status, [("Content-Type", "application/json")], body)
 
             def _header_bytes(self) -> int:

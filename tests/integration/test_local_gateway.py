@@ -248,6 +248,22 @@ def test_a_header_line_too_long_for_http_server_is_a_json_413_too(api: Api) -> N
     assert response.json()["error"]["code"] == "REQUEST_TOO_LARGE"
 
 
+def test_a_malformed_request_line_is_a_json_400(api: Api) -> None:
+    # Given a request line http.server cannot parse
+    with socket.create_connection(("127.0.0.1", api.gateway.port), timeout=10) as conn:
+        conn.sendall(b"GET /v1/things/x HTTP/1.1 extra\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+
+    # When the gateway answers
+    head, _, body = answer.partition(b"\r\n\r\n")
+
+    # Then it is an HTTP 400 in the app's error envelope, not http.server's HTML page
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 400 Bad Request"
+    assert json.loads(body)["error"]["code"] == "BAD_REQUEST"
+
+
 def test_fifty_simultaneous_connections_are_all_answered(api: Api) -> None:
     # Given 50 clients that connect at the same instant (a burst of submissions); a connection
     # the gateway's listen queue drops is retried by the kernel only after TCP's initial
