@@ -2,9 +2,11 @@
 
 Behaves like API Gateway where the app can tell: resource precedence (literal segments
 before `{param}` before `{proxy+}`), the authorizer rejects before the function runs,
-10 MB payload limit, the proxy response passed through. Differences, on purpose: an
-unknown route is a JSON 404 and a wrong method a JSON 405 (API Gateway answers 403
-"Missing Authentication Token"), in the app's error envelope.
+10 MB payload limit, 10,240 bytes of request line and header values (a 413, API Gateway's
+REQUEST_TOO_LARGE: it has no 431), the proxy response passed through. Differences, on purpose:
+an unknown route is a JSON 404 and any method a route does not take a JSON 405 (API Gateway
+answers 403 "Missing Authentication Token"), in the app's error envelope; so is every error
+http.server itself would answer in HTML (a malformed request line, an unknown method).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -31,6 +34,13 @@ from infra.local.template import ApiRoute
 log = logging.getLogger("miaopi.local.gateway")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's limit
+#: API Gateway's quota on the request line and header values together (REST APIs)
+MAX_HEADER_BYTES = 10_240
+#: the methods an ANY route takes in API Gateway
+ANY_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"})
+#: connections the kernel holds before they are accepted: the default 5 reset or stalled
+#: bursts (50 simultaneous submissions)
+LISTEN_BACKLOG = 128
 
 
 # ---------------------------------------------------------------- routing
@@ -104,7 +114,7 @@ class Router:
         if resource is None:
             return None
         methods = self._resources[resource]
-        route = methods.get(method) or methods.get("ANY")
+        route = methods.get(method) or (methods.get("ANY") if method in ANY_METHODS else None)
         if route is None:
             return sorted(methods)
         segments = [unquote(s) for s in path.split("/") if s]
@@ -218,6 +228,11 @@ def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+
 class Gateway:
     """Serves the template's API on host:port until `stop()`."""
 
@@ -238,8 +253,7 @@ class Gateway:
         self.stage = stage or ""
         self.max_payload_bytes = max_payload_bytes
         # Binds now, so a taken port fails here with OSError (EADDRINUSE).
-        self.server = ThreadingHTTPServer((host, port), self._handler_class())
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -380,6 +394,30 @@ class Gateway:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
+            def __getattr__(self, name: str) -> Any:
+                # Every method is served (http.server answers one without a do_<METHOD> with
+                # an HTML 501); the router answers those no route takes with a JSON 405.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
+
+            def send_error(
+                self, code: int, message: str | None = None, explain: str | None = None
+            ) -> None:
+                """http.server's own errors (malformed request line or headers) in JSON; its
+                message is not echoed (it quotes the request)."""
+                status = 413 if code == 431 else code  # API Gateway has no 431
+                self.close_connection = True
+                self.request_version = self.protocol_version  # a status line, even then
+                name = {413: "REQUEST_TOO_LARGE", 414: "URI_TOO_LONG"}.get(status, "BAD_REQUEST")
+                body = _error_body(name, HTTPStatus(status).phrase)
+                self._send(status, [("Content-Type", "application/json")], body)
+
+            def _header_bytes(self) -> int:
+                return len(self.raw_requestline.rstrip(b"\r\n")) + sum(
+                    len(value.encode("latin-1", "replace")) for value in self.headers.values()
+                )
+
             def _serve(self) -> None:
                 started = time.monotonic()
                 function_id: str | None = None
@@ -387,7 +425,16 @@ class Gateway:
                     length = int(self.headers.get("Content-Length") or 0)
                 except ValueError:
                     length = -1
-                if length < 0 or length > gateway.max_payload_bytes:
+                if self._header_bytes() > MAX_HEADER_BYTES:
+                    self.close_connection = True  # the body is not read
+                    status = 413
+                    message = f"request line and headers over {MAX_HEADER_BYTES} bytes"
+                    self._send(
+                        status,
+                        [("Content-Type", "application/json")],
+                        _error_body("REQUEST_TOO_LARGE", message),
+                    )
+                elif length < 0 or length > gateway.max_payload_bytes:
                     # Not reading the body: the connection cannot be reused.
                     self.close_connection = True
                     status = 413 if length > 0 else 400
@@ -422,7 +469,5 @@ class Gateway:
                     (time.monotonic() - started) * 1000,
                     function_id or "-",
                 )
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
         return Handler

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,6 +198,11 @@ def test_body_over_10_mb_is_413(api: Api) -> None:
         ("GET", "/nowhere", 404, "NOT_FOUND"),
         ("GET", "/things/a/b/c", 404, "NOT_FOUND"),
         ("DELETE", "/things/special/items", 405, "METHOD_NOT_ALLOWED"),
+        # methods http.server has no handler for, and that API Gateway's ANY does not take
+        ("TRACE", "/things/special/items", 405, "METHOD_NOT_ALLOWED"),
+        ("QUERY", "/things/x", 405, "METHOD_NOT_ALLOWED"),
+        ("TRACE", "/files/a/b", 405, "METHOD_NOT_ALLOWED"),
+        ("QUERY", "/nowhere", 404, "NOT_FOUND"),
     ],
 )
 def test_unknown_route_or_method_is_a_json_error(
@@ -207,6 +216,82 @@ def test_unknown_route_or_method_is_a_json_error(
     body: dict[str, Any] = response.json()
     assert body["error"]["code"] == code
     assert body["error"]["details"] == []
+
+
+def test_request_line_and_headers_over_10_kb_are_a_json_413(api: Api) -> None:
+    # Given one request within API Gateway's 10,240 bytes of request line and header values,
+    # and one over it (in many headers: each is within http.server's own line limit)
+    within = {"X-Pad": "a" * 9_000}
+    over = {f"X-Pad-{n}": "a" * 1_000 for n in range(11)}
+
+    # When both are sent
+    fine = requests.get(f"{api.base_url}/things/x", headers=within, timeout=10)
+    refused = requests.get(f"{api.base_url}/things/x", headers=over, timeout=10)
+
+    # Then the first reaches the function; the second is API Gateway's REQUEST_TOO_LARGE, in
+    # the app's error envelope, and the function never sees it
+    assert fine.status_code == 200
+    assert refused.status_code == 413
+    assert refused.json()["error"]["code"] == "REQUEST_TOO_LARGE"
+    assert "x-amzn-RequestId" not in refused.headers
+
+
+def test_a_header_line_too_long_for_http_server_is_a_json_413_too(api: Api) -> None:
+    # Given a single header line over http.server's own 64 KB line limit
+    headers = {"X-Pad": "a" * 70_000}
+
+    # When it is sent
+    response = requests.get(f"{api.base_url}/things/x", headers=headers, timeout=10)
+
+    # Then the answer is JSON, not http.server's HTML page
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "REQUEST_TOO_LARGE"
+
+
+def test_a_malformed_request_line_is_a_json_400(api: Api) -> None:
+    # Given a request line http.server cannot parse
+    with socket.create_connection(("127.0.0.1", api.gateway.port), timeout=10) as conn:
+        conn.sendall(b"GET /v1/things/x HTTP/1.1 extra\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+
+    # When the gateway answers
+    head, _, body = answer.partition(b"\r\n\r\n")
+
+    # Then it is an HTTP 400 in the app's error envelope, not http.server's HTML page
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 400 Bad Request"
+    assert json.loads(body)["error"]["code"] == "BAD_REQUEST"
+
+
+def test_fifty_simultaneous_connections_are_all_answered(api: Api) -> None:
+    # Given 50 clients that connect at the same instant (a burst of submissions); a connection
+    # the gateway's listen queue drops is retried by the kernel only after TCP's initial
+    # retransmission timeout of 1 s, so a connect given less than that fails instead
+    clients = 50
+    start = threading.Barrier(clients)
+
+    def one(n: int) -> str:
+        start.wait()
+        try:
+            conn = socket.create_connection(("127.0.0.1", api.gateway.port), timeout=0.9)
+        except OSError as err:
+            return type(err).__name__
+        with conn:
+            conn.settimeout(30)
+            request = f"GET /v1/things/t{n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            conn.sendall(request.encode())
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        return answer.split(b"\r\n", 1)[0].decode() or "no answer"
+
+    # When they all send their request
+    with ThreadPoolExecutor(clients) as pool:
+        answers = Counter(pool.map(one, range(clients)))
+
+    # Then every one of them gets an HTTP answer
+    assert answers == {"HTTP/1.1 200 OK": clients}
 
 
 def test_function_failure_is_502_and_the_worker_is_replaced(api: Api) -> None:

@@ -177,6 +177,8 @@ def test_a_store_error_is_503_only_when_a_retry_can_cure_it(
     assert response["statusCode"] == status
     assert ("retry-after" in response["headers"]) == (status == 503)
     assert stack.items("APPLICATIONS_TABLE") == [] and stack.items("DECISIONS_TABLE") == []
+    if status == 503:  # the write was answered with a refusal: the client is told so
+        assert response["json"]["error"]["details"] == [{"code": code, "recorded": False}]
 
 
 def test_same_key_and_body_returns_the_same_application(stack: Stack, invoke: Invoke) -> None:

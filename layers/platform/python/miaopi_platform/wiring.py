@@ -2,7 +2,8 @@
 first use. Only `functions/*/app.py` (and tests) import it; each capability declares what it
 needs as a Protocol of its own (e.g. `review.flow.ReviewPorts`), which this container satisfies.
 
-Nothing talks to AWS at import; tests inject clients instead of patching.
+Nothing talks to AWS at import; tests inject clients instead of patching. Every client built
+here ends its calls within the invocation's time (`aws.dependencies.client`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
 )
 
+from miaopi_platform.aws.dependencies import client
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.credit.store import CreditList
 from miaopi_platform.evidence.port import DynamoEvidence
@@ -48,14 +49,19 @@ class Dependencies:
 
     @cached_property
     def dynamodb(self) -> Any:
-        return self._dynamodb or boto3.client("dynamodb")
+        return self._dynamodb or client("dynamodb")
+
+    @cached_property
+    def secrets(self) -> Any:
+        return self._secrets or client("secretsmanager")
 
     @cached_property
     def hasher(self) -> PiiHasher:
+        # A key store that does not answer is a 503, and nothing is cached: the next request
+        # of this execution environment fetches the key again.
         if self._hasher is not None:
             return self._hasher
-        secrets = self._secrets or boto3.client("secretsmanager")
-        return PiiHasher.from_secret(secrets, self.settings.pii_key_secret_arn)
+        return PiiHasher.from_secret(self.secrets, self.settings.pii_key_secret_arn)
 
     @cached_property
     def evidence(self) -> DynamoEvidence:
@@ -78,11 +84,11 @@ class Dependencies:
 
     @cached_property
     def stepfunctions(self) -> Any:
-        return self._stepfunctions or boto3.client("stepfunctions")
+        return self._stepfunctions or client("stepfunctions")
 
     @cached_property
     def sns(self) -> Any:
-        return self._sns or boto3.client("sns")
+        return self._sns or client("sns")
 
     @cached_property
     def credit(self) -> CreditList:

@@ -2,7 +2,9 @@
 
 Idempotency-Key semantics: the same key and body again returns the same application (created
 False); the same key with another body is a conflict. A failure before the write writes nothing;
-the write is one transaction, so nothing is ever half-done.
+the write is one transaction, so nothing is ever half-done. A dependency down is a 503 that says
+whether the application was recorded: no, or unknown when the write was sent and its answer
+lost (the application id comes from the key, so a retry with the same key finds it).
 """
 
 from __future__ import annotations
@@ -95,7 +97,15 @@ def submit(
     except AlreadyRecorded:
         # items recorded before fingerprints were normalised carry the raw body's hash
         known = (fingerprint, request_hash(service.id, body))
-        return Submitted(_existing(store, app_id, known), created=False, submission=None)
+        try:
+            existing = _existing(store, app_id, known)
+        except DependencyUnavailable as exc:
+            exc.saying_recorded("unknown")
+            raise
+        return Submitted(existing, created=False, submission=None)
+    except DependencyUnavailable as exc:
+        exc.saying_recorded("unknown" if exc.outcome_unknown else False)
+        raise
     return Submitted(item, created=True, submission=submission)
 
 

@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from miaopi.errors import UnknownService
 
 from miaopi_platform.applications.flow import ApplicantPorts, submit
+from miaopi_platform.aws.errors import DependencyUnavailable
 from miaopi_platform.aws.http import caller_id, json_body, json_response
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.records.views import ApplicationView, view
@@ -44,7 +45,11 @@ IdempotencyKey = Annotated[
         409: {"description": "Idempotency-Key reused with another body"},
         413: {"description": "Body too large"},
         422: {"description": "Invalid fields, one entry per field"},
-        503: {"description": "A dependency is down; see Retry-After"},
+        503: {
+            "description": "A dependency is down or too slow; see Retry-After. Each detail says "
+            "whether the application was recorded: false, or 'unknown' (retry with the same "
+            "Idempotency-Key: it returns the application if it was)"
+        },
     },
     security=[{"cognito": []}],
     tags=["Applications"],
@@ -58,15 +63,19 @@ def submit_application(
         raise UnknownService(service_id)
     service = router.context["service"]
     body = json_body(router, deps.settings.max_body_bytes)
-    result = submit(
-        service,
-        body,
-        caller_id(router),
-        idempotency_key,
-        evidence=deps.evidence,
-        store=deps.store,
-        hasher=deps.hasher,
-    )
+    try:
+        result = submit(
+            service,
+            body,
+            caller_id(router),
+            idempotency_key,
+            evidence=deps.evidence,
+            store=deps.store,
+            hasher=deps.hasher,
+        )
+    except DependencyUnavailable as exc:  # unless the write said otherwise: before it, nothing
+        exc.saying_recorded(False)
+        raise
     application = view(result.item)
     if result.created:
         metrics.add_metric(

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from miaopi_platform.aws.dependencies import invocation
 from miaopi_platform.aws.observability import logger, metrics, tracer
 
 Handler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
@@ -38,8 +39,10 @@ def batch_handler(
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         if on_invoke is not None:
             on_invoke(context)
-        return process_partial_response(
-            event=event, record_handler=traced, processor=processor, context=context
-        )
+        # Within the invocation's deadline: records it leaves unprocessed fail and are retried.
+        with invocation.running(context):
+            return process_partial_response(
+                event=event, record_handler=traced, processor=processor, context=context
+            )
 
     return lambda_handler

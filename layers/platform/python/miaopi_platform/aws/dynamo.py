@@ -5,7 +5,8 @@ DynamoDB's errors into what a store acts on:
   state); for a transaction, `reasons` holds each item's cancellation code in order.
 - `TransactionConflicted`: another transaction touched an item at the same moment; a retry may
   go through (unhandled, it is a 503 with Retry-After).
-- `DependencyUnavailable` (503): throttled, unavailable, or unreachable.
+- `DependencyUnavailable` (503): throttled, unavailable, unreachable or too slow for the
+  invocation's time (`dependencies.unavailable`, which every AWS dependency shares).
 - anything else is our bug and stays itself (a 500).
 """
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from miaopi_platform.aws.dependencies import unavailable
 from miaopi_platform.aws.errors import DependencyUnavailable
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
@@ -94,7 +96,7 @@ class TransactionConflicted(DependencyUnavailable):
 def translate(exc: ClientError | BotoCoreError, what: str) -> Exception:
     """The one reading of a DynamoDB error; `what` names the store in a 503's message."""
     if isinstance(exc, BotoCoreError):
-        return DependencyUnavailable(f"{what} is unavailable, try again shortly")
+        return unavailable(exc, what) or exc
     code = exc.response.get("Error", {}).get("Code", "")
     if code == "ConditionalCheckFailedException":
         return ConditionFailed()
@@ -109,8 +111,10 @@ def translate(exc: ClientError | BotoCoreError, what: str) -> Exception:
         if _TRANSIENT_REASONS.intersection(reasons):
             return DependencyUnavailable(f"{what} is unavailable, try again shortly")
     if code in TRANSIENT:
-        return DependencyUnavailable(f"{what} is unavailable, try again shortly", [{"code": code}])
-    return exc
+        down = DependencyUnavailable(f"{what} is unavailable, try again shortly", [{"code": code}])
+        down.outcome_unknown = bool(exc.response.get("ResponseMetadata", {}).get("RetryAttempts"))
+        return down
+    return unavailable(exc, what) or exc
 
 
 @contextmanager

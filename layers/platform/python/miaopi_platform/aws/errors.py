@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import Literal, NotRequired, TypedDict
+
+
+#: whether a request that writes recorded anything, as a 503 tells it: no, or unknown (the
+#: write was sent and its answer lost; a retry with the same Idempotency-Key finds out)
+Recorded = Literal[False, "unknown"]
 
 
 class Detail(TypedDict):
     """One entry of an error's `details`: which field (if one), a code, and words for people
-    (never the submitted value: it may be personal data)."""
+    (never the submitted value: it may be personal data); a 503 of a request that writes says
+    whether it recorded anything."""
 
     code: str
     field: NotRequired[str]
     message: NotRequired[str]
+    recorded: NotRequired[Recorded]
 
 
 class PlatformError(Exception):
@@ -55,6 +62,15 @@ class PayloadTooLarge(PlatformError):
 class DependencyUnavailable(PlatformError):
     status, code = 503, "DEPENDENCY_UNAVAILABLE"
     retry_after_seconds = 2
+    #: a request may have reached the dependency without its answer coming back
+    outcome_unknown = False
+    #: said by requests that write (each detail carries it); None: not said
+    recorded: Recorded | None = None
+
+    def saying_recorded(self, recorded: Recorded) -> None:
+        """Say what was recorded, unless an earlier step already said."""
+        if self.recorded is None:
+            self.recorded = recorded
 
 
 class AlreadyRecorded(Exception):

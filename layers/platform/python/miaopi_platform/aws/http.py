@@ -1,18 +1,24 @@
 """HTTP plumbing: the resolver every function uses, identity from the authorizer, and the ONE
-place that maps domain and platform errors to statuses and the JSON error format."""
+place that maps domain and platform errors to statuses and the JSON error format.
+
+The resolver runs each request within its invocation's deadline (`aws.dependencies`), so a slow
+or hung dependency is a 503 with Retry-After before the function's timeout, not a 502."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from miaopi.errors import ApplicationInvalid, NoRuleSetInForce, UnknownService
 from pydantic import BaseModel, ValidationError
 
+from miaopi_platform.aws.dependencies import invocation
 from miaopi_platform.aws.errors import (
     BadRequest,
     DependencyUnavailable,
@@ -48,8 +54,14 @@ def json_response(
     )
 
 
+class _Resolver(APIGatewayRestResolver):
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        with invocation.running(context):
+            return super().resolve(event, context)
+
+
 def make_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = _Resolver(enable_validation=True)
 
     @app.exception_handler(ApplicationInvalid)
     def _invalid(exc: ApplicationInvalid) -> Response[str]:
@@ -84,7 +96,10 @@ def make_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(DependencyUnavailable)
     def _down(exc: DependencyUnavailable) -> Response[str]:
-        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        details = exc.details
+        if exc.recorded is not None:  # a request that writes says whether it recorded anything
+            details = [{**d, "recorded": exc.recorded} for d in details or [{"code": exc.code}]]
+        response = error_response(exc.status, exc.code, exc.message, details)
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
 

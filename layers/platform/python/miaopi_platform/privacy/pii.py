@@ -1,7 +1,7 @@
 """Personal identifiers: keyed HMAC for lookups, masks for display. Never in logs.
 
 The key lives in Secrets Manager (template.yaml: PiiHashKeySecret) and is read once per
-execution environment.
+execution environment; a key store that does not answer is a 503 (DependencyUnavailable).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import hmac
 from typing import Any
 
 from miaopi.identifiers import KINDS, mask
+
+from miaopi_platform.aws.dependencies import dependency_errors
 
 
 class PiiHasher:
@@ -27,7 +29,8 @@ class PiiHasher:
 
     @classmethod
     def from_secret(cls, secrets_client: Any, secret_arn: str) -> PiiHasher:
-        value = secrets_client.get_secret_value(SecretId=secret_arn)["SecretString"]
+        with dependency_errors("the key store"):
+            value = secrets_client.get_secret_value(SecretId=secret_arn)["SecretString"]
         return cls(value.encode("utf-8"))
 
 

@@ -1,0 +1,216 @@
+"""Injected faults between the functions and moto: a slow, hung or unreachable dependency is a
+503 with Retry-After within the function's timeout, never a 500 or the runtime's 502, and a
+retry with the same Idempotency-Key finds what was recorded without a duplicate.
+
+The stack here is its own, in this process: moto on loopback, template.yaml deployed, the
+functions in worker processes whose AWS endpoint is a fault proxy (infra/local/fault_proxy.py)
+in front of moto, and the local gateway. Each test gets fresh execution environments (a new
+runtime), so a cold start is a cold start. Faults are bounded and cleared after every test.
+
+The runtime kills a function at its template timeout and the gateway then answers 502, as
+Lambda and API Gateway do: a 503 is the function's own answer, within its time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+from infra.local.deploy import AwsClients, Deployment, deploy
+from infra.local.fault_proxy import Fault, FaultProxy
+from infra.local.gateway import Gateway
+from infra.local.runtime import Runtime
+from infra.local.seed import Persona, generate, put_all, reference_items
+from infra.local.stack import DEMO_PASSWORD, DemoUser, create_demo_users, free_port
+from infra.local.stack_file import sign_in
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+DYNAMODB = "DynamoDB_20120810."
+WRITE = "DynamoDB_20120810.TransactWriteItems"
+SECRET = "secretsmanager.GetSecretValue"
+SERVICE = "elderly-allowance"
+#: the client waits longer than any function may run (template.yaml's longest timeout is 60 s)
+CLIENT_TIMEOUT_S = 90.0
+
+
+@dataclass
+class FaultStack:
+    deployment: Deployment
+    clients: AwsClients
+    proxy: FaultProxy
+    personas: list[Persona]
+    info: dict[str, Any]
+
+    def persona(self, service_id: str, outcome: str) -> Persona:
+        return next(
+            p
+            for p in self.personas
+            if p.service_id == service_id and p.expected_outcome == outcome and not p.bulk
+        )
+
+    def applications_of(self, applicant_sub: str) -> list[dict[str, Any]]:
+        table = self.deployment.tables["ApplicationsTable"]
+        answer = self.clients.dynamodb.scan(
+            TableName=table,
+            FilterExpression="applicantId = :a",
+            ExpressionAttributeValues={":a": {"S": applicant_sub}},
+        )
+        return list(answer["Items"])
+
+
+@pytest.fixture(scope="module")
+def faults() -> Iterator[FaultStack]:
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    proxy = FaultProxy(endpoint).start()
+    try:
+        clients = AwsClients.create(endpoint, REGION)
+        deployment = deploy(ROOT / "template.yaml", clients, stack_name="miaopi-faults")
+        create_demo_users(deployment, clients, (DemoUser("citizen"),))
+        from miaopi_platform.applications.flow import CHINA
+        from miaopi_platform.privacy.pii import PiiHasher
+
+        env = deployment.functions["ApplicationsFunction"].environment
+        hasher = PiiHasher.from_secret(clients.secretsmanager, env["PII_KEY_SECRET_ARN"])
+        personas, _ = generate(dt.datetime.now(CHINA).date(), copies=0)
+        reference, credit = reference_items(personas, hasher.digest)
+        put_all(clients.dynamodb, env["REFERENCE_TABLE"], reference)
+        put_all(clients.dynamodb, env["CREDIT_LIST_TABLE"], credit)
+        info = {
+            "motoEndpoint": endpoint,
+            "region": REGION,
+            "userPoolId": next(iter(deployment.user_pools.values())),
+            "userPoolClientId": next(iter(deployment.user_pool_clients.values())),
+            "demoPassword": DEMO_PASSWORD,
+        }
+        yield FaultStack(deployment, clients, proxy, personas, info)
+    finally:
+        proxy.stop()
+        moto.stop()
+
+
+@dataclass
+class Api:
+    base_url: str
+    token: str
+
+    def submit(self, service_id: str, body: Any, key: str) -> requests.Response:
+        return requests.post(
+            f"{self.base_url}/services/{service_id}/applications",
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": key},
+            timeout=CLIENT_TIMEOUT_S,
+        )
+
+
+@pytest.fixture
+def api(faults: FaultStack) -> Iterator[Api]:
+    """Fresh execution environments (cold starts) behind the gateway; no fault left over."""
+    runtime = Runtime(faults.deployment.functions, endpoint_url=faults.proxy.url, region=REGION)
+    try:
+        with Gateway.from_deployment(faults.deployment, runtime, port=0) as gateway:
+            yield Api(gateway.base_url, sign_in(faults.info, "citizen"))
+    finally:
+        faults.proxy.clear()
+        runtime.close()
+
+
+def citizen_sub(faults: FaultStack) -> str:
+    user = faults.clients.cognito_idp.admin_get_user(
+        UserPoolId=faults.info["userPoolId"], Username="citizen"
+    )
+    return next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+
+
+def assert_unavailable(answer: requests.Response) -> dict[str, Any]:
+    """A 503 with Retry-After: the function answered, within its time (not the runtime's 502)."""
+    assert answer.status_code == 503, answer.text
+    assert int(answer.headers["Retry-After"]) > 0
+    error: dict[str, Any] = answer.json()["error"]
+    assert error["code"] == "DEPENDENCY_UNAVAILABLE"
+    return error
+
+
+def test_a_hung_database_on_submit_is_a_503_that_says_nothing_was_recorded(
+    faults: FaultStack, api: Api
+) -> None:
+    # Given DynamoDB hangs: no call is answered
+    persona = faults.persona(SERVICE, "APPROVED")
+    api.submit(SERVICE, faults.persona(SERVICE, "REJECTED").application, f"warm-{uuid.uuid4()}")
+    faults.proxy.inject(DYNAMODB, Fault.hang())
+    before = len(faults.applications_of(citizen_sub(faults)))
+
+    # When an application is submitted
+    answer = api.submit(SERVICE, persona.application, f"hung-{uuid.uuid4()}")
+
+    # Then the answer is a 503 with Retry-After before the function's timeout, saying that
+    # nothing was recorded, and indeed nothing was
+    error = assert_unavailable(answer)
+    assert [d.get("recorded") for d in error["details"]] == [False]
+    faults.proxy.clear()
+    assert len(faults.applications_of(citizen_sub(faults))) == before
+
+
+def test_a_slow_write_is_a_503_and_a_same_key_retry_returns_the_one_application(
+    faults: FaultStack, api: Api
+) -> None:
+    # Given the application's write reaches DynamoDB but its answer comes far too late
+    persona = faults.persona(SERVICE, "APPROVED")
+    key = f"slow-{uuid.uuid4()}"
+    api.submit(SERVICE, faults.persona(SERVICE, "REJECTED").application, f"warm-{uuid.uuid4()}")
+    sub = citizen_sub(faults)
+    before = len(faults.applications_of(sub))
+    faults.proxy.inject(WRITE, Fault.delay(60))
+
+    # When the application is submitted
+    answer = api.submit(SERVICE, persona.application, key)
+
+    # Then the answer is a 503 with Retry-After within the function's timeout, saying the
+    # outcome is unknown (the write was sent, its answer lost)
+    error = assert_unavailable(answer)
+    assert [d.get("recorded") for d in error["details"]] == ["unknown"]
+
+    # And when the database is back, the same key returns the application the lost write
+    # recorded, once
+    faults.proxy.clear()
+    retry = api.submit(SERVICE, persona.application, key)
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["status"] == "APPROVED"
+    assert len(faults.applications_of(sub)) == before + 1
+    again = api.submit(SERVICE, persona.application, key)
+    assert again.status_code == 200
+    assert again.json()["applicationId"] == retry.json()["applicationId"]
+
+
+def test_the_key_store_unreachable_at_cold_start_is_a_503_then_served_when_it_is_back(
+    faults: FaultStack, api: Api
+) -> None:
+    # Given a new execution environment that cannot reach Secrets Manager
+    faults.proxy.inject(SECRET, Fault.refuse())
+    persona = faults.persona(SERVICE, "APPROVED")
+
+    # When an application is submitted
+    answer = api.submit(SERVICE, persona.application, f"cold-{uuid.uuid4()}")
+
+    # Then it is a 503 with Retry-After, nothing recorded
+    error = assert_unavailable(answer)
+    assert [d.get("recorded") for d in error["details"]] == [False]
+    assert (SECRET, "refuse") in faults.proxy.hits
+
+    # And once the key store answers again, the same environment fetches the key and decides
+    faults.proxy.clear()
+    retry = api.submit(SERVICE, persona.application, f"cold-{uuid.uuid4()}")
+    assert retry.status_code == 201, retry.text
