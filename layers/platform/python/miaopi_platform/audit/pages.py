@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from miaopi_platform.aws.errors import BadRequest
+from miaopi_platform.aws.json_input import loads
 
 #: (decidedAt, decisionId): a record's place in its partition
 Position = tuple[str, str]
@@ -30,6 +31,8 @@ Query = Callable[
     [str, str, str | None, str | None, Position | None, int], tuple[list[dict[str, Any]], bool]
 ]
 _DONE = "done"
+#: a token's nesting: {"c": {partition: [decidedAt, decisionId]}}; deeper is refused unparsed
+_TOKEN_DEPTH = 3
 #: records read (matched or not) per page at most: a page's latency stays bounded
 READ_BUDGET = 1000
 
@@ -180,8 +183,8 @@ def _dump(body: dict[str, Any]) -> str:
 
 def _load(token: str) -> dict[str, Any]:
     try:
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        body = loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)), _TOKEN_DEPTH)
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and TooDeep too
         raise _invalid() from None
     if not isinstance(body, dict):
         raise _invalid()

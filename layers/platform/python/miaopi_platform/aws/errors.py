@@ -43,6 +43,10 @@ class PayloadTooLarge(PlatformError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 
 
+class UnsupportedMediaType(PlatformError):
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
 class DependencyUnavailable(PlatformError):
     status, code = 503, "DEPENDENCY_UNAVAILABLE"
     retry_after_seconds = 2
