@@ -168,11 +168,14 @@ def invoke(stack: Stack) -> Invoke:
         claims: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         module = stack.module(function_id)
+        headers = dict(headers or {})
+        if body is not None and not any(h.lower() == "content-type" for h in headers):
+            headers["Content-Type"] = "application/json"  # as a client sending JSON does
         event = api_gateway_event(
             method=method,
             resource=resource,
             path=path,
-            headers=list((headers or {}).items()),
+            headers=list(headers.items()),
             query=list((query or {}).items()),
             path_parameters=path_parameters,
             body=raw_body if raw_body is not None else (None if body is None else json.dumps(body)),

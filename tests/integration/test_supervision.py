@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -200,9 +201,8 @@ def test_an_approval_on_falsified_data_is_revoked_and_the_subject_listed(
     assert shown["status"] == "REVOKED"
     assert shown["decision"]["revokes"] == approval["decisionId"]["S"]
     assert not shown.get("outputs")
-    # When the revocation's own stream record arrives
-    assert sup.deliver(revocation) == {"batchItemFailures": []}
-    # Then the subject is on the credit list, citing the revocation, with a validity period
+    # And the subject is on the credit list already, in the same transaction as the revocation,
+    # citing it, with a validity period
     entry = sup.credit_entry(subject)
     assert entry is not None and entry["status"] == "LISTED"
     assert (
@@ -210,6 +210,10 @@ def test_an_approval_on_falsified_data_is_revoked_and_the_subject_listed(
     )
     assert entry["validUntil"] > approved["submittedAt"][:10]
     assert "*" in entry["subjectMasked"]
+    # When the revocation's own stream record arrives
+    assert sup.deliver(revocation) == {"batchItemFailures": []}
+    # Then nothing is added: the same entry
+    assert sup.credit_entry(subject) == entry
     # And staff and the applicant were told (ids and statuses only)
     review = Review(stack, invoke)
     assert [n["body"]["status"] for n in review.notifications()] == ["APPROVED", "REVOKED"]
@@ -485,3 +489,99 @@ def test_a_spot_check_of_an_approval_no_longer_in_force_is_refused(
     assert answer["statusCode"] == 409
     assert answer["json"]["error"]["details"][0]["code"] == "superseded"
     assert len(sup.records(approved["applicationId"])) == 1
+
+
+def spot_check_task(sup: Supervision, stack: Stack, review: Review) -> tuple[str, str, str]:
+    """A major project's automatic filing drawn for a spot check: (application id, subject
+    hash, task id), the subject's credit entry restored after the test."""
+    persona, application = major_project(stack)
+    approved = sup.apply(persona, "enterprise-investment-filing", application)
+    [approval] = sup.records(approved["applicationId"])
+    subject = approval["subjectHash"]["S"]
+    sup.guard_credit(subject)
+    assert sup.deliver(approval) == {"batchItemFailures": []}
+    task_id = review.deliver_tasks(1, approved["applicationId"])[0]["task"]["taskId"]
+    return approved["applicationId"], subject, task_id
+
+
+def test_an_invalid_spot_check_lists_the_subject_in_the_revocations_transaction(
+    sup: Supervision, stack: Stack, invoke: Invoke
+) -> None:
+    # Given a spot-check task of an automatic approval
+    review = Review(stack, invoke)
+    application_id, subject, task_id = spot_check_task(sup, stack, review)
+    code = sup.records(application_id)[0]["application"]["M"]["enterpriseCreditCode"]["S"]
+    # When a reviewer finds it INVALID and the workflow records the finding
+    answer = review.api(
+        "POST",
+        f"/reviews/{task_id}/decision",
+        body={"decision": "INVALID", "reasonCodes": ["EF-REGISTERED"]},
+    )
+    assert answer["statusCode"] == 202, answer["json"]
+    arn = review.machine.replace(":stateMachine:", ":execution:") + f":{task_id}"
+    assert review.wait_finished_arn(arn)["status"] == "SUCCEEDED"
+    # Then, before supervision has seen the revocation, the application is revoked and the
+    # subject is listed citing it: an admin's lookup finds the entry and its history record
+    revocation_id = answer["json"]["decisionId"]
+    assert sup.application(application_id)["status"] == "REVOKED"
+    entry = sup.credit_entry(subject)
+    assert entry is not None and entry["status"] == "LISTED"
+    assert entry["sourceDecisionId"] == revocation_id and entry["listedBy"] == REVIEWER["sub"]
+    lookup = sup.admin("/credit-list/lookup", {"subjectId": code})
+    assert lookup["statusCode"] == 200 and lookup["json"]["inForce"] is True
+    assert [(c["action"], c["sourceDecisionId"]) for c in lookup["json"]["history"]] == [
+        ("LISTED", revocation_id)
+    ]
+    # When the revocation's stream record reaches supervision
+    assert sup.deliver(sup.records(application_id)[-1]) == {"batchItemFailures": []}
+    # Then nothing is added: the same entry, one history record
+    assert sup.credit_entry(subject) == entry
+    again = sup.admin("/credit-list/lookup", {"subjectId": code})["json"]
+    assert len(again["history"]) == 1
+
+
+def test_an_invalid_finding_over_a_changed_entry_is_not_recorded_and_the_task_reopens(
+    sup: Supervision, stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a spot-check task whose subject an admin lists and repairs after the reviewer's
+    # decision read the credit list (it saw no entry)
+    review = Review(stack, invoke)
+    application_id, subject, task_id = spot_check_task(sup, stack, review)
+    code = sup.records(application_id)[0]["application"]["M"]["enterpriseCreditCode"]["S"]
+    credit = stack.module("ReviewsFunction").dependencies.credit
+    monkeypatch.setattr(credit, "get", lambda subject_hash: None)
+    listed = sup.admin(
+        "/credit-list/entries",
+        {
+            "subjectId": code,
+            "reasonCode": "OTHER",
+            "reason": {"zh": "示意", "en": "illustrative"},
+            "validUntil": "2099-12-31",
+        },
+    )
+    assert listed["statusCode"] == 201
+    assert (
+        sup.admin("/credit-list/repair", {"subjectId": code, "reason": "ok"})["statusCode"] == 200
+    )
+    entry = sup.credit_entry(subject)
+    # When the reviewer finds the approval INVALID
+    answer = review.api(
+        "POST",
+        f"/reviews/{task_id}/decision",
+        body={"decision": "INVALID", "reasonCodes": ["EF-REGISTERED"]},
+    )
+    assert answer["statusCode"] == 202
+    # Then the workflow records nothing (neither the revocation nor the listing): supervisors
+    # are told, and the task is open again for a decision on the entry as it is
+    notice = None
+    deadline = time.monotonic() + 20
+    while notice is None and time.monotonic() < deadline:
+        found = review.notifications("SupervisorNotificationsQueue")
+        notice = next((n for n in found if n["body"]["kind"] == "REVIEW_NOT_RECORDED"), None)
+        time.sleep(0.2)
+    assert notice is not None and notice["body"]["taskId"] == task_id
+    review.deliver_tasks(1, application_id)
+    assert review.api("GET", f"/reviews/{task_id}")["json"]["status"] == "OPEN"
+    assert sup.application(application_id)["status"] == "APPROVED"
+    assert len(sup.records(application_id)) == 1
+    assert sup.credit_entry(subject) == entry

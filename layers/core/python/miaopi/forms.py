@@ -1,13 +1,13 @@
 """Application forms: a service's form definition becomes a pydantic model at load.
 
 The model validates and normalizes submissions (identifiers with their check digits, enums,
-dates, exact decimals) and publishes the form as JSON Schema. Validation errors name the field
-and the problem, never the submitted value.
+dates, exact decimals, text without control or bidi characters) and publishes the form as JSON
+Schema. Validation errors name the field and what it expects (field_errors.py), never the
+submitted value.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -24,7 +24,9 @@ from pydantic_core import PydanticCustomError
 
 from miaopi import identifiers
 from miaopi.errors import ApplicationInvalid, FieldError
+from miaopi.field_errors import field_errors
 from miaopi.files import Form, FormField
+from miaopi.inputs import ONE_LINE, IsoDate
 
 
 def _identifier(kinds: tuple[str, ...]) -> Any:
@@ -51,11 +53,12 @@ def _annotation(name: str, spec: FormField, path: str) -> Any:
                 max_length=spec.max_length or 200,
                 pattern=spec.pattern,
             ),
+            ONE_LINE,
         ]
     elif spec.type == "enum":
         base = Literal[tuple(spec.values or ())]
     elif spec.type == "date":
-        base = dt.date
+        base = IsoDate
     elif spec.type == "decimal":
         base = Annotated[Decimal, Field(ge=spec.minimum, le=spec.maximum, decimal_places=2)]
     elif spec.type == "integer":
@@ -85,22 +88,15 @@ def build_model(name: str, form: Form) -> type[BaseModel]:
     return model
 
 
-def _field_name(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(body)"
-
-
 def normalize(model: type[BaseModel], payload: Any) -> dict[str, Any]:
     """Validate a submission; the normalized application is plain JSON (decimals as strings)."""
     if not isinstance(payload, dict):
-        raise ApplicationInvalid([FieldError("(body)", "type", "a JSON object is expected")])
+        raise ApplicationInvalid([FieldError("(body)", "type", "(body): expected a JSON object")])
     try:
         return model.model_validate(payload).model_dump(mode="json")
     except ValidationError as exc:
         raise ApplicationInvalid(
-            [
-                FieldError(_field_name(err["loc"]), err["type"], err["msg"])
-                for err in exc.errors(include_input=False, include_url=False)
-            ]
+            field_errors(exc.errors(include_input=False, include_url=False))
         ) from None
 
 

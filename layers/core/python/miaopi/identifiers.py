@@ -3,6 +3,11 @@
 Check digits come from well-kept libraries (python-stdnum for the resident ID number, the unified
 social credit code and Luhn; vininfo for the VIN check digit of GB 16735 / ISO 3779). Errors name
 the kind and the problem, never the value: identifiers are personal data.
+
+Every kind takes full-width characters as their ASCII forms: a Chinese input method in full-width
+mode types "１３８" for "138", and it is the same number. Folding them (rather than refusing them)
+stores one form, so the keyed hash, the credit list and other departments' records match however
+the number was typed. Every other character outside ASCII is refused by each kind's format.
 """
 
 from __future__ import annotations
@@ -42,16 +47,27 @@ def _stdnum(module: object, title: str) -> Callable[[str], str]:
             return validate(value.strip().upper())
         except InvalidChecksum as exc:
             raise IdentifierInvalid(
-                "invalid_check_digit", f"{title}: the check digit is wrong"
+                "invalid_check_digit", f"the check digit of the {title} is wrong"
             ) from exc
         except InvalidComponent as exc:
             raise IdentifierInvalid(
-                "invalid_component", f"{title}: a component is not valid"
+                "invalid_component", f"expected a {title}: a part of it is not valid"
             ) from exc
         except ValidationError as exc:
-            raise IdentifierInvalid("invalid_format", f"{title}: the format is not valid") from exc
+            raise IdentifierInvalid(
+                "invalid_format", f"expected a {title}: the format is not valid"
+            ) from exc
 
     return normalize
+
+
+#: full-width ASCII (U+FF01-U+FF5E) and the ideographic space, to their ASCII forms
+_HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def half_width(value: str) -> str:
+    """`value` with full-width digits, letters and signs as ASCII ("１３８" -> "138")."""
+    return value.translate(_HALF_WIDTH)
 
 
 def _resident_id(value: str) -> str:
@@ -63,36 +79,42 @@ def _resident_id(value: str) -> str:
     """
     number = ric.compact(value.strip().upper())
     if len(number) != 18:
-        raise IdentifierInvalid("invalid_length", "resident ID number: 18 characters expected")
-    if not number[:-1].isdigit() or not (number[-1].isdigit() or number[-1] == "X"):
-        raise IdentifierInvalid("invalid_format", "resident ID number: the format is not valid")
+        raise IdentifierInvalid("invalid_length", "expected a resident ID number of 18 characters")
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", number):
+        raise IdentifierInvalid(
+            "invalid_format", "expected a resident ID number: 17 digits and a digit or X"
+        )
     if number[-1] != ric.calc_check_digit(number):
         raise IdentifierInvalid(
-            "invalid_check_digit", "resident ID number: the check digit is wrong"
+            "invalid_check_digit", "the check digit of the resident ID number is wrong"
         )
     try:
         ric.get_birth_date(number)
     except ValidationError as exc:
         raise IdentifierInvalid(
-            "invalid_component", "resident ID number: no such birth date"
+            "invalid_component", "the birth date in the resident ID number does not exist"
         ) from exc
     return number
 
 
 def _bank_card(value: str) -> str:
     digits = re.sub(r"[\s-]", "", value)
-    if not re.fullmatch(r"\d{12,19}", digits):
-        raise IdentifierInvalid("invalid_format", "bank card number: 12 to 19 digits expected")
+    if not re.fullmatch(r"[0-9]{12,19}", digits):
+        raise IdentifierInvalid("invalid_format", "expected a bank card number of 12 to 19 digits")
     if not luhn.is_valid(digits):
-        raise IdentifierInvalid("invalid_check_digit", "bank card number: the check digit is wrong")
+        raise IdentifierInvalid(
+            "invalid_check_digit", "the check digit of the bank card number is wrong"
+        )
     return digits
 
 
 def _mobile(value: str) -> str:
     digits = re.sub(r"[\s-]", "", value)
     digits = digits.removeprefix("+86")
-    if not re.fullmatch(r"1[3-9]\d{9}", digits):
-        raise IdentifierInvalid("invalid_format", "mobile phone: 11 digits starting 13-19 expected")
+    if not re.fullmatch(r"1[3-9][0-9]{9}", digits):
+        raise IdentifierInvalid(
+            "invalid_format", "expected a mobile phone number: 11 digits starting 13-19"
+        )
     return digits
 
 
@@ -103,13 +125,15 @@ def _vin(value: str) -> str:
 
     number = value.strip().upper()
     if not re.fullmatch(r"[A-HJ-NPR-Z0-9]{17}", number):
-        raise IdentifierInvalid("invalid_format", "VIN: 17 characters without I, O, Q expected")
+        raise IdentifierInvalid("invalid_format", "expected a VIN: 17 characters without I, O, Q")
     try:
         valid = Vin(number).verify_checksum(check_year=False)
     except VinValidationError as exc:
-        raise IdentifierInvalid("invalid_format", "VIN: the format is not valid") from exc
+        raise IdentifierInvalid(
+            "invalid_format", "expected a VIN: the format is not valid"
+        ) from exc
     if not valid:
-        raise IdentifierInvalid("invalid_check_digit", "VIN: the check digit is wrong")
+        raise IdentifierInvalid("invalid_check_digit", "the check digit of the VIN is wrong")
     return number
 
 
@@ -121,7 +145,7 @@ _PLATE = re.compile(
 def _plate(value: str) -> str:
     plate = value.strip().upper().replace(" ", "").replace("·", "")
     if not _PLATE.fullmatch(plate):
-        raise IdentifierInvalid("invalid_format", "plate number: a mainland plate is expected")
+        raise IdentifierInvalid("invalid_format", "expected a mainland plate number")
     return plate
 
 
@@ -162,7 +186,9 @@ KINDS: dict[str, IdentifierKind] = {
 
 
 def normalize(kinds: tuple[str, ...], value: str) -> str:
-    """Normalize `value` as the first of `kinds` it is valid for; raise the first kind's error."""
+    """Normalize `value` as the first of `kinds` it is valid for; raise the first kind's error.
+    Full-width characters count as their ASCII forms, for every kind."""
+    value = half_width(value)
     first: IdentifierInvalid | None = None
     for name in kinds:
         try:

@@ -44,6 +44,7 @@ IdempotencyKey = Annotated[
         404: {"description": "Unknown service"},
         409: {"description": "Idempotency-Key reused with another body"},
         413: {"description": "Body too large"},
+        415: {"description": "The body is not declared application/json"},
         422: {"description": "Invalid fields, one entry per field"},
         503: {
             "description": "A dependency is down or too slow; see Retry-After. Each detail says "

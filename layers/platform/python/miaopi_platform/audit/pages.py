@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
 from miaopi_platform.aws.errors import BadRequest
+from miaopi_platform.aws.json_input import loads
 from miaopi_platform.records.items import DecisionSummaryItem
 
 #: (decidedAt, decisionId): a record's place in its partition
@@ -51,6 +52,8 @@ class _IndexToken(TypedDict):
     i: int
 
 
+#: a token's nesting: {"c": {partition: [decidedAt, decisionId]}}; deeper is refused unparsed
+_TOKEN_DEPTH = 3
 #: records read (matched or not) per page at most: a page's latency stays bounded
 READ_BUDGET = 1000
 
@@ -203,8 +206,8 @@ def _dump(body: _PageToken | _IndexToken) -> str:
 def _load(token: str) -> dict[str, object]:
     """A token's content, not trusted yet: each caller checks what it reads."""
     try:
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        body = loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)), _TOKEN_DEPTH)
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and TooDeep too
         raise _invalid() from None
     if not isinstance(body, dict):
         raise _invalid()

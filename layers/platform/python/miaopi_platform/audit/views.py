@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+from miaopi.inputs import MULTI_LINE, IsoDate
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -204,10 +205,10 @@ class WhatIfRequest(ApiModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     service_id: Annotated[str, Field(max_length=64)]
-    start: dt.date = Field(alias="from")
-    end: dt.date = Field(alias="to")
+    start: IsoDate = Field(alias="from")
+    end: IsoDate = Field(alias="to")
     #: the candidate (YAML): a full rule-set file, or parameter overrides on the rule set in force
-    rule_set: Annotated[str, Field(min_length=1, max_length=60_000)]
+    rule_set: Annotated[str, Field(min_length=1, max_length=60_000), MULTI_LINE]
     limit: Annotated[int, Field(ge=1, le=500)] = 200
     next_token: Annotated[str | None, Field(max_length=4096)] = None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
-
 #: whether a request that writes recorded anything, as a 503 tells it: no, or unknown (the
 #: write was sent and its answer lost; a retry with the same Idempotency-Key finds out)
 Recorded = Literal[False, "unknown"]
@@ -57,6 +56,10 @@ class UnprocessableEntity(PlatformError):
 
 class PayloadTooLarge(PlatformError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(PlatformError):
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
 
 
 class DependencyUnavailable(PlatformError):

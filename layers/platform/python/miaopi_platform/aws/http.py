@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from email.message import Message
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -16,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from miaopi.errors import ApplicationInvalid, NoRuleSetInForce, UnknownService
+from miaopi.field_errors import explain, field_errors
 from pydantic import BaseModel, ValidationError
 
 from miaopi_platform.aws.dependencies import invocation
@@ -28,7 +30,9 @@ from miaopi_platform.aws.errors import (
     PlatformError,
     Unauthorized,
     UnprocessableEntity,
+    UnsupportedMediaType,
 )
+from miaopi_platform.aws.json_input import TooDeep, loads
 from miaopi_platform.aws.observability import logger
 
 JSON = "application/json"
@@ -74,14 +78,11 @@ def make_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def _request_invalid(exc: RequestValidationError) -> Response[str]:
-        details: list[Detail] = [
-            {
-                "field": _field(e.get("loc", ())),
-                "code": e.get("type", "invalid"),
-                "message": e.get("msg", ""),
-            }
-            for e in exc.errors()
-        ]
+        details: list[Detail] = []
+        for e in exc.errors():
+            name = _field(e.get("loc", ()))
+            code = e.get("type", "invalid")
+            details.append({"field": name, "code": code, "message": f"{name}: {explain(e)}"})
         return error_response(422, "VALIDATION_FAILED", "the request has invalid fields", details)
 
     @app.exception_handler(UnknownService)
@@ -129,17 +130,36 @@ def _field(loc: Any) -> str:
 
 
 def json_body(app: BaseRouter, max_bytes: int) -> Any:
-    """The request body parsed, or 413 / 400 with our error format."""
+    """The request body parsed, or 413 / 415 / 400 with our error format."""
     raw = app.current_event.body or ""
     size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
     if size > max_bytes:
         raise PayloadTooLarge(f"the body exceeds {max_bytes} bytes")
     if not raw:
         raise BadRequest("a JSON body is required")
+    _require_json(app.current_event.headers.get("content-type"))
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return loads(raw)
+    except TooDeep as exc:
+        raise BadRequest(
+            f"the body nests arrays and objects deeper than {exc.max_depth} levels",
+            [{"field": "body", "code": "too_deep"}],
+        ) from None
+    except ValueError:  # UnicodeDecodeError included
         raise BadRequest("the body is not valid JSON") from None
+
+
+def _require_json(content_type: str | None) -> None:
+    """A body is JSON in UTF-8 (RFC 8259): `application/json`, a charset of utf-8 allowed.
+    Anything else (a form, text) is a 415, not parsed as JSON on a guess."""
+    header = Message()
+    header["content-type"] = content_type or ""
+    charset = header.get_content_charset("utf-8")
+    if not content_type or header.get_content_type() != JSON or charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(
+            "the body must be JSON: send Content-Type: application/json",
+            [{"field": "Content-Type", "code": "unsupported"}],
+        )
 
 
 def claims(app: BaseRouter) -> dict[str, Any]:
@@ -171,16 +191,13 @@ def require_group(app: BaseRouter, group: str) -> str:
 
 
 def parse_body[ModelT: BaseModel](model: type[ModelT], body: Any, what: str) -> ModelT:
-    """A JSON body as an API model, or 422 with one entry per field (values never echoed)."""
+    """A JSON body as an API model, or 422 with one entry per field saying what it expects
+    (values never echoed)."""
     try:
         return model.model_validate(body)
     except ValidationError as exc:
+        errors = field_errors(exc.errors(include_input=False, include_url=False), root="body")
         details: list[Detail] = [
-            {
-                "field": ".".join(str(p) for p in e["loc"]) or "body",
-                "code": e["type"],
-                "message": e["msg"],
-            }
-            for e in exc.errors(include_input=False)
+            {"field": e.field, "code": e.code, "message": e.message} for e in errors
         ]
         raise UnprocessableEntity(f"the {what} has invalid fields", details) from None

@@ -1,7 +1,8 @@
 """Opaque page tokens for DynamoDB queries: the last evaluated key, checked on the way back.
 
 A token only ever starts the query it came from: it must have exactly that index's key names,
-string values, and the same partition the caller is querying; anything else is a 400.
+string values, and the same partition the caller is querying; anything else (a token that nests
+deeper than a start key does, too) is a 400.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from typing import Any
 
 from miaopi_platform.aws.dynamo import Item
 from miaopi_platform.aws.errors import BadRequest
+from miaopi_platform.aws.json_input import loads
+
+#: a start key's nesting: {name: {"S": value}}
+_TOKEN_DEPTH = 2
 
 
 def encode_token(key: Mapping[str, Any] | None) -> str | None:
@@ -27,8 +32,8 @@ def decode_token(token: str, keys: frozenset[str], partition: Mapping[str, str])
     invalid = BadRequest("nextToken is not valid", [{"field": "nextToken", "code": "invalid"}])
     try:
         padded = token + "=" * (-len(token) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        value = loads(base64.urlsafe_b64decode(padded.encode()), _TOKEN_DEPTH)
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and TooDeep too
         raise invalid from None
     if not (
         isinstance(value, dict)

@@ -1,4 +1,5 @@
-"""The credit list for administrators: look an entry up, list a subject, repair (信用修复).
+"""The credit list for administrators: look an entry up, list a subject, repair (信用修复);
+and the listing a revocation for false data writes with it (review and supervision).
 
 Identifiers arrive in bodies and are hashed at once; entries are answered masked. The flow
 receives its stores through `CreditPorts`."""
@@ -6,15 +7,19 @@ receives its stores through `CreditPorts`."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from miaopi.identifiers import IdentifierInvalid, normalize
+from miaopi.engine import subject_of
+from miaopi.identifiers import KINDS, IdentifierInvalid, mask, normalize
+from miaopi.model import ServiceDefinition
 from miaopi.workdays import CHINA
 
 from miaopi_platform.aws.errors import Conflict, NotFound, UnprocessableEntity
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.credit.items import CreditEntry
-from miaopi_platform.credit.store import CreditList, in_force
+from miaopi_platform.credit.store import CreditList, Listing, in_force
 from miaopi_platform.credit.views import (
     CreditEntryDetail,
     CreditEntryView,
@@ -22,6 +27,7 @@ from miaopi_platform.credit.views import (
     RepairRequest,
 )
 from miaopi_platform.privacy.pii import PiiHasher, mask_value
+from miaopi_platform.records.decision import FALSE_DATA
 
 #: identifier kinds a credit-list subject may have: a person or an enterprise
 SUBJECT_KINDS = ("cn.ric", "cn.uscc")
@@ -80,6 +86,47 @@ def repair(
     logger.info("credit list entry repaired")
     metrics.add_metric(name="CreditRepaired", unit="Count", value=1)
     return _view(CreditEntryView, entry, now)
+
+
+def false_data_listing(
+    credit: CreditList,
+    service: ServiceDefinition,
+    application: dict[str, Any],
+    *,
+    subject_hash: str,
+    decision_id: str,
+    rules: Sequence[str],
+    by: str,
+    now: dt.datetime,
+) -> Listing | None:
+    """The listing of the subject of `application` that revocation `decision_id` (false data)
+    brings, for the service's listing period. None when this decision listed them already;
+    AlreadyListed while another entry is in force."""
+    subject = str(subject_of(service, application) or "")
+    today = now.astimezone(CHINA).date()
+    named = ", ".join(rules) or "spot check"
+    return credit.prepare(
+        subject_hash,
+        subject_masked=masked_subject(subject),
+        reason_code=FALSE_DATA,
+        reason={
+            "zh": f"提供虚假材料，审批已被撤销(决定 {decision_id}，规则 {named})。",
+            "en": f"False data: approval revoked (decision {decision_id}, rules {named}).",
+        },
+        valid_until=today + dt.timedelta(days=service.file.supervision.listing_days),
+        by=by,
+        now=now,
+        source_decision_id=decision_id,
+        service_id=service.id,
+    )
+
+
+def masked_subject(subject: str) -> str:
+    """The subject's identifier as people may see it (ID number or credit code), masked."""
+    for kind in SUBJECT_KINDS:
+        if re.fullmatch(KINDS[kind].pattern, subject):
+            return mask(kind, subject)
+    return "*" * len(subject)
 
 
 def _subject(ports: CreditPorts, subject_id: str) -> tuple[str, str]:

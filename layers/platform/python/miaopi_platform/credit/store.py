@@ -3,11 +3,16 @@ written together with its history record, so every change is audited.
 
 Subjects are identified by the keyed hash of their identifier (ID number or credit code); the
 list never holds the identifier itself, only a masked form for people to recognise it.
+
+A listing is prepared from the entry as read and written either here or inside another
+transaction: a revocation for false data writes the subject's listing with it, so the two
+become visible together (`writes`, and the review workflow's RecordDecisionAndListing).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, cast
 
 from miaopi.workdays import CHINA
@@ -21,6 +26,12 @@ from miaopi_platform.records.items import LocalizedText
 LISTED: EntryStatus = "LISTED"
 REPAIRED: EntryStatus = "REPAIRED"
 _WHAT = "the credit list"
+#: an entry is written only over the version it was prepared from (none read: `:seen` is 0)
+ENTRY_UNCHANGED = "attribute_not_exists(version) OR version = :seen"
+#: a history record is never overwritten
+NEW_CHANGE = "attribute_not_exists(changeId)"
+#: items of a TransactWriteItems call
+TransactItems = list[dict[str, Any]]
 
 
 def in_force(entry: CreditEntry | None, now: dt.datetime) -> bool:
@@ -35,6 +46,21 @@ class AlreadyListed(Conflict):
 
 class EntryChanged(Conflict):
     """Someone changed the entry between its read and this write: read it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A change of a subject's entry, prepared from the entry as read: the new entry and its
+    history record, written together; the entry only over the version read (`seen`)."""
+
+    entry: CreditEntry
+    change: CreditChange
+    #: the version of the entry as read (0: there was none)
+    seen: int
+
+    def condition_values(self) -> dict[str, Any]:
+        """ENTRY_UNCHANGED's values, as DynamoDB takes them."""
+        return {":seen": {"N": str(self.seen)}}
 
 
 class CreditList:
@@ -83,6 +109,38 @@ class CreditList:
     ) -> CreditEntry | None:
         """List a subject (or list them again after repair or expiry). None when this source
         decision listed them already (a retry); 409 when an entry is in force."""
+        listing = self.prepare(
+            subject_hash,
+            subject_masked=subject_masked,
+            reason_code=reason_code,
+            reason=reason,
+            valid_until=valid_until,
+            by=by,
+            now=now,
+            source_decision_id=source_decision_id,
+            service_id=service_id,
+        )
+        if listing is None:
+            return None
+        self.write(listing)
+        return listing.entry
+
+    def prepare(
+        self,
+        subject_hash: str,
+        *,
+        subject_masked: str,
+        reason_code: str,
+        reason: LocalizedText,
+        valid_until: dt.date,
+        by: str,
+        now: dt.datetime,
+        source_decision_id: str | None = None,
+        service_id: str | None = None,
+    ) -> Listing | None:
+        """A listing from the entry as it is now, to write here (`write`) or in another
+        transaction (`writes`). None when this source decision listed the subject already;
+        AlreadyListed (409) when an entry is in force."""
         current = self.get(subject_hash)
         if current and source_decision_id and current.get("sourceDecisionId") == source_decision_id:
             return None
@@ -105,8 +163,7 @@ class CreditList:
             "serviceId": service_id,
             "version": version,
         }
-        self._write(entry, current, LISTED, by, reason.get("en", reason_code), now)
-        return entry
+        return _listing(entry, current, LISTED, by, reason.get("en", reason_code), now)
 
     def repair(self, subject_hash: str, reason: str, by: str, now: dt.datetime) -> CreditEntry:
         """信用修复: the entry stays (audited) but no longer bars anyone."""
@@ -125,55 +182,60 @@ class CreditList:
             "repairReason": reason,
             "version": int(current.get("version", 0)) + 1,
         }
-        self._write(entry, current, REPAIRED, by, reason, now)
+        self.write(_listing(entry, current, REPAIRED, by, reason, now))
         return entry
 
-    def _write(
-        self,
-        entry: CreditEntry,
-        current: CreditEntry | None,
-        action: EntryStatus,
-        by: str,
-        why: str,
-        now: dt.datetime,
-    ) -> None:
+    def writes(self, listing: Listing) -> TransactItems:
+        """The listing's two writes, for a transaction with other writes (a revocation)."""
+        return [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(listing.entry),
+                    "ConditionExpression": ENTRY_UNCHANGED,
+                    "ExpressionAttributeValues": listing.condition_values(),
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._history,
+                    "Item": to_item(listing.change),
+                    "ConditionExpression": NEW_CHANGE,
+                }
+            },
+        ]
+
+    def write(self, listing: Listing) -> None:
         """The entry and its history record together; the entry only if nobody changed it
         since it was read (optimistic concurrency on `version`)."""
-        condition: dict[str, Any] = (
-            {
-                "ConditionExpression": "version = :seen",
-                "ExpressionAttributeValues": {":seen": {"N": str(current.get("version", 0))}},
-            }
-            if current is not None and "version" in current
-            else {"ConditionExpression": "attribute_not_exists(version)"}
-        )
-        change: CreditChange = {
-            "subjectHash": entry["subjectHash"],
-            "changeId": f"{iso(now)}#{entry['version']:06d}",
-            "action": action,
-            "by": by,
-            "why": why,
-            "at": iso(now),
-            "sourceDecisionId": entry.get("sourceDecisionId"),
-            # the entry's content: every key but the subject's hash (the history's own key)
-            "entry": cast("EntryState", {k: v for k, v in entry.items() if k != "subjectHash"}),
-        }
         try:
             with dynamodb_errors(_WHAT):
-                self._client.transact_write_items(
-                    TransactItems=[
-                        {"Put": {"TableName": self._table, "Item": to_item(entry), **condition}},
-                        {
-                            "Put": {
-                                "TableName": self._history,
-                                "Item": to_item(change),
-                                "ConditionExpression": "attribute_not_exists(changeId)",
-                            }
-                        },
-                    ]
-                )
+                self._client.transact_write_items(TransactItems=self.writes(listing))
         except ConditionFailed:
             raise EntryChanged(
                 "the entry changed meanwhile; read it again",
                 [{"field": "subjectId", "code": "changed"}],
             ) from None
+
+
+def _listing(
+    entry: CreditEntry,
+    current: CreditEntry | None,
+    action: EntryStatus,
+    by: str,
+    why: str,
+    now: dt.datetime,
+) -> Listing:
+    change: CreditChange = {
+        "subjectHash": entry["subjectHash"],
+        "changeId": f"{iso(now)}#{entry['version']:06d}",
+        "action": action,
+        "by": by,
+        "why": why,
+        "at": iso(now),
+        "sourceDecisionId": entry.get("sourceDecisionId"),
+        # the entry's content: every key but the subject's hash (the history's own key)
+        "entry": cast("EntryState", {k: v for k, v in entry.items() if k != "subjectHash"}),
+    }
+    seen = int(current.get("version", 0)) if current is not None else 0
+    return Listing(entry, change, seen)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
+from miaopi.inputs import MULTI_LINE, IsoDate, Paragraphs
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -21,15 +22,22 @@ class SubjectRef(_Body):
     subject_id: Annotated[str, Field(min_length=15, max_length=20)]
 
 
+class ReasonText(_Body):
+    """A reason as admins write it, in both languages (text without control characters)."""
+
+    zh: Paragraphs
+    en: Paragraphs
+
+
 class ListRequest(SubjectRef):
     reason_code: Literal["FALSE_DATA", "COURT_JUDGMENT", "ADMINISTRATIVE_PENALTY", "OTHER"]
-    reason: Localized
-    valid_until: dt.date
+    reason: ReasonText
+    valid_until: IsoDate
     source_decision_id: Annotated[str | None, Field(max_length=64)] = None
 
 
 class RepairRequest(SubjectRef):
-    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    reason: Annotated[str, Field(min_length=1, max_length=1000), MULTI_LINE]
 
 
 class CreditEntryView(ApiModel):

@@ -2,6 +2,9 @@
 sends (both safe to repeat), a reviewer's view of a case, and a reviewer's decision — claimed
 once, vetoed by the credit list, handed to the waiting workflow, which records it.
 
+A spot check found INVALID revokes the approval for false data: the subject's credit listing is
+prepared here and recorded by the workflow in the revocation's transaction.
+
 The flow receives what it needs through `ReviewPorts`; the function's wiring provides them."""
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from miaopi_platform.aws.errors import Conflict, DependencyUnavailable, Forbidde
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
-from miaopi_platform.credit.store import CreditList, in_force
+from miaopi_platform.credit.flow import false_data_listing
+from miaopi_platform.credit.store import AlreadyListed, CreditList, Listing, in_force
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.ids import decision_id, decision_id_for
 from miaopi_platform.records.items import ApplicationItem, DecisionRecord
@@ -31,6 +35,7 @@ from miaopi_platform.review.store import ReviewStore
 from miaopi_platform.review.tasks import (
     DECIDING,
     OPEN,
+    OUTCOMES,
     SPOT_CHECK,
     ReviewerChoice,
     execution_name,
@@ -210,14 +215,17 @@ def decide(
         reviewer_id=reviewer,
     )
     claim_id = uuid.uuid4().hex
+    decision_id = _decision_id(ports, found, source)
+    revokes = OUTCOMES[found["kind"]].get(request.decision) is Outcome.REVOKED
     decided = reviewer_decision(
         find(found["serviceId"]),
         found,
         source,
         choice,
-        _decision_id(ports, found, source),
+        decision_id,
         moment,
         claim_id,
+        _listing(ports, source, decision_id, choice, moment) if revokes else None,
     )
     ports.reviews.claim(found, decided.claim, stale_before)
     _hand_to_workflow(ports, found, claim_id, decided.workflow_output)
@@ -268,6 +276,31 @@ def _still_decidable(
                 "the subject is on the credit list: the application cannot be approved",
                 [{"field": "decision", "code": "subject_on_credit_list"}],
             )
+
+
+def _listing(
+    ports: ReviewPorts,
+    source: DecisionRecord,
+    decision_id: str,
+    choice: ReviewerChoice,
+    now: dt.datetime,
+) -> Listing | None:
+    """The credit listing of the subject of an approval revoked for false data, prepared from
+    the entry as it is now (the workflow writes it only over that version); None when an entry
+    is in force already."""
+    try:
+        return false_data_listing(
+            ports.credit,
+            find(source["serviceId"]),
+            source.get("application") or {},
+            subject_hash=source["subjectHash"],
+            decision_id=decision_id,
+            rules=choice.reason_codes,
+            by=choice.reviewer_id,
+            now=now,
+        )
+    except AlreadyListed:
+        return None
 
 
 def _decision_id(ports: ReviewPorts, found: ReviewTask, source: DecisionRecord) -> str:

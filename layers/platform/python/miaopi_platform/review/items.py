@@ -135,13 +135,26 @@ class TaskChange(TypedDict):
     values: dict[str, Any]
 
 
+class CreditListing(TypedDict):
+    """A subject's credit-list entry and its history record (DynamoDB-typed items), written
+    with a revocation for false data; the entry only under `condition` (credit/store.py)."""
+
+    entry: dict[str, Any]
+    change: dict[str, Any]
+    condition: str
+    #: the condition's ExpressionAttributeValues, DynamoDB-typed
+    values: dict[str, Any]
+
+
 class WorkflowOutput(TypedDict):
     """The reviewer's decision as SendTaskSuccess hands it to the workflow (`$.review`): the
     decision record (a DynamoDB-typed item), the application's and the task's updates, the
-    task's release if the record cannot be written, and the applicant's notification."""
+    task's release if the record cannot be written, and the applicant's notification; for a
+    spot check found INVALID, the subject's credit listing, recorded in the same transaction."""
 
     decision: dict[str, Any]
     application: ApplicationChange
     task: TaskChange
     release: TaskChange
     notification: DecisionNotice
+    listing: NotRequired[CreditListing]

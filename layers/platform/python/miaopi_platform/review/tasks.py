@@ -18,6 +18,7 @@ from miaopi.model import CompiledRule, Outcome, ServiceDefinition
 from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import to_item
 from miaopi_platform.aws.errors import UnprocessableEntity
+from miaopi_platform.credit.store import ENTRY_UNCHANGED, Listing
 from miaopi_platform.records.certificate import certificate
 from miaopi_platform.records.decision import FALSE_DATA, legal_basis, localized, sealed
 from miaopi_platform.records.items import (
@@ -28,6 +29,7 @@ from miaopi_platform.records.items import (
     StoredReason,
 )
 from miaopi_platform.review.items import (
+    CreditListing,
     DecisionNotice,
     QueueKeys,
     ReviewClaim,
@@ -173,6 +175,7 @@ def reviewer_decision(
     decision_id: str,
     now: dt.datetime,
     claim_id: str = "",
+    listing: Listing | None = None,
 ) -> ReviewerDecision:
     """The reviewer's decision on a task: a decision record like a system one, the
     application's new state, the task's closing values and the applicant's notification.
@@ -180,7 +183,9 @@ def reviewer_decision(
     A rejection (or a spot check finding the approval INVALID) must name at least one rule of
     the rule set the case was decided under: the applicant gets that rule's reason, remedy and
     legal basis, as for a system rejection. An INVALID spot check revokes the approval for false
-    data (its certificate too); the subject then goes on the credit list (supervision).
+    data (its certificate too) and puts the subject on the credit list: `listing`, which the
+    workflow records in the same transaction, so the revocation and the listing are seen
+    together (None: an entry is in force already).
     """
     kind = task["kind"]
     outcome = OUTCOMES[kind].get(choice.decision)
@@ -280,7 +285,18 @@ def reviewer_decision(
         },
         "notification": _notice(task, kind, outcome, decision_id, decided_at),
     }
+    if listing is not None and outcome is Outcome.REVOKED:
+        output["listing"] = _listing(listing)
     return ReviewerDecision(decision_id, outcome, claim, output)
+
+
+def _listing(listing: Listing) -> CreditListing:
+    return {
+        "entry": to_item(listing.entry),
+        "change": to_item(listing.change),
+        "condition": ENTRY_UNCHANGED,
+        "values": listing.condition_values(),
+    }
 
 
 def _failed(rule: CompiledRule, application_date: dt.date) -> StoredReason:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from miaopi.inputs import MULTI_LINE
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -66,7 +67,7 @@ class ReviewDecisionRequest(ApiModel):
     decision: Literal["APPROVE", "REJECT", "VALID", "INVALID"]
     #: rule ids of the case's rule set the reviewer found failed (REJECT and INVALID need one)
     reason_codes: list[str] = Field(default_factory=list, max_length=20)
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: Annotated[str, Field(max_length=2000), MULTI_LINE] | None = None
 
 
 class ReviewDecisionAccepted(ApiModel):

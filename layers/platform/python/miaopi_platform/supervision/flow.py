@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from miaopi.engine import decide, evidence_requests, subject_of
+from miaopi.engine import decide, evidence_requests
 from miaopi.model import Decision, EvidenceItem, Outcome, ServiceDefinition
 from miaopi.workdays import CHINA, add_working_days, end_of_day
 
@@ -30,8 +30,9 @@ from miaopi_platform.aws.dynamo import from_item
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
+from miaopi_platform.credit.flow import false_data_listing
 from miaopi_platform.credit.items import CreditEntry
-from miaopi_platform.credit.store import LISTED, AlreadyListed, CreditList
+from miaopi_platform.credit.store import LISTED, AlreadyListed, CreditList, Listing
 from miaopi_platform.evidence.port import EvidencePort
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.decision import FALSE_DATA, REVIEWER, SYSTEM
@@ -48,7 +49,6 @@ from miaopi_platform.supervision.items import (
     RevocationNotice,
     SupervisionRecord,
     cause_of,
-    masked_subject,
     revocation,
     revocation_notice,
     spot_check_draw,
@@ -125,6 +125,7 @@ def supervise(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime
         )
         item = supervision_item(service, approval, verification, draw, now)
         revoke = None
+        listing: Listing | None = None
         if verification.outcome is Outcome.REJECTED:
             cause = cause_of(
                 service, service.rule_set_named(verification.rule_set_version), verification
@@ -140,8 +141,14 @@ def supervise(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime
                 now,
             )
             item["status"] = REVOKED
+            if cause == FALSE_DATA:  # the subject is listed in the same transaction
+                listing = _false_data_listing(deps, service, revoke.record, now)
         created = deps.supervision.create(
-            item, revoke, deps.settings.decisions_table, deps.settings.applications_table
+            item,
+            revoke,
+            deps.settings.decisions_table,
+            deps.settings.applications_table,
+            deps.credit.writes(listing) if listing else (),
         )
         # written by this call: act on it; else a concurrent delivery wrote it first: read it
         stored = item if created else deps.supervision.get(approval["decisionId"]) or item
@@ -228,36 +235,52 @@ def after_revocation(deps: SupervisionPorts, record: DecisionRecord, now: dt.dat
         publish_once(deps, deps.settings.applicant_topic_arn, notice, record["applicantId"])
 
 
+def _false_data_listing(
+    deps: SupervisionPorts, service: ServiceDefinition, revoke: DecisionRecord, now: dt.datetime
+) -> Listing | None:
+    """The listing a revocation for false data writes with it; None when an entry is in force
+    already (nothing to add) or this revocation listed the subject already."""
+    try:
+        return false_data_listing(
+            deps.credit,
+            service,
+            revoke.get("application") or {},
+            subject_hash=revoke["subjectHash"],
+            decision_id=revoke["decisionId"],
+            rules=[r["ruleId"] for r in revoke.get("reasons", [])],
+            by=str(revoke.get("deciderId", "supervision")),
+            now=now,
+        )
+    except AlreadyListed:
+        return None
+
+
 def list_subject(deps: SupervisionPorts, record: DecisionRecord, now: dt.datetime) -> None:
+    """The subject of a revocation for false data on the credit list. The revocation wrote the
+    listing with it (a reviewer's spot check, supervision's own re-verification): this finds it
+    there and adds nothing; it lists the subject only when the entry changed in between."""
     service = find(record["serviceId"])
     application = record.get("application")
     if application is None:  # a reviewer's revocation: the application is the approval's
         approval = deps.store.get_decision(str(record.get("revokes") or record.get("reviewOf")))
         application = (approval.get("application") if approval else None) or {}
-    subject = str(subject_of(service, application) or "")
-    today = now.astimezone(CHINA).date()
-    rules = ", ".join(r["ruleId"] for r in record.get("reasons", [])) or "spot check"
-    decision = record["decisionId"]
     try:
-        entry = deps.credit.list(
-            record["subjectHash"],
-            subject_masked=masked_subject(subject),
-            reason_code=FALSE_DATA,
-            reason={
-                "zh": f"提供虚假材料，审批已被撤销(决定 {decision}，规则 {rules})。",
-                "en": f"False data: approval revoked (decision {decision}, rules {rules}).",
-            },
-            valid_until=today + dt.timedelta(days=service.file.supervision.listing_days),
+        listing = false_data_listing(
+            deps.credit,
+            service,
+            application,
+            subject_hash=record["subjectHash"],
+            decision_id=record["decisionId"],
+            rules=[r["ruleId"] for r in record.get("reasons", [])],
             by=str(record.get("deciderId", "supervision")),
             now=now,
-            source_decision_id=record["decisionId"],
-            service_id=record["serviceId"],
         )
     except AlreadyListed:  # in force already (another source): nothing to add. A concurrent
         # change (EntryChanged) is not caught: the stream record is retried.
         logger.info("subject listed already", extra={"decisionId": record["decisionId"]})
         return
-    if entry is not None:
+    if listing is not None:
+        deps.credit.write(listing)
         metrics.add_metric(name="CreditListed", unit="Count", value=1)
         logger.info("subject listed", extra={"decisionId": record["decisionId"]})
 

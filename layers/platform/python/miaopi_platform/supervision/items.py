@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import re
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
 from miaopi.engine import matching_risk_factors
-from miaopi.identifiers import KINDS, mask
 from miaopi.model import Decision, EvidenceItem, Outcome, RuleSet, ServiceDefinition
 
 from miaopi_platform.aws.clock import iso
@@ -295,11 +293,3 @@ def revocation_notice(record: DecisionRecord) -> RevocationNotice:
         "rules": [r["ruleId"] for r in record.get("reasons", [])],
         "decidedAt": record["decidedAt"],
     }
-
-
-def masked_subject(subject: str) -> str:
-    """The subject's identifier as people may see it (ID number or credit code), masked."""
-    for kind in ("cn.ric", "cn.uscc"):
-        if re.fullmatch(KINDS[kind].pattern, subject):
-            return mask(kind, subject)
-    return "*" * len(subject)

@@ -1,11 +1,20 @@
 """The supervision table: one record per supervised approval, written in one transaction with
-its revocation when re-verification fails."""
+its revocation when re-verification fails (and the subject's credit-list entry when the data
+was false)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
-from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
+from miaopi_platform.aws.dynamo import (
+    CONDITION_FAILED,
+    ConditionFailed,
+    dynamodb_errors,
+    from_item,
+    to_item,
+)
+from miaopi_platform.credit.store import EntryChanged
 from miaopi_platform.supervision.items import (
     REVOKED,
     UNDER_SUPERVISION,
@@ -40,9 +49,12 @@ class SupervisionStore:
         revoke: Revocation | None,
         decisions_table: str,
         applications_table: str,
+        listing: Sequence[dict[str, Any]] = (),
     ) -> bool:
-        """The supervision record, with the revocation when there is one: all or nothing.
-        False when it was written already (a redelivered record)."""
+        """The supervision record, with the revocation when there is one and the subject's
+        credit-list writes (`listing`) when it was for false data: all or nothing. False when it
+        was written already (a redelivered record); EntryChanged when the credit-list entry
+        changed since the listing was prepared (the stream record is tried again)."""
         writes: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -54,7 +66,10 @@ class SupervisionStore:
         ]
         if revoke:
             writes += _revocation_writes(revoke, decisions_table, applications_table)
-        return self._transact(writes)
+        try:
+            return self._transact([*writes, *listing], ours=len(writes))
+        except ConditionFailed:
+            raise EntryChanged("the credit-list entry changed meanwhile; read it again") from None
 
     def revoke_supervised(
         self,
@@ -121,11 +136,15 @@ class SupervisionStore:
                 return items
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
-    def _transact(self, writes: list[dict[str, Any]]) -> bool:
+    def _transact(self, writes: list[dict[str, Any]], ours: int | None = None) -> bool:
+        """True when written; False when a condition of one of the first `ours` writes (all
+        by default) failed. A failed condition of a later write is raised (ConditionFailed)."""
         try:
             with dynamodb_errors(_WHAT):
                 self._client.transact_write_items(TransactItems=writes)
-        except ConditionFailed:
+        except ConditionFailed as failed:
+            if CONDITION_FAILED in failed.reasons[len(writes) if ours is None else ours :]:
+                raise
             return False
         return True
 
