@@ -45,8 +45,11 @@ def problems_with(persona: Persona, answer: Response) -> list[str]:
     if failing != persona.expected_failing:
         out.append(f"failing {failing} != {persona.expected_failing}")
     outputs = {k: str(v) for k, v in (app.get("outputs") or {}).items()}
-    if persona.expected_outputs and outputs != persona.expected_outputs:
-        out.append(f"outputs {outputs} != {persona.expected_outputs}")
+    # what the rules computed (an allowance) is shown only while granted; the record keeps it
+    granted = app.get("status") == "APPROVED"
+    shown = persona.expected_outputs if granted else {}
+    if (persona.expected_outputs or not granted) and outputs != shown:
+        out.append(f"outputs {outputs} != {shown}")
     if (app.get("status") == "APPROVED") != ("certificate" in app):
         out.append("a certificate exactly when approved")
     if (app.get("status") == "PENDING_REVIEW") != bool((app.get("review") or {}).get("dueBy")):
