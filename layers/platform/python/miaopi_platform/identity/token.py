@@ -91,7 +91,7 @@ class TokenVerifier:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=[algorithm],
+                algorithms=list(ALGORITHMS),  # fixed, never from the token (RFC 8725)
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self._leeway,
