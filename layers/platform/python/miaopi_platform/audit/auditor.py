@@ -1,10 +1,9 @@
 """What an auditor can ask, answered from the decision records: lists, one decision in full,
-statistics, chain verification, replay and what-if. Each reads through the AuditStore and
-returns the API's models; personal data is masked on the way (masking.Redactor)."""
+statistics, replay and what-if (chain verification: chainwalk.py). Each reads through the
+AuditStore and returns the API's models; personal data is masked on the way (masking.Redactor)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 
 from miaopi.model import RuleSet, ServiceDefinition
@@ -23,11 +22,10 @@ from miaopi_platform.audit.replay import (
 )
 from miaopi_platform.audit.stats import stats_of
 from miaopi_platform.audit.store import AuditStore
-from miaopi_platform.audit.verification import ChainReport, record_checks, verify_chain
+from miaopi_platform.audit.verification import record_checks
 from miaopi_platform.audit.views import (
     CandidateView,
     ChainPosition,
-    ChainReportView,
     DecisionDetail,
     DecisionPage,
     DecisionSummary,
@@ -141,27 +139,6 @@ def period_stats(store: AuditStore, service_id: str, period: Period) -> StatsVie
     )
 
 
-def chain_report(store: AuditStore, chain_id: str, now: dt.datetime) -> ChainReportView:
-    """Verify one chain while it may still be appended to, through lagging indexes.
-
-    The head is read first: every record chained before that read is then found (or missing)
-    in what is read next, and what was chained after it is pending (verification.py). The
-    indexes only say which ids to read: membership is decided by the full records' own
-    chainId (read consistently, after the indexes), so a record the day index listed
-    unchained but that was chained into this chain meanwhile is a member, and a stale byChain
-    entry of a record now elsewhere is not. The grace periods run to the time of the read."""
-    head = store.head(chain_id)
-    members = [str(e["decisionId"]) for e in store.chain(chain_id)]
-    partition = store.partition(chain_id)
-    full = store.records([*members, *partition])
-    read_at = max(now, dt.datetime.now(dt.UTC))
-    chained = [r for r in full.values() if r.get("chainId") == chain_id]
-    others = [full[i] for i in dict.fromkeys(partition) if i in full]
-    outside = [r for r in others if r.get("chainId") != chain_id]
-    report = verify_chain(chain_id, chained, head, outside, read_at)
-    return _report_view(report)
-
-
 def replay_page(
     store: AuditStore, service: ServiceDefinition, period: Period, limit: int, token: str | None
 ) -> ReplayPage:
@@ -238,22 +215,4 @@ def _replay_view(result: Replay) -> ReplayView:
             for d in result.differences
         ],
         note=result.note,
-    )
-
-
-def _report_view(report: ChainReport) -> ChainReportView:
-    findings = [
-        {"kind": f.kind.value, "detail": f.detail, "seq": f.seq, "decisionId": f.decision_id}
-        for f in report.findings
-    ]
-    return ChainReportView.model_validate(
-        {
-            "chainId": report.chain_id,
-            "records": report.records,
-            "pending": report.pending,
-            "head": {"seq": report.head.seq, "hash": report.head.hash} if report.head else None,
-            "verified": report.verified,
-            "firstProblem": findings[0] if findings else None,
-            "problems": findings,
-        }
     )
