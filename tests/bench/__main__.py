@@ -70,7 +70,7 @@ from rich.table import Table
 from tests.bench.bench_common import ROOT, SERVICES, Section
 
 RESULTS_FILE = ROOT / ".bench" / "results.json"
-SECTIONS = ("engine", "zen", "cold", "aws", "http")
+SECTIONS = ("engine", "zen", "cold", "aws", "http", "audit")
 
 
 def _runner(name: str) -> Callable[[bool], Section]:
@@ -90,6 +90,10 @@ def _runner(name: str) -> Callable[[bool], Section]:
         from tests.bench.bench_aws import run_aws
 
         return run_aws
+    if name == "audit":
+        from tests.bench.bench_audit import run_audit
+
+        return run_audit
     from tests.bench.bench_http import run_http
 
     return run_http
@@ -107,6 +111,9 @@ TARGETS: list[Target] = [
     ("submit.http_p95_ms", "-", lambda v: True, "ms"),
     ("submit.http_concurrent_rps", "-", lambda v: True, "req/s"),
     ("cold_start.ratio_to_floor", "<= 1.3", lambda v: v <= 1.3, "×"),
+    ("audit.chains_verified", "true", lambda v: v is True, ""),
+    ("audit.chains_page_max_s", "< 29 s", lambda v: v < 29, "s"),
+    ("audit.chains_verify_total_s", "-", lambda v: True, "s"),
     ("cold_start.trace_disabled.ratio_to_floor", "-", lambda v: True, "×"),
 ]
 

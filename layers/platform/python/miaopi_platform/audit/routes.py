@@ -58,7 +58,7 @@ Outcome = Literal["APPROVED", "REJECTED", "PENDING_REVIEW", "REVOKED"]
 _TAGS = ["Audit"]
 #: records a chain verification page reads by default, and at most (a page stays well inside
 #: the function's timeout whatever the day's volume: make bench, audit.chains_*)
-CHAIN_PAGE = 1000
+CHAIN_PAGE = 400
 MAX_CHAIN_PAGE = 2000
 _SECURITY: list[dict[str, list[str]]] = [{"cognito": []}]
 
