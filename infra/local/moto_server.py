@@ -132,7 +132,7 @@ def project(self: Item, projection_expressions: list[list[str]]) -> Item:
     return Item(
         hash_key=self.hash_key,
         range_key=self.range_key,
-        attrs=serializer.serialize(result)["M"],
+        attrs=dict(serializer.serialize(result)["M"]),
     )
 
 
