@@ -37,6 +37,7 @@ from typing import Annotated, Any
 import typer
 from miaopi.workdays import CHINA
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
@@ -338,6 +339,8 @@ def show(
         f"subject {d.get('subjectHash', '')[:16]}...   "
         + (f"reviews {d['reviewOf']}" if d.get("reviewOf") else "")
         + (f"revokes {d['revokes']}" if d.get("revokes") else "")
+        # the API masks a comment's personal data for anyone but its author
+        + (f"\ncomment: {escape(d['comment'])}" if d.get("comment") else "")
     )
     out.print(Panel(head, title="decision"))
     position = (

@@ -4,7 +4,8 @@ AuditStore and returns the API's models; personal data is masked on the way (mas
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from miaopi.model import RuleSet, ServiceDefinition
 from pydantic import ValidationError
@@ -39,12 +40,16 @@ from miaopi_platform.audit.views import (
     TransitionView,
     WhatIfPage,
 )
+from miaopi_platform.privacy.text import masked_comment
 from miaopi_platform.records.items import DecisionRecord, DecisionSummaryItem
+from miaopi_platform.records.personal import Known, personal_values
 from miaopi_platform.records.seal import GENESIS
 from miaopi_platform.records.views import EvidenceSnapshotView, TraceView
 
 #: records read per page when a whole period is read (statistics)
 _PAGE = 500
+#: an application's records read to know the names its comments may quote (it has a few)
+_RELATED = 20
 
 
 def list_decisions(
@@ -71,10 +76,14 @@ def _summary(item: DecisionSummaryItem) -> DecisionSummary:
 
 
 def decision_detail(
-    store: AuditStore, service: ServiceDefinition, record: DecisionRecord
+    store: AuditStore, service: ServiceDefinition, record: DecisionRecord, reader: str | None = None
 ) -> DecisionDetail:
-    redact = Redactor(service, record.get("application") or {}, record.get("evidence") or {})
+    """One record in full, masked; a comment in clear only for its author (`reader`)."""
     comment = record.get("comment")
+    related = _related(store, service, record) if comment else {}
+    redact = Redactor(
+        service, record.get("application") or {}, record.get("evidence") or {}, related
+    )
     content_ok, link_ok = record_checks(record)
     chain = None
     predecessor = None
@@ -108,7 +117,7 @@ def decision_detail(
             "facts": redact.value(record.get("facts") or {}),
             "outputs": redact.value(record.get("outputs") or {}),
             "trace": trace,
-            "comment": redact.text(comment) if comment else None,
+            "comment": masked_comment(comment, reader, record.get("deciderId"), redact.known),
             "chain": chain,
             "hashes": HashCheck(
                 content_hash=record.get("contentHash"),
@@ -120,6 +129,21 @@ def decision_detail(
             "replay": _replay_view(replay(service, record)),
         }
     )
+
+
+def _related(store: AuditStore, service: ServiceDefinition, record: DecisionRecord) -> Known:
+    """The personal values of the application's records (the decision a reviewer's record
+    reviews holds the application and evidence its comment may quote)."""
+    records: list[Mapping[str, Any]] = []
+    if record.get("applicationId"):
+        plan = plan_for(DecisionFilter(application_id=str(record["applicationId"])))
+        records += read_page(plan, store.query, _RELATED, None)[0]  # whole records (its index)
+    ids = {str(r.get("decisionId")) for r in records}
+    for other in (record.get("reviewOf"), record.get("revokes")):
+        if other and other not in ids:
+            found = store.get(str(other))
+            records += [found] if found else []
+    return personal_values(service, records)
 
 
 def every(store: AuditStore, plan: Plan) -> Iterator[DecisionSummaryItem]:

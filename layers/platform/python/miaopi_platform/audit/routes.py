@@ -40,7 +40,13 @@ from miaopi_platform.audit.views import (
     WhatIfRequest,
 )
 from miaopi_platform.aws.errors import NotFound, UnprocessableEntity
-from miaopi_platform.aws.http import json_body, json_response, parse_body, require_group
+from miaopi_platform.aws.http import (
+    caller_id,
+    json_body,
+    json_response,
+    parse_body,
+    require_group,
+)
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
@@ -168,7 +174,8 @@ def get_audit_decision(
     record = deps.audit.get(decision_id)
     if record is None:
         raise NotFound("no such decision")
-    detail = decision_detail(deps.audit, find(str(record["serviceId"])), record)
+    reader = caller_id(router)  # a comment is in clear for its author only
+    detail = decision_detail(deps.audit, find(str(record["serviceId"])), record, reader)
     supervised = deps.supervision.get(decision_id)
     if supervised is not None:
         detail.supervision = SupervisionView.model_validate(supervised)
