@@ -17,6 +17,8 @@ three ways, each enough on its own:
    place), else the next 2-3 Han characters when they start with a single character that is
    not a particle, preposition or the like (父亲林建国已去世, where the tagger reads 林 / 建国);
    an ordinary word after a cue is left alone (联系电话 is a phone, 申请人的父亲 a relation).
+   Likewise the name-like words right before 本人 (林玉国本人), and between a cue and 本人 any
+   two to four characters (联系曾红本人: the tagger reads 曾红 as an adjective).
 
 Masking more than needed is the safe side: a word the tagger's dictionary holds as a name keeps
 only its first character, except a few words of case handling it mis-tags (NOT_NAMES: 齐全,
@@ -156,6 +158,12 @@ def names_masked(text: str) -> str:
     return text
 
 
+#: (word, tag, offset in the text)
+Token = tuple[str, str, int]
+#: "oneself": 林玉国本人, a name right before it
+_SELF = "本人"
+
+
 def _name_spans(text: str) -> set[tuple[int, int]]:
     tokens = _tokens(text)
     spans: set[tuple[int, int]] = set()
@@ -176,27 +184,67 @@ def _name_spans(text: str) -> set[tuple[int, int]]:
             after = _after_cue(tokens, index + 1, text)
             if after:
                 spans.add(after)
+        elif word == _SELF:
+            framed = _before_self(tokens, index)
+            if framed:
+                spans.add(framed)
     return _merged(spans)
 
 
-def _after_cue(tokens: list[tuple[str, str, int]], index: int, text: str) -> tuple[int, int] | None:
-    """The span of the name after a cue, if the words after it read as one."""
+def _after_cue(tokens: list[Token], index: int, text: str) -> tuple[int, int] | None:
+    """The span of the name after a cue: the name-like words that follow it (2-4 Han
+    characters), or the words framed by the cue and 本人 (联系曾红本人: the tagger says 曾红 is
+    an adjective)."""
     while index < len(tokens) and tokens[index][0] in _CUE_GLUE:
         index += 1
-    if index >= len(tokens):
+    for end in range(index + 1, min(index + 4, len(tokens))):  # cue, 2-4 characters, 本人
+        if tokens[end][0] == _SELF and _framed(tokens, index, end):
+            return _span(tokens, index, end)
+    end = index
+    while end < len(tokens) and _name_part(tokens, end, tokens[index][2]):
+        end += 1
+    return _span(tokens, index, end)
+
+
+def _before_self(tokens: list[Token], index: int) -> tuple[int, int] | None:
+    """The span of the name just before 本人 (tokens[index]): the name-like words before it."""
+    start = index
+    while start > 0 and _name_part(tokens, start - 1, tokens[start - 1][2], backwards=index):
+        start -= 1
+    return _span(tokens, start, index)
+
+
+def _name_part(tokens: list[Token], at: int, begin: int, backwards: int | None = None) -> bool:
+    """tokens[at] may be part of a name starting at offset `begin` (at most 4 characters; when
+    walking back from 本人, `backwards` is its index and the name ends before it)."""
+    word, tag, offset = tokens[at]
+    if not _all_han(word) or word in CUES or word in _PRONOUNS or word == _SELF:
+        return False
+    if backwards is not None:
+        if tokens[backwards][2] - offset > 4:
+            return False
+    elif offset + len(word) - begin > 4:
+        return False
+    framed = (at + 1 < len(tokens) and tokens[at + 1][0] == _SELF) or backwards == at + 1
+    if tag in _AFTER_CUE_TAGS or (framed and tag == "a"):
+        return True
+    return len(word) == 1 and tag not in _NOT_A_SURNAME
+
+
+def _framed(tokens: list[Token], first: int, end: int) -> bool:
+    """tokens[first:end] are 2-4 Han characters, none a cue or a pronoun."""
+    words = [w for w, _, _ in tokens[first:end]]
+    text = "".join(words)
+    plain = not any(w in CUES or w in _PRONOUNS for w in words)
+    return plain and 2 <= len(text) <= 4 and _all_han(text)
+
+
+def _span(tokens: list[Token], first: int, end: int) -> tuple[int, int] | None:
+    """The span of tokens[first:end] when it is 2 characters or more."""
+    if end <= first:
         return None
-    word, tag, start = tokens[index]
-    if not _all_han(word) or word in CUES:
-        return None
-    if tag in _AFTER_CUE_TAGS and 2 <= len(word) <= 4:
-        return start, start + len(word)
-    if (
-        len(word) > 1 or tag in _NOT_A_SURNAME or word in _PRONOUNS
-    ):  # an ordinary word (联系电话, 申请人的): no name
-        return None
-    run = _HAN.match(text, start)
-    end = start + min(3, len(run.group(0))) if run else start
-    return (start, end) if end - start >= 2 else None
+    start, stop = tokens[first][2], tokens[end - 1][2] + len(tokens[end - 1][0])
+    return (start, stop) if stop - start >= 2 else None
 
 
 def _merged(spans: set[tuple[int, int]]) -> set[tuple[int, int]]:
@@ -209,7 +257,7 @@ def _merged(spans: set[tuple[int, int]]) -> set[tuple[int, int]]:
     return set(out)
 
 
-def _tokens(text: str) -> list[tuple[str, str, int]]:
+def _tokens(text: str) -> list[Token]:
     """(word, tag, offset) of each word the tagger reads in `text`."""
     out, offset = [], 0
     for word, tag in _tagger().tag(text):
