@@ -181,7 +181,7 @@ def _name_spans(text: str) -> set[tuple[int, int]]:
                 start = before[2]
             spans.add((start, end))
         elif word in CUES:
-            after = _after_cue(tokens, index + 1, text)
+            after = _after_cue(tokens, index + 1)
             if after:
                 spans.add(after)
         elif word == _SELF:
@@ -191,7 +191,7 @@ def _name_spans(text: str) -> set[tuple[int, int]]:
     return _merged(spans)
 
 
-def _after_cue(tokens: list[Token], index: int, text: str) -> tuple[int, int] | None:
+def _after_cue(tokens: list[Token], index: int) -> tuple[int, int] | None:
     """The span of the name after a cue: the name-like words that follow it (2-4 Han
     characters), or the words framed by the cue and 本人 (联系曾红本人: the tagger says 曾红 is
     an adjective)."""
