@@ -29,7 +29,7 @@ import datetime as dt
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,6 +37,7 @@ from typing import Annotated, Any
 import typer
 from miaopi.workdays import CHINA
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
@@ -67,6 +68,12 @@ To = Annotated[
 Today = Annotated[bool, typer.Option("--today", help="today only")]
 Week = Annotated[bool, typer.Option("--week", help="this week, Monday to today")]
 Days = Annotated[int | None, typer.Option("--days", min=1, max=366, help="the last N days")]
+PageSize = Annotated[
+    int | None,
+    typer.Option(
+        "--page-size", min=1, help="records the API reads per request [default: the API's]"
+    ),
+]
 EXPORT_COLUMNS = (
     "decisionId",
     "applicationId",
@@ -141,21 +148,37 @@ def _pages(api: Api, path: str, params: dict[str, Any]) -> Iterator[dict[str, An
 
 
 def _each_service(
-    api: Api, service: str | None, path: str, doing: str, first: dt.date, last: dt.date
+    api: Api,
+    service: str | None,
+    path: str,
+    doing: str,
+    first: dt.date,
+    last: dt.date,
+    page_size: int | None = None,
+    done: Callable[[dict[str, Any]], int] = lambda page: len(page["items"]),
+    where: Callable[[dict[str, Any]], str] = lambda page: "",
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every page of a period's GET `path` for one service or each, with a progress bar."""
+    """Every page of a period's GET `path` for one service or each, with a progress bar: of
+    `total` when the pages say it, advanced by `done(page)`, `where(page)` after the name."""
     try:
         services = _services(api, service)
         with _progress() as progress:
             for service_id in services:
                 task = progress.add_task(f"{doing} {service_id}", total=None)
-                params = {
+                params: dict[str, Any] = {
                     "serviceId": service_id,
                     "from": first.isoformat(),
                     "to": last.isoformat(),
                 }
+                if page_size:
+                    params["limit"] = page_size
                 for page in _pages(api, path, params):
-                    progress.update(task, total=page.get("total"), advance=len(page["items"]))
+                    progress.update(
+                        task,
+                        total=page.get("total"),
+                        advance=done(page),
+                        description=f"{doing} {service_id} {where(page)}".rstrip(),
+                    )
                     yield service_id, page
     except ApiError as exc:
         raise fail(exc) from None
@@ -316,6 +339,8 @@ def show(
         f"subject {d.get('subjectHash', '')[:16]}...   "
         + (f"reviews {d['reviewOf']}" if d.get("reviewOf") else "")
         + (f"revokes {d['revokes']}" if d.get("revokes") else "")
+        # the API masks a comment's personal data for anyone but its author
+        + (f"\ncomment: {escape(d['comment'])}" if d.get("comment") else "")
     )
     out.print(Panel(head, title="decision"))
     position = (
@@ -455,6 +480,7 @@ def verify(
     week: Week = False,
     days: Days = None,
     show_all: Annotated[bool, typer.Option("--all", help="list empty chains too")] = False,
+    page_size: PageSize = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="each chain's report as JSON Lines (full head hash)")
     ] = False,
@@ -464,14 +490,27 @@ def verify(
     token: Token = None,
 ) -> None:
     """Verify the hash chains of a period (every service, or one): altered, missing or
-    inserted records. Exit 1 if any chain does not verify."""
+    inserted records. Exit 1 if any chain does not verify. A long chain is verified over several
+    requests (a page of its positions each); a 503 is asked again."""
     api = Api.connect(user, stack_file, api_url, token)
     first, last = period(start, end, today, week, days)
-    reports = [
-        item
-        for _, page in _each_service(api, service, "/audit/chains", "verifying", first, last)
-        for item in page["items"]
-    ]
+    chains: dict[str, dict[str, Any]] = {}
+    for _, page in _each_service(
+        api,
+        service,
+        "/audit/chains",
+        "verifying",
+        first,
+        last,
+        page_size,
+        done=lambda page: sum(1 for i in page["items"] if i.get("complete", True)),
+        where=_walking,
+    ):
+        for item in page["items"]:
+            # a chain's items come in order: the last is its verdict; its problems are all of theirs
+            seen = chains.get(item["chainId"], {}).get("problems", [])
+            chains[item["chainId"]] = {**item, "problems": [*seen, *item["problems"]]}
+    reports = list(chains.values())
     broken = [r for r in reports if not r["verified"]]
     if as_json:
         for r in reports:
@@ -513,6 +552,16 @@ def verify(
     out.print(f"[green]{len(reports)} chains verified[/], {records} records")
 
 
+def _walking(page: dict[str, Any]) -> str:
+    """Where a chain verification page stopped: its last chain, at which position of its head."""
+    if not page["items"]:
+        return ""
+    item = page["items"][-1]
+    head = (item.get("head") or {}).get("seq", 0)
+    chain = item["chainId"].split("#", 1)[-1]
+    return f"{chain} {item.get('walked', 0)}/{head}"
+
+
 @app.command()
 def replay(
     service: Service = None,
@@ -521,6 +570,7 @@ def replay(
     today: Today = False,
     week: Week = False,
     days: Days = None,
+    page_size: PageSize = None,
     user: User = "auditor",
     stack_file: StackFile = None,
     api_url: ApiUrl = None,
@@ -532,7 +582,8 @@ def replay(
     first, last = period(start, end, today, week, days)
     counts: Counter[str] = Counter()
     mismatches: list[dict[str, Any]] = []
-    for service_id, page in _each_service(api, service, "/audit/replays", "replaying", first, last):
+    pages = _each_service(api, service, "/audit/replays", "replaying", first, last, page_size)
+    for service_id, page in pages:
         for item in page["items"]:
             counts[item["status"]] += 1
             if item["status"] == "MISMATCH":
@@ -577,6 +628,7 @@ def what_if(
     week: Week = False,
     days: Days = None,
     as_json: Annotated[bool, typer.Option("--json", help="the transitions as JSON")] = False,
+    page_size: PageSize = None,
     user: User = "auditor",
     stack_file: StackFile = None,
     api_url: ApiUrl = None,
@@ -592,6 +644,8 @@ def what_if(
         "to": last.isoformat(),
         "ruleSet": rules.read_text(encoding="utf-8"),
     }
+    if page_size:
+        body["limit"] = page_size
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     evaluated = not_replayed = 0
     candidate: dict[str, Any] = {}
@@ -599,7 +653,8 @@ def what_if(
         with _progress() as progress:
             task = progress.add_task(f"what-if on {service}", total=None)
             while True:
-                page = api.call("POST", "/audit/what-if", json=body)
+                # what-if writes nothing: a 503 may be asked again
+                page = api.call("POST", "/audit/what-if", json=body, retry=True)
                 candidate = page["candidate"]
                 evaluated += page["evaluated"]
                 not_replayed += page["notReplayed"]

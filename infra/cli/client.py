@@ -10,6 +10,7 @@ nothing of the local stack, moto or boto3.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,10 @@ import typer
 from rich.console import Console
 
 TIMEOUT_S = 30.0
+#: a 503 (a dependency slow or down, the API says so) is asked again, at most this many times,
+#: after the Retry-After it sends (else 1, 2, 4, ... s), never waiting longer than RETRY_CAP_S
+RETRIES = 5
+RETRY_CAP_S = 20.0
 err = Console(stderr=True)
 
 User = Annotated[str, typer.Option(help="the demo user to sign in as (local stack)")]
@@ -79,22 +84,41 @@ class Api:
         info = local_stack(stack_file)
         return cls(info["apiUrl"], token or sign_in(info, user))
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, *, retry: bool | None = None, **kwargs: Any) -> Any:
+        """One API call; a 503 is retried (with backoff, RETRIES times at most) when the call
+        may be repeated: a GET, or a call the caller says writes nothing (`retry=True`)."""
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
-        try:
-            response = self.session.request(
-                method, self.base_url + path, headers=headers, timeout=TIMEOUT_S, **kwargs
-            )
-        except requests.ConnectionError:
-            err.print(f"[red]error:[/] cannot reach the API at {self.base_url}")
-            raise typer.Exit(2) from None
-        try:
-            body = response.json() if response.content else None
-        except json.JSONDecodeError:
-            body = None
-        if response.status_code >= 400:
-            raise ApiError(response.status_code, body)
-        return body
+        repeatable = method == "GET" if retry is None else retry
+        for attempt in range(RETRIES + 1):
+            try:
+                response = self.session.request(
+                    method, self.base_url + path, headers=headers, timeout=TIMEOUT_S, **kwargs
+                )
+            except requests.ConnectionError:
+                err.print(f"[red]error:[/] cannot reach the API at {self.base_url}")
+                raise typer.Exit(2) from None
+            try:
+                body = response.json() if response.content else None
+            except json.JSONDecodeError:
+                body = None
+            if response.status_code == 503 and repeatable and attempt < RETRIES:
+                wait = _retry_after(response.headers.get("Retry-After"), attempt)
+                err.print(f"[yellow]503[/] from the API, asking again in {wait:g} s")
+                time.sleep(wait)
+                continue
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, body)
+            return body
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _retry_after(header: str | None, attempt: int) -> float:
+    """Seconds to wait before asking again: the API's Retry-After, else exponential backoff."""
+    try:
+        wait = float(header) if header else 2.0**attempt
+    except ValueError:
+        wait = 2.0**attempt
+    return min(max(wait, 0.0), RETRY_CAP_S)
 
 
 def fail(exc: ApiError) -> typer.Exit:

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -130,6 +131,8 @@ def show(
         f"service {task['serviceId']}   application {task['applicationId']}\n"
         f"due by {task['dueBy']} (end of day, CST)   rule set {task['ruleSetVersion']} "
         f"{task['ruleSetHash'][:19]}"
+        # the API masks another reviewer's comment; the author reads their own in clear
+        + (f"\ncomment: {escape(task['comment'])}" if task.get("comment") else "")
     )
     out.print(Panel(head, title="review task"))
     reasons = Table(title="why it was referred")

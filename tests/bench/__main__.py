@@ -1,4 +1,4 @@
-"""`make bench` (`python -m tests.bench [--quick] [--only engine,zen,cold,aws,http]`).
+"""`make bench` (`python -m tests.bench [--quick] [--only engine,zen,cold,aws,http,audit]`).
 
 Prints one table per section and a summary, and writes `.bench/results.json`: one flat JSON
 object of dotted keys. The machine is small and shared, so every comparison is a ratio of
@@ -49,6 +49,13 @@ cold_start.ratio_to_floor
     The key is the deployed configuration (Tracing: Active, so the X-Ray SDK loads);
     `cold_start.trace_disabled.ratio_to_floor` is the same with POWERTOOLS_TRACE_DISABLED.
     `python -X importtime` tables show what dominates. Target <= 1.3.
+audit.chains_verify_total_s, audit.chains_page_max_s, audit.chains_verified
+    One service's day of 10,000 decisions (2,000 with --quick: copies of one decided through the
+    API, sealed and chained as the sequencer chains them) verified with GET /audit/chains page by
+    page (the default page) through the local gateway and the audit function, whose 29 s timeout
+    the local runtime enforces: total and per-page seconds. Target: every page < 29 s, every
+    chain verified. Also `audit.replay_page_500_*` and `audit.what_if_page_500_*`: the first
+    pages of replay and what-if over that day, 500 decisions each.
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ from rich.table import Table
 from tests.bench.bench_common import ROOT, SERVICES, Section
 
 RESULTS_FILE = ROOT / ".bench" / "results.json"
-SECTIONS = ("engine", "zen", "cold", "aws", "http")
+SECTIONS = ("engine", "zen", "cold", "aws", "http", "audit")
 
 
 def _runner(name: str) -> Callable[[bool], Section]:
@@ -90,6 +97,10 @@ def _runner(name: str) -> Callable[[bool], Section]:
         from tests.bench.bench_aws import run_aws
 
         return run_aws
+    if name == "audit":
+        from tests.bench.bench_audit import run_audit
+
+        return run_audit
     from tests.bench.bench_http import run_http
 
     return run_http
@@ -107,6 +118,9 @@ TARGETS: list[Target] = [
     ("submit.http_p95_ms", "-", lambda v: True, "ms"),
     ("submit.http_concurrent_rps", "-", lambda v: True, "req/s"),
     ("cold_start.ratio_to_floor", "<= 1.3", lambda v: v <= 1.3, "×"),
+    ("audit.chains_verified", "true", lambda v: v is True, ""),
+    ("audit.chains_page_max_s", "< 29 s", lambda v: v < 29, "s"),
+    ("audit.chains_verify_total_s", "-", lambda v: True, "s"),
     ("cold_start.trace_disabled.ratio_to_floor", "-", lambda v: True, "×"),
 ]
 

@@ -35,9 +35,13 @@ class Chain:
             "chains",
             {"serviceId": ELDERLY, "from": day.isoformat(), "to": day.isoformat(), "limit": "2"},
         )
-        reports = {r["chainId"]: r for p in pages for r in p["items"]}
-        assert len(reports) == 4  # one chain per write shard of the day
-        return reports[chain_id]
+        items = [r for p in pages for r in p["items"]]
+        assert len({r["chainId"] for r in items}) == 4  # one chain per write shard of the day
+        # a chain spans pages (2 records read a page): its last item is its verdict, and its
+        # problems are those of all its items, in order
+        mine = [r for r in items if r["chainId"] == chain_id]
+        assert [r["complete"] for r in mine] == [False] * (len(mine) - 1) + [True]
+        return {**mine[-1], "problems": [p for r in mine for p in r["problems"]]}
 
     def update(self, decision_id: str, **values: Any) -> None:
         self.audit.dynamodb.put_item(

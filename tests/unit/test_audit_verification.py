@@ -3,11 +3,16 @@ reported as the first problem, at the right position, once."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import json
 from typing import Any
 
 import pytest
+from miaopi_platform.audit.chainwalk import chains_page
 from miaopi_platform.audit.verification import GRACE, HeadState, verify_chain
+from miaopi_platform.aws.errors import BadRequest
 from miaopi_platform.records.indexes import chain_of, index_keys, shard_of
 from miaopi_platform.records.seal import GENESIS, content_hash, link_hash, with_content_hash
 
@@ -16,7 +21,7 @@ SERVICE = "elderly-allowance"
 
 
 #: decision ids that fall in write shard 0 (one chain per service, day and shard)
-_IDS = [i for i in (f"DEC{k:021d}" for k in range(400)) if shard_of(i) == 0]
+_IDS = [i for i in (f"DEC{k:021d}" for k in range(1200)) if shard_of(i) == 0]
 
 
 def record(n: int, minutes_ago: float = 10) -> dict[str, Any]:
@@ -251,48 +256,170 @@ def test_a_record_waiting_behind_a_stream_backlog_is_pending() -> None:
 
 
 class FakeStore:
-    """The reads chain_report makes, from hand-built records: the indexes as they were read
-    (possibly stale), the full records as they are now."""
+    """The reads the paged verification makes (audit.store.AuditStore's), from hand-built
+    records: the indexes as they were read (possibly stale), the full records as they are now;
+    a query answers at most `limit` items and says whether there are more, like DynamoDB."""
 
     def __init__(
         self,
-        head: HeadState,
-        by_chain: list[str],
-        by_day: list[str],
+        head: HeadState | None,
+        by_chain: list[dict[str, Any]],
+        by_day: list[dict[str, Any]],
         full: list[dict[str, Any]],
     ) -> None:
-        self._head, self._by_chain, self._by_day = head, by_chain, by_day
+        self._head = head
+        self._by_chain = sorted(by_chain, key=lambda r: (r["chainSeq"], r["decisionId"]))
+        self._by_day = sorted(by_day, key=lambda r: (r["decidedAt"], r["decisionId"]))
         self._full = {r["decisionId"]: r for r in full}
+        self.reads = 0
 
-    def head(self, chain_id: str) -> HeadState:
+    def head(self, chain_id: str) -> HeadState | None:
         return self._head
 
-    def chain(self, chain_id: str) -> list[dict[str, Any]]:
-        return [{"decisionId": i} for i in self._by_chain]
+    def chain(
+        self, chain_id: str, start: int | None = None, limit: int | None = None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        entries = [e for e in self._by_chain if start is None or e["chainSeq"] >= start]
+        limit = len(entries) if limit is None else limit
+        self.reads += min(limit, len(entries))
+        return entries[:limit], len(entries) > limit
 
-    def partition(self, key: str) -> list[str]:
-        return list(self._by_day)
+    def at(self, chain_id: str, seq: int) -> list[dict[str, Any]]:
+        return [e for e in self._by_chain if e["chainSeq"] == seq]
 
-    def records(self, ids: Any) -> dict[str, dict[str, Any]]:
+    def query(
+        self, index: str, key: str, low: Any, high: Any, after: Any, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        rows = [
+            r for r in self._by_day if after is None or (r["decidedAt"], r["decisionId"]) > after
+        ]
+        self.reads += min(limit, len(rows))
+        return rows[:limit], len(rows) > limit
+
+    def records(self, ids: Any, fields: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
         return {i: self._full[i] for i in ids if i in self._full}
+
+
+def sign(body: str) -> str:
+    return hashlib.sha256(b"key" + body.encode()).hexdigest()
+
+
+def verify_in_pages(
+    store: FakeStore, chain_id: str, limit: int, now: dt.datetime = NOW
+) -> tuple[list[Any], int]:
+    """Every page of one chain's verification: its items, and how many pages it took."""
+    items, token, pages = [], None, 0
+    while True:
+        page, token = chains_page(store, [chain_id], limit, token, sign, now)  # type: ignore[arg-type]
+        items += page
+        pages += 1
+        if token is None:
+            return items, pages
 
 
 def test_a_record_the_day_index_listed_unchained_then_chained_here_is_no_other_chain() -> None:
     # Given a chain of 3 (head at 3, read first), then a fourth record, which the day index
     # listed and the byChain index did not, chained into it a moment later
-    from miaopi_platform.audit.auditor import chain_report
-
     now = dt.datetime.now(dt.UTC)
     chain_id, records, head = build(4)
     records = [{**r, "chainedAt": (now - dt.timedelta(seconds=2)).isoformat()} for r in records]
-    ids = [r["decisionId"] for r in records]
-    store = FakeStore(HeadState(3, records[2]["hash"]), ids[:3], ids, records)
+    store = FakeStore(HeadState(3, records[2]["hash"]), records[:3], records, records)
     # When the chain is verified
-    report = chain_report(store, chain_id, now)  # type: ignore[arg-type]
+    (report,), _ = verify_in_pages(store, chain_id, 100, now)
     # Then the fourth is a member, pending (beyond the head read), not "another chain"
     assert report.verified and report.problems == [] and report.pending == 1
     # and a stale byChain entry of a record now in another chain is not this chain's
     moved = {**records[3], "chainId": "elderly-allowance#2025-01-01#0"}
-    store = FakeStore(head, ids, ids[:3], [*records[:3], moved])
-    report = chain_report(store, chain_id, now)  # type: ignore[arg-type]
+    store = FakeStore(head, records, records[:3], [*records[:3], moved])
+    (report,), _ = verify_in_pages(store, chain_id, 100, now)
     assert [p.kind for p in report.problems] == [] and report.pending == 1
+
+
+def merged(items: list[Any]) -> tuple[Any, list[tuple[str, int | None, str | None]]]:
+    """A chain's verdict (its last item) and its problems over every page, in order."""
+    problems = [(p.kind, p.seq, p.decision_id) for i in items for p in i.problems]
+    return items[-1], problems
+
+
+def test_a_chain_longer_than_a_page_verifies_across_pages() -> None:
+    # Given an intact chain of 40 records
+    chain_id, records, head = build(40)
+    store = FakeStore(head, records, records, records)
+    # When verified 7 records a page
+    items, pages = verify_in_pages(store, chain_id, 7)
+    # Then it took many pages, each reading at most 7 records, and the chain verifies in full
+    verdict, problems = merged(items)
+    assert pages >= 80 // 7 and all(i.chain_id == chain_id for i in items)
+    assert [i.complete for i in items] == [False] * (len(items) - 1) + [True]
+    assert verdict.verified and problems == [] and verdict.records == 40
+    assert verdict.walked == 40 and verdict.head.seq == 40
+
+
+def test_a_problem_on_a_later_page_is_found_and_the_first_problem_stays_first() -> None:
+    # Given a chain of 30 whose record 5 was altered and record 22 deleted
+    chain_id, records, head = build(30)
+    records[4] = {**records[4], "outcome": "REJECTED"}
+    deleted = records.pop(21)
+    store = FakeStore(head, records, records, records)
+    # When verified 8 records a page
+    items, _ = verify_in_pages(store, chain_id, 8)
+    # Then both are found, on their pages, in chain order; the first stays the chain's first
+    verdict, problems = merged(items)
+    assert problems == [("ALTERED", 5, records[4]["decisionId"]), ("MISSING", 22, None)]
+    assert not verdict.verified and verdict.problem_count == 2
+    assert (verdict.first_problem.kind, verdict.first_problem.seq) == ("ALTERED", 5)
+    found_on = [n for n, i in enumerate(items) if i.problems]
+    assert found_on[0] < found_on[1]  # not all on one page
+    assert deleted["decisionId"] not in {p[2] for p in problems}
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 9, 64])
+@pytest.mark.parametrize("forged_id", [0, 60])  # read before the genuine one, or after
+def test_every_page_size_finds_what_one_read_finds(limit: int, forged_id: int) -> None:
+    # Given a chain with a second record at position 3, one replaced at 7 (hashes recomputed),
+    # a record never chained and one chained into another chain
+    chain_id, records, head = build(12)
+    forged = rehash({**records[2], "decisionId": _IDS[forged_id]})
+    records[6] = rehash({**records[6], "outcome": "REJECTED"})
+    stray = {**record(13, minutes_ago=5), "chainId": "another#2025-03-04#1", "hash": "0"}
+    never = record(14, minutes_ago=5)
+    chained = [*records, forged]
+    day = [*chained, stray, never]
+    whole = verify_chain(chain_id, chained, head, day, NOW)
+    # When verified `limit` records a page
+    store = FakeStore(head, chained, day, day)
+    items, _ = verify_in_pages(store, chain_id, limit)
+    # Then the pages find exactly what reading the whole chain at once finds, in its order
+    verdict, problems = merged(items)
+    assert problems == [(f.kind.value, f.seq, f.decision_id) for f in whole.findings]
+    assert len(problems) == 4 and verdict.first_problem.kind == whole.findings[0].kind
+    assert (verdict.records, verdict.pending) == (whole.records, whole.pending)
+
+
+def test_a_page_reads_a_bounded_number_of_records() -> None:
+    # Given a chain of 200
+    chain_id, records, head = build(200)
+    store = FakeStore(head, records, records, records)
+    # When one page of 50 is asked for
+    items, token = chains_page(store, [chain_id], 50, None, sign, NOW)  # type: ignore[arg-type]
+    # Then it read about 50 records, walked that far, and says where to go on
+    assert store.reads <= 50 and token is not None
+    assert not items[0].complete and 40 <= items[0].walked <= 50
+
+
+def test_an_edited_page_token_is_refused() -> None:
+    # Given the token of a chain's first page
+    chain_id, records, head = build(20)
+    records[15] = {**records[15], "outcome": "REJECTED"}
+    store = FakeStore(head, records, records, records)
+    _, token = chains_page(store, [chain_id], 5, None, sign, NOW)  # type: ignore[arg-type]
+    assert token is not None
+    # When it is edited to skip the rest of the chain
+    outer = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    state = json.loads(outer["b"])
+    state["w"]["p"] = "done"
+    outer["b"] = json.dumps(state)
+    forged = base64.urlsafe_b64encode(json.dumps(outer).encode()).decode()
+    # Then the next page is refused
+    with pytest.raises(BadRequest):
+        chains_page(store, [chain_id], 5, forged, sign, NOW)  # type: ignore[arg-type]

@@ -1,11 +1,11 @@
 """What an auditor can ask, answered from the decision records: lists, one decision in full,
-statistics, chain verification, replay and what-if. Each reads through the AuditStore and
-returns the API's models; personal data is masked on the way (masking.Redactor)."""
+statistics, replay and what-if (chain verification: chainwalk.py). Each reads through the
+AuditStore and returns the API's models; personal data is masked on the way (masking.Redactor)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from miaopi.model import RuleSet, ServiceDefinition
 from pydantic import ValidationError
@@ -23,11 +23,10 @@ from miaopi_platform.audit.replay import (
 )
 from miaopi_platform.audit.stats import stats_of
 from miaopi_platform.audit.store import AuditStore
-from miaopi_platform.audit.verification import ChainReport, record_checks, verify_chain
+from miaopi_platform.audit.verification import record_checks
 from miaopi_platform.audit.views import (
     CandidateView,
     ChainPosition,
-    ChainReportView,
     DecisionDetail,
     DecisionPage,
     DecisionSummary,
@@ -41,12 +40,16 @@ from miaopi_platform.audit.views import (
     TransitionView,
     WhatIfPage,
 )
+from miaopi_platform.privacy.text import masked_comment
 from miaopi_platform.records.items import DecisionRecord, DecisionSummaryItem
+from miaopi_platform.records.personal import Known, personal_values
 from miaopi_platform.records.seal import GENESIS
 from miaopi_platform.records.views import EvidenceSnapshotView, TraceView
 
 #: records read per page when a whole period is read (statistics)
 _PAGE = 500
+#: an application's records read to know the names its comments may quote (it has a few)
+_RELATED = 20
 
 
 def list_decisions(
@@ -73,10 +76,14 @@ def _summary(item: DecisionSummaryItem) -> DecisionSummary:
 
 
 def decision_detail(
-    store: AuditStore, service: ServiceDefinition, record: DecisionRecord
+    store: AuditStore, service: ServiceDefinition, record: DecisionRecord, reader: str | None = None
 ) -> DecisionDetail:
-    redact = Redactor(service, record.get("application") or {}, record.get("evidence") or {})
+    """One record in full, masked; a comment in clear only for its author (`reader`)."""
     comment = record.get("comment")
+    related = _related(store, service, record) if comment else {}
+    redact = Redactor(
+        service, record.get("application") or {}, record.get("evidence") or {}, related
+    )
     content_ok, link_ok = record_checks(record)
     chain = None
     predecessor = None
@@ -110,7 +117,7 @@ def decision_detail(
             "facts": redact.value(record.get("facts") or {}),
             "outputs": redact.value(record.get("outputs") or {}),
             "trace": trace,
-            "comment": redact.text(comment) if comment else None,
+            "comment": masked_comment(comment, reader, record.get("deciderId"), redact.known),
             "chain": chain,
             "hashes": HashCheck(
                 content_hash=record.get("contentHash"),
@@ -122,6 +129,21 @@ def decision_detail(
             "replay": _replay_view(replay(service, record)),
         }
     )
+
+
+def _related(store: AuditStore, service: ServiceDefinition, record: DecisionRecord) -> Known:
+    """The personal values of the application's records (the decision a reviewer's record
+    reviews holds the application and evidence its comment may quote)."""
+    records: list[Mapping[str, Any]] = []
+    if record.get("applicationId"):
+        plan = plan_for(DecisionFilter(application_id=str(record["applicationId"])))
+        records += read_page(plan, store.query, _RELATED, None)[0]  # whole records (its index)
+    ids = {str(r.get("decisionId")) for r in records}
+    for other in (record.get("reviewOf"), record.get("revokes")):
+        if other and other not in ids:
+            found = store.get(str(other))
+            records += [found] if found else []
+    return personal_values(service, records)
 
 
 def every(store: AuditStore, plan: Plan) -> Iterator[DecisionSummaryItem]:
@@ -139,27 +161,6 @@ def period_stats(store: AuditStore, service_id: str, period: Period) -> StatsVie
     return StatsView.model_validate(
         {**figures, "serviceId": service_id, "from": period.start, "to": period.end}
     )
-
-
-def chain_report(store: AuditStore, chain_id: str, now: dt.datetime) -> ChainReportView:
-    """Verify one chain while it may still be appended to, through lagging indexes.
-
-    The head is read first: every record chained before that read is then found (or missing)
-    in what is read next, and what was chained after it is pending (verification.py). The
-    indexes only say which ids to read: membership is decided by the full records' own
-    chainId (read consistently, after the indexes), so a record the day index listed
-    unchained but that was chained into this chain meanwhile is a member, and a stale byChain
-    entry of a record now elsewhere is not. The grace periods run to the time of the read."""
-    head = store.head(chain_id)
-    members = [str(e["decisionId"]) for e in store.chain(chain_id)]
-    partition = store.partition(chain_id)
-    full = store.records([*members, *partition])
-    read_at = max(now, dt.datetime.now(dt.UTC))
-    chained = [r for r in full.values() if r.get("chainId") == chain_id]
-    others = [full[i] for i in dict.fromkeys(partition) if i in full]
-    outside = [r for r in others if r.get("chainId") != chain_id]
-    report = verify_chain(chain_id, chained, head, outside, read_at)
-    return _report_view(report)
 
 
 def replay_page(
@@ -238,22 +239,4 @@ def _replay_view(result: Replay) -> ReplayView:
             for d in result.differences
         ],
         note=result.note,
-    )
-
-
-def _report_view(report: ChainReport) -> ChainReportView:
-    findings = [
-        {"kind": f.kind.value, "detail": f.detail, "seq": f.seq, "decisionId": f.decision_id}
-        for f in report.findings
-    ]
-    return ChainReportView.model_validate(
-        {
-            "chainId": report.chain_id,
-            "records": report.records,
-            "pending": report.pending,
-            "head": {"seq": report.head.seq, "hash": report.head.hash} if report.head else None,
-            "verified": report.verified,
-            "firstProblem": findings[0] if findings else None,
-            "problems": findings,
-        }
     )

@@ -5,66 +5,43 @@ records and trace values are other departments' data, without such markers, so a
 is masked when it is one of the application's personal values (masked the same way), when it
 has the shape of a resident ID, bank card or mobile number, or when its attribute is a name
 (`...name`). Masking more than needed is the safe side: an auditor reads the per-rule results.
+A reviewer's comment is free text: masked by privacy.text against these values and those of the
+application's other records, for every reader but its author.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from miaopi.identifiers import KINDS
 from miaopi.model import ServiceDefinition
 
 from miaopi_platform.privacy.pii import mask_paths, mask_value
+from miaopi_platform.privacy.text import TextMask, identifier_kind
 from miaopi_platform.records.items import EvidenceSnapshot
-
-#: identifier kinds that identify a person, recognised by shape wherever they appear
-_PERSONAL_KINDS = ("cn.ric", "cn.mobile", "bankcard")
-_SHAPES = tuple((kind, re.compile(KINDS[kind].pattern)) for kind in _PERSONAL_KINDS)
-#: the same shapes inside free text (a reviewer's comment), a lower-case check letter too
-_IN_TEXT = re.compile(
-    "|".join(
-        rf"(?<![0-9A-Za-z])(?:{KINDS[k].pattern.strip('^$')})(?![0-9A-Za-z])"
-        for k in _PERSONAL_KINDS
-    ),
-    re.IGNORECASE,
-)
-
-
-def _named_values(record: Any, name: str = "") -> list[str]:
-    """String values under name-like attributes (`name`, `holderName`, ...) of a record."""
-    if isinstance(record, dict):
-        return [v for k, item in record.items() for v in _named_values(item, str(k))]
-    if isinstance(record, list):
-        return [v for item in record for v in _named_values(item, name)]
-    if isinstance(record, str) and record and name.lower().endswith("name"):
-        return [record]
-    return []
+from miaopi_platform.records.personal import Known, personal_values
 
 
 class Redactor:
+    """Masks what the audit API shows of one record. `related`: the personal values of the
+    application's other records (a reviewer's record has none of its own), for free text."""
+
     def __init__(
         self,
         service: ServiceDefinition,
         application: dict[str, Any],
         evidence: Mapping[str, EvidenceSnapshot] | None = None,
+        related: Known | None = None,
     ) -> None:
         self._paths = service.personal_paths
         self._application = application
-        self._personal: dict[str, tuple[str, ...]] = {}
-        for path, kinds in self._paths.items():
-            value: Any = application
-            for part in path:
-                value = value.get(part) if isinstance(value, dict) else None
-            if isinstance(value, str) and value:
-                self._personal[value] = kinds
-        # names in other departments' records (a bank card holder, say) are masked in free
-        # text too: a reviewer's comment may quote them
-        for snapshot in (evidence or {}).values():
-            record = snapshot.get("record") if isinstance(snapshot, dict) else None
-            for name in _named_values(record):
-                self._personal.setdefault(name, ())
+        own = personal_values(service, [{"application": application, "evidence": evidence}])
+        self._personal: Known = {**(related or {}), **own}
+
+    @property
+    def known(self) -> Known:
+        """Every personal value known: the record's and the related ones."""
+        return self._personal
 
     def application(self) -> dict[str, Any]:
         return mask_paths(self._application, self._paths)
@@ -78,18 +55,16 @@ class Redactor:
             return value
         if value in self._personal:
             return mask_value(self._personal[value], value)
-        for kind, shape in _SHAPES:
-            if shape.fullmatch(value.upper()):  # an ID number's check letter in lower case too
-                return mask_value((kind,), value)
+        kind = identifier_kind(value)
+        if kind:
+            return mask_value((kind,), value)
         if name.lower().endswith("name"):
             return mask_value((), value)
         return value
 
     def text(self, text: str) -> str:
-        """Free text with the application's personal values and identifier shapes masked."""
-        for value, kinds in self._personal.items():
-            text = text.replace(value, mask_value(kinds, value))
-        return _IN_TEXT.sub(lambda m: str(self.value(m.group(0))), text)
+        """Free text with every known personal value, identifier and name masked (privacy.text)."""
+        return TextMask(self._personal)(text)
 
     def trace_values(self, values: dict[str, Any]) -> dict[str, Any]:
         """A rule's trace values by dotted path (`app.idNumber`, `ev.bank.holderName`, ...)."""

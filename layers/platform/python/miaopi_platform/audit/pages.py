@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import heapq
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
@@ -43,13 +43,6 @@ class _PageToken(TypedDict):
     q: str
     s: int
     c: dict[str, Cursor]
-
-
-class _IndexToken(TypedDict):
-    """A token of a list paged by position: the plan's fingerprint and the next position."""
-
-    q: str
-    i: int
 
 
 #: a token's nesting: {"c": {partition: [decidedAt, decisionId]}}; deeper is refused unparsed
@@ -177,28 +170,25 @@ def _valid_cursor(cursor: object, plan: Plan) -> bool:
     )
 
 
-def encode_index(position: int, plan_fingerprint: str) -> str:
-    """A token for lists paged by position (chains of a period)."""
-    return _dump({"q": plan_fingerprint, "i": position})
+def encode_state(body: Mapping[str, object]) -> str:
+    """A token for a page's state of the caller's own making (chain verification)."""
+    return _dump(body)
 
 
-def decode_index(token: str, plan_fingerprint: str, size: int) -> int:
-    body = _load(token)
-    position = body.get("i")
-    if (
-        body.get("q") != plan_fingerprint
-        or not isinstance(position, int)
-        or not 0 < position < size
-    ):
-        raise _invalid()
-    return position
+def decode_state(token: str) -> dict[str, object]:
+    """A token's content, not trusted yet (see encode_state)."""
+    return _load(token)
+
+
+def invalid_token() -> BadRequest:
+    return _invalid()
 
 
 def _invalid() -> BadRequest:
     return BadRequest("nextToken is not valid", [{"field": "nextToken", "code": "invalid"}])
 
 
-def _dump(body: _PageToken | _IndexToken) -> str:
+def _dump(body: _PageToken | Mapping[str, object]) -> str:
     raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

@@ -13,7 +13,7 @@ from miaopi_platform.audit.pages import Position
 from miaopi_platform.audit.verification import HeadState
 from miaopi_platform.aws.dynamo import Item, dynamodb_errors, from_item
 from miaopi_platform.aws.errors import DependencyUnavailable
-from miaopi_platform.records.indexes import BY_CHAIN, BY_SERVICE_DAY, PARTITION_KEYS, SORT_KEYS
+from miaopi_platform.records.indexes import BY_CHAIN, PARTITION_KEYS, SORT_KEYS
 from miaopi_platform.records.items import ChainEntry, DecisionRecord, DecisionSummaryItem
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
@@ -79,15 +79,21 @@ class AuditStore:
         item = answer.get("Item")
         return cast(DecisionRecord, from_item(item)) if item else None
 
-    def records(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]:
-        """Full records by id (those that exist)."""
+    def records(
+        self, decision_ids: Iterable[str], fields: tuple[str, ...] = ()
+    ) -> dict[str, DecisionRecord]:
+        """Full records by id (those that exist), read consistently; only `fields` of each
+        (decisionId included) if given."""
         ids = list(dict.fromkeys(decision_ids))
         found: dict[str, DecisionRecord] = {}
         for start in range(0, len(ids), _BATCH):
             keys: list[Item] = [{"decisionId": {"S": i}} for i in ids[start : start + _BATCH]]
-            request: Mapping[str, KeysAndAttributesUnionTypeDef] = {
-                self._decisions: {"Keys": keys, "ConsistentRead": True}
-            }
+            wanted: KeysAndAttributesUnionTypeDef = {"Keys": keys, "ConsistentRead": True}
+            if fields:
+                names = {f"#f{n}": name for n, name in enumerate(("decisionId", *fields))}
+                wanted["ProjectionExpression"] = ", ".join(names)
+                wanted["ExpressionAttributeNames"] = names
+            request: Mapping[str, KeysAndAttributesUnionTypeDef] = {self._decisions: wanted}
             for attempt in range(_UNPROCESSED_RETRIES):
                 with dynamodb_errors(_WHAT):
                     answer = self._client.batch_get_item(RequestItems=request)
@@ -102,9 +108,36 @@ class AuditStore:
                 raise DependencyUnavailable(f"{_WHAT} are unavailable, try again shortly")
         return found
 
-    def chain(self, chain_id: str) -> list[ChainEntry]:
-        """The chained entries of a chain (ids, positions, hashes), in position order."""
-        return [cast(ChainEntry, from_item(i)) for i in self._all(BY_CHAIN, chain_id)]
+    def chain(
+        self, chain_id: str, start: int | None = None, limit: int | None = None
+    ) -> tuple[list[ChainEntry], bool]:
+        """The chained entries of a chain (ids, positions, hashes) in position order, from
+        position `start` (default: the lowest, forged ones before 1 included), at most `limit`
+        of them (default: all); and whether there are more."""
+        request: QueryInputTypeDef = {
+            "TableName": self._decisions,
+            "IndexName": BY_CHAIN,
+            "KeyConditionExpression": "chainId = :c",
+            "ExpressionAttributeValues": {":c": {"S": chain_id}},
+            "ScanIndexForward": True,
+        }
+        if start is not None:
+            request["KeyConditionExpression"] = "chainId = :c AND chainSeq >= :s"
+            request["ExpressionAttributeValues"] = {
+                ":c": {"S": chain_id},
+                ":s": {"N": str(start)},
+            }
+        entries: list[ChainEntry] = []
+        while limit is None or len(entries) < limit:
+            if limit is not None:
+                request["Limit"] = limit - len(entries)
+            with dynamodb_errors(_WHAT):
+                answer = self._client.query(**request)
+            entries += [cast(ChainEntry, from_item(i)) for i in answer.get("Items", [])]
+            if not answer.get("LastEvaluatedKey"):
+                return entries, False
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return entries, True
 
     def at(self, chain_id: str, seq: int) -> list[ChainEntry]:
         """The chained entries at one position (normally one)."""
@@ -117,11 +150,6 @@ class AuditStore:
             )
         return [cast(ChainEntry, from_item(i)) for i in answer.get("Items", [])]
 
-    def partition(self, key: str) -> list[str]:
-        """The ids of every record written to one day-and-shard partition (byServiceDay)."""
-        items = self._all(BY_SERVICE_DAY, key, "decisionId")
-        return [str(from_item(i)["decisionId"]) for i in items]
-
     def head(self, chain_id: str) -> HeadState | None:
         with dynamodb_errors(_WHAT):
             answer = self._client.get_item(
@@ -132,24 +160,3 @@ class AuditStore:
             return None
         updated = item.get("updatedAt", {}).get("S")
         return HeadState(int(item["seq"]["N"]), item["hash"]["S"], updated)
-
-    def _all(self, index: str, key: str, projection: str | None = None) -> list[Item]:
-        """Every item of one index partition, as stored."""
-        request: QueryInputTypeDef = {
-            "TableName": self._decisions,
-            "IndexName": index,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": PARTITION_KEYS[index]},
-            "ExpressionAttributeValues": {":pk": {"S": key}},
-            "ScanIndexForward": True,
-        }
-        if projection:
-            request["ProjectionExpression"] = projection
-        items: list[Item] = []
-        while True:
-            with dynamodb_errors(_WHAT):
-                answer = self._client.query(**request)
-            items += answer.get("Items", [])
-            if not answer.get("LastEvaluatedKey"):
-                return items
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]

@@ -175,14 +175,29 @@ class HeadView(ApiModel):
 
 
 class ChainReportView(ApiModel):
+    """One chain's part verified on a page (a chain longer than a page has an item on each page
+    it spans, in order): the problems found on this page, and the chain's figures so far. The
+    item with `complete` true is the chain's verdict."""
+
     chain_id: str
+    #: the chain's records walked so far
     records: int
-    #: new records not chained yet (within the sequencer's grace period)
+    #: new records not chained yet (within the sequencer's grace period), so far
     pending: int
+    #: the chain's head as read when its verification started
     head: HeadView | None = None
+    #: no problem found in the chain so far (the chain's verdict once `complete`)
     verified: bool
+    #: the chain's first problem so far
     first_problem: FindingView | None = None
+    #: the problems found on this page, first first
     problems: list[FindingView] = Field(default_factory=list)
+    #: the chain's problems so far, over all its pages
+    problem_count: int = 0
+    #: the last chain position walked so far
+    walked: int = 0
+    #: the chain's verification ended on this page
+    complete: bool = True
 
 
 class ChainPage(ApiModel):

@@ -26,8 +26,10 @@ from miaopi_platform.catalogue.services import find
 from miaopi_platform.credit.flow import false_data_listing
 from miaopi_platform.credit.store import AlreadyListed, CreditList, Listing, in_force
 from miaopi_platform.privacy.pii import PiiHasher
+from miaopi_platform.privacy.text import masked_comment
 from miaopi_platform.records.ids import decision_id, decision_id_for
 from miaopi_platform.records.items import ApplicationItem, DecisionRecord
+from miaopi_platform.records.personal import personal_values
 from miaopi_platform.records.store import ApplicationStore
 from miaopi_platform.records.views import EvidenceSnapshotView, TraceView, view
 from miaopi_platform.review.items import ReviewTask, TaskMessage, WorkflowInput, WorkflowOutput
@@ -152,8 +154,10 @@ def task(ports: ReviewPorts, task_id: str) -> ReviewTask:
     return found
 
 
-def case_of(ports: ReviewPorts, task_id: str) -> ReviewTaskDetail:
-    """One task with its case: the application, the evidence and the rules that referred it."""
+def case_of(ports: ReviewPorts, task_id: str, reader: str | None = None) -> ReviewTaskDetail:
+    """One task with its case: the application, the evidence and the rules that referred it;
+    the decision's comment (once decided) in clear for its author only, masked for any other
+    reviewer against the case's personal values (privacy.text)."""
     found = task(ports, task_id)
     application = ports.store.get(found["applicationId"])
     source = _decision(ports, found["sourceDecisionId"])
@@ -179,6 +183,12 @@ def case_of(ports: ReviewPorts, task_id: str) -> ReviewTaskDetail:
             "facts": source.get("facts", {}),
             "ruleSetVersion": source["ruleSetVersion"],
             "ruleSetHash": source["ruleSetHash"],
+            "comment": masked_comment(
+                found.get("comment"),
+                reader,
+                found.get("reviewerId"),
+                personal_values(service, [source]),
+            ),
         }
     )
 

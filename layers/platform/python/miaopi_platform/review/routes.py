@@ -68,8 +68,8 @@ def list_reviews(
     tags=["Reviews"],
 )
 def get_review(task_id: _TASK_ID) -> Response[str]:
-    require_group(router, REVIEWERS)
-    return json_response(200, case_of(_ports(), task_id).wire())
+    reviewer = require_group(router, REVIEWERS)
+    return json_response(200, case_of(_ports(), task_id, reviewer).wire())
 
 
 @router.post(
