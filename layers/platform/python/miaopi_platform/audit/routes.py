@@ -39,6 +39,7 @@ from miaopi_platform.audit.views import (
     WhatIfPage,
     WhatIfRequest,
 )
+from miaopi_platform.aws.api import errors, request_body, signed_in
 from miaopi_platform.aws.errors import NotFound, UnprocessableEntity
 from miaopi_platform.aws.http import json_body, json_response, parse_body, require_group
 from miaopi_platform.aws.observability import logger, metrics
@@ -55,7 +56,9 @@ To = Annotated[dt.date, Query(alias="to", description="last China date, included
 NextToken = Annotated[str | None, Query(alias="nextToken", max_length=4096)]
 Outcome = Literal["APPROVED", "REJECTED", "PENDING_REVIEW", "REVOKED"]
 _TAGS = ["Audit"]
-_SECURITY: list[dict[str, list[str]]] = [{"cognito": []}]
+_SECURITY = signed_in(AUDITORS)
+#: the errors every auditors' operation can answer; 404: an unknown service
+_ERRORS = (401, 403, 422, 503)
 
 
 class SupervisionRecords(Protocol):
@@ -85,8 +88,10 @@ def _deps() -> AuditPorts:
     "/audit/decisions",
     summary="Decision records by service and period, outcome, rule-set version, decider or "
     "applicant; oldest first, paginated",
+    operation_id="listAuditDecisions",
     responses={
-        200: {"description": "A page", "content": {"application/json": {"model": DecisionPage}}}
+        200: {"description": "A page", "content": {"application/json": {"model": DecisionPage}}},
+        **errors([400, *_ERRORS], {404: "Unknown service"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -136,12 +141,13 @@ def list_audit_decisions(
     "/audit/decisions/<decisionId>",
     summary="One decision record: trace, evidence snapshot, rule set, chain position, hash "
     "checks and its replay; personal data masked",
+    operation_id="getAuditDecision",
     responses={
         200: {
             "description": "The record",
             "content": {"application/json": {"model": DecisionDetail}},
         },
-        404: {"description": "No such decision"},
+        **errors(_ERRORS, {404: "No such decision"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -164,8 +170,10 @@ def get_audit_decision(
     "/audit/stats",
     summary="A service's figures for a period: volumes, rates, failing rules, latency, "
     "reviewer overturns, revocations",
+    operation_id="getAuditStats",
     responses={
-        200: {"description": "The figures", "content": {"application/json": {"model": StatsView}}}
+        200: {"description": "The figures", "content": {"application/json": {"model": StatsView}}},
+        **errors(_ERRORS, {404: "Unknown service"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -181,8 +189,13 @@ def get_audit_stats(service_id: ServiceId, start: From, end: To) -> Response[str
     "/audit/chains",
     summary="Verify the hash chains of a service and period: altered, missing or inserted "
     "records; a page of chains at a time",
+    operation_id="verifyAuditChains",
     responses={
-        200: {"description": "Chain reports", "content": {"application/json": {"model": ChainPage}}}
+        200: {
+            "description": "Chain reports",
+            "content": {"application/json": {"model": ChainPage}},
+        },
+        **errors([400, *_ERRORS], {404: "Unknown service"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -219,8 +232,10 @@ def verify_audit_chains(
 @router.get(
     "/audit/replays",
     summary="Replay a service's decisions of a period from their records; a page at a time",
+    operation_id="replayAuditDecisions",
     responses={
-        200: {"description": "Replays", "content": {"application/json": {"model": ReplayPage}}}
+        200: {"description": "Replays", "content": {"application/json": {"model": ReplayPage}}},
+        **errors([400, *_ERRORS], {404: "Unknown service"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -246,9 +261,14 @@ def replay_audit_decisions(
     "/audit/what-if",
     summary="Run a candidate rule set over a service's stored applications of a period "
     "(writes nothing); a page at a time",
+    operation_id="runAuditWhatIf",
+    openapi_extensions=request_body(WhatIfRequest, "The service, the period and the candidate"),
     responses={
         200: {"description": "Transitions", "content": {"application/json": {"model": WhatIfPage}}},
-        422: {"description": "The candidate does not load, or invalid fields"},
+        **errors(
+            [400, 401, 403, 413, 503],
+            {404: "Unknown service", 422: "The candidate does not load, or invalid fields"},
+        ),
     },
     security=_SECURITY,
     tags=_TAGS,
