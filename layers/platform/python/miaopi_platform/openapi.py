@@ -63,6 +63,7 @@ def document() -> dict[str, Any]:
             _header_names(operation)
     _submit_per_service(parsed, schemas)
     _error_object_only(parsed, schemas)
+    _service_ids(parsed, schemas)
     return parsed
 
 
@@ -109,6 +110,31 @@ def _submit_per_service(spec: dict[str, Any], schemas: dict[str, Any]) -> None:
             "content": {"application/json": {"schema": form}},
         }
         spec["paths"][SUBMIT_PATH.replace("{serviceId}", service.id)] = {"post": operation}
+
+
+def _service_ids(spec: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A `serviceId` a client sends is one of the published services (from the rules data)."""
+    from miaopi_platform.catalogue.services import all_services
+
+    known = sorted(all_services())
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "serviceId":
+                    _enum(parameter["schema"], known)
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body:
+                target = schemas[body["schema"]["$ref"].removeprefix(COMPONENTS)]
+                if "serviceId" in target.get("properties", {}):
+                    _enum(target["properties"]["serviceId"], known)
+
+
+def _enum(schema: dict[str, Any], values: list[str]) -> None:
+    """`values` as the string's choices, wherever it sits in an optional's anyOf."""
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "string":
+            option["enum"] = values
+            option.pop("maxLength", None)
 
 
 def _error_object_only(spec: dict[str, Any], schemas: dict[str, Any]) -> None:

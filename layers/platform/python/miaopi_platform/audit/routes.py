@@ -120,8 +120,8 @@ def list_audit_decisions(
     next_token: NextToken = None,
 ) -> Response[str]:
     deps = _deps()
-    if service_id:
-        find(service_id)  # an unknown service is a 404, not an empty list
+    if service_id is not None:
+        find(service_id)  # an unknown (or empty) service is a 404, not an empty (or full) list
     if subject_id and not subject_hash:
         subject_hash = deps.hasher.digest(_subject(subject_id))
     query = DecisionFilter(

@@ -16,15 +16,13 @@ from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.credit.items import CreditEntry
 from miaopi_platform.credit.store import CreditList, in_force
 from miaopi_platform.credit.views import (
+    SUBJECT_KINDS,
     CreditEntryDetail,
     CreditEntryView,
     ListRequest,
     RepairRequest,
 )
 from miaopi_platform.privacy.pii import PiiHasher, mask_value
-
-#: identifier kinds a credit-list subject may have: a person or an enterprise
-SUBJECT_KINDS = ("cn.ric", "cn.uscc")
 
 
 class CreditPorts(Protocol):

@@ -48,8 +48,8 @@ def list_reviews(
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> Response[str]:
     require_group(router, REVIEWERS)
-    if service_id:
-        find(service_id)  # an unknown service is a 404, not an empty queue
+    if service_id is not None:
+        find(service_id)  # an unknown (or empty) service is a 404, not an empty (or full) queue
     items, token = _ports().reviews.queue(status, service_id, limit, next_token)
     page = ReviewTaskPage(
         items=[ReviewTaskSummary.model_validate(i) for i in items], next_token=token
