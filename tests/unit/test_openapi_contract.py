@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from miaopi.identifiers import KINDS
+from miaopi_platform.catalogue.services import all_services
 from miaopi_platform.openapi import document
 from openapi_spec_validator import validate
 
@@ -142,3 +143,20 @@ def test_the_security_scheme_is_a_bearer_jwt_with_roles(spec: dict[str, Any]) ->
     assert roles["/credit-list/entries"] == ["admins"]
     assert roles["/applications"] == []
     assert "security" not in spec["paths"]["/services"]["get"]
+
+
+def test_a_service_id_a_client_sends_is_one_of_the_published_services(
+    spec: dict[str, Any],
+) -> None:
+    # Given the services the rules data publishes
+    published = sorted(all_services())
+    assert len(published) >= 6
+    # Then every serviceId parameter and body field offers exactly those
+    offered = []
+    for _m, _p, op in operations(spec):
+        offered += [p["schema"] for p in op.get("parameters", []) if p["name"] == "serviceId"]
+    offered.append(spec["components"]["schemas"]["WhatIfRequest"]["properties"]["serviceId"])
+    assert len(offered) >= 8
+    for schema in offered:
+        choices = [o["enum"] for o in schema.get("anyOf", [schema]) if "enum" in o]
+        assert choices == [published]
