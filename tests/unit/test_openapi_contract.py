@@ -6,15 +6,21 @@ says; these tests check the document says enough for a client to be built from i
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from miaopi.identifiers import KINDS
+from miaopi_platform.aws.api import ErrorBody
 from miaopi_platform.catalogue.services import all_services
 from miaopi_platform.openapi import document
 from openapi_spec_validator import validate
 
+from infra.local.template import load_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
 METHODS_WITH_BODY = {"post", "put", "patch"}
 
 
@@ -160,3 +166,18 @@ def test_a_service_id_a_client_sends_is_one_of_the_published_services(
     for schema in offered:
         choices = [o["enum"] for o in schema.get("anyOf", [schema]) if "enum" in o]
         assert choices == [published]
+
+
+def test_what_api_gateway_answers_itself_is_the_error_object_too() -> None:
+    # Given the API's gateway responses in template.yaml (no token, throttled, a failed function)
+    api = load_yaml(ROOT / "template.yaml")["Resources"]["MiaopiApi"]["Properties"]
+    responses = api["GatewayResponses"]
+    assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    for response in responses.values():
+        # When API Gateway fills in its context (messageString comes quoted)
+        body = response["ResponseTemplates"]["application/json"]
+        body = body.replace("$context.error.responseType", "UNAUTHORIZED")
+        body = body.replace("$context.error.messageString", '"Unauthorized"')
+        # Then the body is the error object the document promises
+        error = ErrorBody.model_validate(json.loads(body)).error
+        assert (error.code, error.message, error.details) == ("UNAUTHORIZED", "Unauthorized", [])

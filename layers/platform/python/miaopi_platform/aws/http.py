@@ -108,11 +108,13 @@ def make_resolver() -> APIGatewayRestResolver:
 def _declared_query_only(
     app: APIGatewayRestResolver, next_middleware: NextMiddleware
 ) -> Response[Any]:
-    """A query parameter the route does not take is a 422, never ignored: a misspelt filter
-    (`outcom=REJECTED`) would otherwise be answered with more than was asked."""
+    """On a route that takes query parameters (filters, paging), one it does not take is a 422,
+    never ignored: a misspelt filter (`outcom=REJECTED`) would otherwise be answered with more
+    than was asked. (A route without any, or an unknown route, has nothing to misspell.)"""
     route = app.context.get("_route")
     declared = {param.alias for param in route.dependant.query_params} if route else set()
-    unknown = sorted(set(app.current_event.query_string_parameters or {}) - declared)
+    given = set(app.current_event.query_string_parameters or {})
+    unknown = sorted(given - declared) if declared else []
     if unknown:
         raise UnprocessableEntity(
             "the request has query parameters this operation does not take",
