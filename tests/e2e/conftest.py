@@ -227,9 +227,9 @@ class StackProcess:
         proc.wait(STOP_TIMEOUT_S)
 
 
-@pytest.fixture(scope="session")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    state_dir = tmp_path_factory.mktemp("e2e-stack")
+@contextlib.contextmanager
+def running_api(state_dir: Path) -> Iterator[Api]:
+    """A local stack of its own in `state_dir`, stopped on the way out."""
     stack = StackProcess(state_dir)
     started = time.monotonic()
     info = stack.start()
@@ -239,6 +239,12 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield Api(info["apiUrl"], info, state_dir / STACK_FILE_NAME, personas, started_in)
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with running_api(tmp_path_factory.mktemp("e2e-stack")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -410,11 +410,11 @@ def test_openapi_document_is_valid_and_docs_render(api: Api) -> None:
         "/services",
         "/services/{serviceId}",
         "/services/{serviceId}/rules",
-        "/services/{serviceId}/applications",
+        f"/services/{ELDERLY}/applications",
         "/applications",
         "/applications/{applicationId}",
     } <= paths
-    assert "post" in answer.body["paths"]["/services/{serviceId}/applications"]
+    assert "post" in answer.body["paths"][f"/services/{ELDERLY}/applications"]
     # And /docs is an HTML page
     docs = requests.get(f"{api.base_url}/docs", timeout=TIMEOUT_S)
     assert docs.status_code == 200

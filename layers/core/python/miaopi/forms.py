@@ -44,6 +44,7 @@ def _annotation(name: str, spec: FormField, path: str) -> Any:
     if spec.personal:
         extra["x-personal"] = True
     base: Any
+    description = None
     if spec.type == "string":
         base = Annotated[
             str,
@@ -68,13 +69,16 @@ def _annotation(name: str, spec: FormField, path: str) -> Any:
     elif spec.type == "identifier":
         kinds = tuple(spec.kinds or ())
         extra["x-identifier-kinds"] = list(kinds)
+        description = " Or: ".join(identifiers.KINDS[kind].rule for kind in kinds)
         base = Annotated[str, StringConstraints(max_length=40), _identifier(kinds)]
     else:
         base = build_model(f"{path}_{name}", Form(fields=spec.fields or {}))
-    field = Field(title=spec.title.en, json_schema_extra=extra)
+    field = Field(title=spec.title.en, description=description, json_schema_extra=extra)
     if spec.required:
         return (base, field)
-    field = Field(default=None, title=spec.title.en, json_schema_extra=extra)
+    field = Field(
+        default=None, title=spec.title.en, description=description, json_schema_extra=extra
+    )
     return (base | None, field)
 
 

@@ -37,6 +37,9 @@ class IdentifierKind:
     mask: Callable[[str], str]
     #: JSON Schema pattern of the normalized form, published with the application form.
     pattern: str
+    #: what a valid value is, check digit included: the field's description in the published
+    #: form (GET /services/{id} and the OpenAPI document), where a client reads it
+    rule: str = ""
 
 
 def _stdnum(module: object, title: str) -> Callable[[str], str]:
@@ -167,6 +170,9 @@ KINDS: dict[str, IdentifierKind] = {
             _resident_id,
             _keep(3, 2),
             r"^\d{17}[\dX]$",
+            rule="Resident identity card number (GB 11643-1999): 18 characters, 17 digits then a "
+            "check character (ISO 7064 MOD 11-2 over the 17 digits: 0-9 or X); digits 7-14 are a "
+            "real birth date YYYYMMDD. Spaces are ignored and a lower-case x reads as X.",
         ),
         IdentifierKind(
             "cn.uscc",
@@ -174,13 +180,47 @@ KINDS: dict[str, IdentifierKind] = {
             _stdnum(uscc, "unified social credit code"),
             _keep(4, 2),
             r"^[0-9A-HJ-NPQRTUWXY]{18}$",
+            rule="Unified social credit code (GB 32100-2015): 18 characters, the first 8 digits, "
+            "the rest digits or letters without I, O, S, V, Z; the 18th is a check character "
+            "(weighted MOD 31 over the first 17). Spaces are ignored, letters read upper-case.",
         ),
-        IdentifierKind("bankcard", "bank card number", _bank_card, _keep(4, 4), r"^\d{12,19}$"),
-        IdentifierKind("cn.mobile", "mobile phone number", _mobile, _keep(3, 4), r"^1[3-9]\d{9}$"),
         IdentifierKind(
-            "vin", "vehicle identification number", _vin, _keep(3, 4), r"^[A-HJ-NPR-Z0-9]{17}$"
+            "bankcard",
+            "bank card number",
+            _bank_card,
+            _keep(4, 4),
+            r"^\d{12,19}$",
+            rule="Bank card number: 12 to 19 digits, the last a Luhn check digit "
+            "(ISO/IEC 7812-1). Spaces and hyphens are ignored.",
         ),
-        IdentifierKind("cn.plate", "vehicle plate number", _plate, _keep(2, 2), _PLATE.pattern),
+        IdentifierKind(
+            "cn.mobile",
+            "mobile phone number",
+            _mobile,
+            _keep(3, 4),
+            r"^1[3-9]\d{9}$",
+            rule="Mainland mobile phone number: 11 digits starting 13-19, optionally after +86 "
+            "(no check digit). Spaces and hyphens are ignored.",
+        ),
+        IdentifierKind(
+            "vin",
+            "vehicle identification number",
+            _vin,
+            _keep(3, 4),
+            r"^[A-HJ-NPR-Z0-9]{17}$",
+            rule="Vehicle identification number (GB 16735 / ISO 3779): 17 letters or digits "
+            "without I, O, Q; the 9th is a check character (weighted MOD 11, 10 written X).",
+        ),
+        IdentifierKind(
+            "cn.plate",
+            "vehicle plate number",
+            _plate,
+            _keep(2, 2),
+            _PLATE.pattern,
+            rule="Mainland plate number: a province character, a letter, then 5 letters or "
+            "digits (6 for new-energy vehicles) without I and O (no check digit). Spaces and "
+            "the separator · are ignored.",
+        ),
     )
 }
 

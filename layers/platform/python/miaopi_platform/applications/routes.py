@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from miaopi_platform.applications.flow import ApplicantPorts, own_application
+from miaopi_platform.aws.api import errors, signed_in
 from miaopi_platform.aws.http import caller_id, json_response
 from miaopi_platform.records.views import ApplicationPage, ApplicationView, view
 
@@ -18,10 +19,12 @@ router = Router()
 @router.get(
     "/applications",
     summary="The caller's own applications, newest first",
+    operation_id="listApplications",
     responses={
-        200: {"description": "A page", "content": {"application/json": {"model": ApplicationPage}}}
+        200: {"description": "A page", "content": {"application/json": {"model": ApplicationPage}}},
+        **errors([400, 401, 422, 503]),
     },
-    security=[{"cognito": []}],
+    security=signed_in(),
     tags=["Applications"],
 )
 def list_applications(
@@ -38,14 +41,15 @@ def list_applications(
 @router.get(
     "/applications/<applicationId>",
     summary="One of the caller's applications",
+    operation_id="getApplication",
     responses={
         200: {
             "description": "The application",
             "content": {"application/json": {"model": ApplicationView}},
         },
-        404: {"description": "No such application of the caller's"},
+        **errors([401, 422, 503], {404: "No such application of the caller's"}),
     },
-    security=[{"cognito": []}],
+    security=signed_in(),
     tags=["Applications"],
 )
 def get_application(

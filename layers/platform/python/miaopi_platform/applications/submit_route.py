@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from miaopi.errors import UnknownService
 
 from miaopi_platform.applications.flow import ApplicantPorts, submit
+from miaopi_platform.aws.api import errors, signed_in
 from miaopi_platform.aws.errors import DependencyUnavailable
 from miaopi_platform.aws.http import caller_id, json_body, json_response
 from miaopi_platform.aws.observability import logger, metrics
@@ -33,26 +34,31 @@ IdempotencyKey = Annotated[
 @router.post(
     "/services/<serviceId>/applications",
     summary="Submit an application and get its decision in the same request",
+    description="The body is the service's application form (GET /services/{serviceId} "
+    "publishes it as formSchema); the document lists one operation per service.",
+    operation_id="submitApplication",
     responses={
         201: {
             "description": "Created and decided",
             "content": {"application/json": {"model": ApplicationView}},
         },
-        200: {"description": "The same key and body again: the application already created"},
-        400: {"description": "Malformed JSON"},
-        401: {"description": "Missing or bad token"},
-        404: {"description": "Unknown service"},
-        409: {"description": "Idempotency-Key reused with another body"},
-        413: {"description": "Body too large"},
-        415: {"description": "The body is not declared application/json"},
-        422: {"description": "Invalid fields, one entry per field"},
-        503: {
-            "description": "A dependency is down or too slow; see Retry-After. Each detail says "
-            "whether the application was recorded: false, or 'unknown' (retry with the same "
-            "Idempotency-Key: it returns the application if it was)"
+        200: {
+            "description": "The same Idempotency-Key and body again: the application already "
+            "created",
+            "content": {"application/json": {"model": ApplicationView}},
         },
+        **errors(
+            [400, 401, 413, 415, 422],
+            {
+                404: "Unknown service",
+                409: "Idempotency-Key reused with another body, or no rule set in force",
+                503: "A dependency is down or too slow: retry after Retry-After seconds. Each "
+                "detail says whether the application was recorded: false, or 'unknown' (retry with "
+                "the same Idempotency-Key: it returns the application if it was)",
+            },
+        ),
     },
-    security=[{"cognito": []}],
+    security=signed_in(),
     tags=["Applications"],
 )
 def submit_application(

@@ -31,6 +31,8 @@ from miaopi_platform.records.indexes import (
 
 #: the longest period one query may cover (a page reads the days one after the other)
 MAX_DAYS = 366
+#: the days a period may name: China days whose UTC bounds a datetime holds (year 1 does not)
+EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,12 @@ def period_of(start: dt.date | None, end: dt.date | None) -> Period | None:
             "give both from and to",
             [{"field": "from" if start is None else "to", "code": "missing"}],
         )
+    for name, day in (("from", start), ("to", end)):
+        if not EARLIEST <= day <= LATEST:
+            raise UnprocessableEntity(
+                f"{name} is a date from {EARLIEST} to {LATEST}",
+                [{"field": name, "code": "out_of_range"}],
+            )
     if end < start:
         raise UnprocessableEntity("to is before from", [{"field": "to", "code": "before_from"}])
     if (end - start).days + 1 > MAX_DAYS:

@@ -39,6 +39,7 @@ from miaopi_platform.audit.views import (
     WhatIfPage,
     WhatIfRequest,
 )
+from miaopi_platform.aws.api import errors, request_body, signed_in
 from miaopi_platform.aws.errors import NotFound, UnprocessableEntity
 from miaopi_platform.aws.http import (
     caller_id,
@@ -66,7 +67,9 @@ _TAGS = ["Audit"]
 #: the function's timeout whatever the day's volume: make bench, audit.chains_*)
 CHAIN_PAGE = 400
 MAX_CHAIN_PAGE = 2000
-_SECURITY: list[dict[str, list[str]]] = [{"cognito": []}]
+_SECURITY = signed_in(AUDITORS)
+#: the errors every auditors' operation can answer; 404: an unknown service
+_ERRORS = (401, 403, 422, 503)
 
 
 class SupervisionRecords(Protocol):
@@ -97,8 +100,10 @@ def _deps() -> AuditPorts:
     "/audit/decisions",
     summary="Decision records by service and period, outcome, rule-set version, decider, "
     "applicant or application; oldest first, paginated",
+    operation_id="listAuditDecisions",
     responses={
-        200: {"description": "A page", "content": {"application/json": {"model": DecisionPage}}}
+        200: {"description": "A page", "content": {"application/json": {"model": DecisionPage}}},
+        **errors([400, *_ERRORS], {404: "Unknown service"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -135,8 +140,8 @@ def list_audit_decisions(
     next_token: NextToken = None,
 ) -> Response[str]:
     deps = _deps()
-    if service_id:
-        find(service_id)  # an unknown service is a 404, not an empty list
+    if service_id is not None:
+        find(service_id)  # an unknown (or empty) service is a 404, not an empty (or full) list
     if subject_id and not subject_hash:
         subject_hash = deps.hasher.digest(_subject(subject_id))
     query = DecisionFilter(
@@ -157,12 +162,13 @@ def list_audit_decisions(
     "/audit/decisions/<decisionId>",
     summary="One decision record: trace, evidence snapshot, rule set, chain position, hash "
     "checks and its replay; personal data masked",
+    operation_id="getAuditDecision",
     responses={
         200: {
             "description": "The record",
             "content": {"application/json": {"model": DecisionDetail}},
         },
-        404: {"description": "No such decision"},
+        **errors(_ERRORS, {404: "No such decision"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -186,8 +192,10 @@ def get_audit_decision(
     "/audit/stats",
     summary="A service's figures for a period: volumes, rates, failing rules, latency, "
     "reviewer overturns, revocations",
+    operation_id="getAuditStats",
     responses={
-        200: {"description": "The figures", "content": {"application/json": {"model": StatsView}}}
+        200: {"description": "The figures", "content": {"application/json": {"model": StatsView}}},
+        **errors(_ERRORS, {404: "Unknown service"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -203,8 +211,13 @@ def get_audit_stats(service_id: ServiceId, start: From, end: To) -> Response[str
     "/audit/chains",
     summary="Verify the hash chains of a service and period: altered, missing or inserted "
     "records; a page of chain positions at a time (a long chain continues on the next page)",
+    operation_id="verifyAuditChains",
     responses={
-        200: {"description": "Chain reports", "content": {"application/json": {"model": ChainPage}}}
+        200: {
+            "description": "Chain reports",
+            "content": {"application/json": {"model": ChainPage}},
+        },
+        **errors([400, *_ERRORS], {404: "Unknown service"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -240,8 +253,10 @@ def verify_audit_chains(
 @router.get(
     "/audit/replays",
     summary="Replay a service's decisions of a period from their records; a page at a time",
+    operation_id="replayAuditDecisions",
     responses={
-        200: {"description": "Replays", "content": {"application/json": {"model": ReplayPage}}}
+        200: {"description": "Replays", "content": {"application/json": {"model": ReplayPage}}},
+        **errors([400, *_ERRORS], {404: "Unknown service"}),
     },
     security=_SECURITY,
     tags=_TAGS,
@@ -267,9 +282,14 @@ def replay_audit_decisions(
     "/audit/what-if",
     summary="Run a candidate rule set over a service's stored applications of a period "
     "(writes nothing); a page at a time",
+    operation_id="runAuditWhatIf",
+    openapi_extensions=request_body(WhatIfRequest, "The service, the period and the candidate"),
     responses={
         200: {"description": "Transitions", "content": {"application/json": {"model": WhatIfPage}}},
-        422: {"description": "The candidate does not load, or invalid fields"},
+        **errors(
+            [400, 401, 403, 413, 415, 503],
+            {404: "Unknown service", 422: "The candidate does not load, or invalid fields"},
+        ),
     },
     security=_SECURITY,
     tags=_TAGS,

@@ -1,14 +1,22 @@
 """The API contract's base (v1): JSON, camelCase on the wire, and the one error body.
 
 Each capability's own API models live in its package (`records.views`, `catalogue.views`,
-`review.views`, `audit.views`, `credit.routes`); they all derive from `ApiModel`."""
+`review.views`, `audit.views`, `credit.routes`); they all derive from `ApiModel`. A route
+declares its body (`request_body`) and its error statuses (`errors`) with the helpers below,
+so the OpenAPI document says what the route parses and answers (`miaopi_platform.openapi`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+#: where the OpenAPI document keeps its schemas
+COMPONENTS = "#/components/schemas/"
+#: the OpenAPI security scheme's name: the Cognito ID token as an HTTP bearer JWT
+BEARER = "bearerAuth"
 
 
 class ApiModel(BaseModel):
@@ -30,10 +38,70 @@ class ErrorDetail(ApiModel):
 
 
 class ErrorInfo(ApiModel):
+    #: machine-readable, e.g. VALIDATION_FAILED, NOT_FOUND, DEPENDENCY_UNAVAILABLE
     code: str
+    #: for people; never carries a submitted value
     message: str
+    #: one entry per field at fault (422), or what was wrong (400, 404, 409)
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
 class ErrorBody(ApiModel):
+    """Every error the API answers, whatever the status."""
+
     error: ErrorInfo
+
+
+#: what each error status means, unless a route says more
+ERRORS: dict[int, str] = {
+    400: "Malformed request: the body is not JSON, or a nextToken is not one this API gave",
+    401: "Missing, expired or invalid bearer token",
+    403: "The caller lacks the role this operation needs",
+    404: "Not found",
+    409: "Conflicts with the resource's current state",
+    413: "The body exceeds the size limit",
+    415: "The body is not declared as application/json (charset utf-8 at most)",
+    422: "Invalid fields: one entry per field in error.details",
+    503: "A dependency is unavailable: retry after Retry-After seconds",
+}
+
+
+def errors(statuses: Iterable[int], described: Mapping[int, str] | None = None) -> dict[int, Any]:
+    """OpenAPI responses for error statuses, each the error object (ErrorBody): `statuses` with
+    the default descriptions, `described` with the route's own."""
+    described = described or {}
+    out: dict[int, Any] = {}
+    for status in sorted({*statuses, *described}):
+        response: dict[str, Any] = {
+            "description": described.get(status, ERRORS[status]),
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+        if status == 503:
+            response["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying",
+                    "schema": {"type": "integer"},
+                }
+            }
+        out[status] = response
+    return out
+
+
+def request_body(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """The `openapi_extensions` that document a JSON body the route parses itself (with
+    `json_body` and `parse_body`, so malformed, oversized and invalid bodies keep the API's
+    400/413/422); `miaopi_platform.openapi` moves the schema into the document's components."""
+    schema = model.model_json_schema(by_alias=True, ref_template=f"{COMPONENTS}{{model}}")
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+def signed_in(*roles: str) -> list[dict[str, list[str]]]:
+    """A route's OpenAPI security: a bearer token of a user in one of `roles` (the Cognito
+    groups; OpenAPI 3.1 lets a non-OAuth requirement list roles), or of anyone signed in."""
+    return [{BEARER: list(roles)}]

@@ -7,12 +7,14 @@ or hung dependency is a 503 with Retry-After before the function's timeout, not 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from email.message import Message
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -66,6 +68,7 @@ class _Resolver(APIGatewayRestResolver):
 
 def make_resolver() -> APIGatewayRestResolver:
     app = _Resolver(enable_validation=True)
+    app.use(middlewares=[_declared_query_only])
 
     @app.exception_handler(ApplicationInvalid)
     def _invalid(exc: ApplicationInvalid) -> Response[str]:
@@ -119,6 +122,31 @@ def make_resolver() -> APIGatewayRestResolver:
         return error_response(500, "INTERNAL", "an unexpected error occurred")
 
     return app
+
+
+def _declared_query_only(
+    app: APIGatewayRestResolver, next_middleware: NextMiddleware
+) -> Response[Any]:
+    """On a route that takes query parameters (filters, paging), one it does not take is a 422,
+    never ignored: a misspelt filter (`outcom=REJECTED`) would otherwise be answered with more
+    than was asked. (A route without any, or an unknown route, has nothing to misspell.)"""
+    route = app.context.get("_route")
+    declared = {param.alias for param in route.dependant.query_params} if route else set()
+    given = set(app.current_event.query_string_parameters or {})
+    unknown = sorted(given - declared) if declared else []
+    if unknown:
+        raise UnprocessableEntity(
+            "the request has query parameters this operation does not take",
+            [
+                # names only, and only names that look like one (never a value)
+                {"field": name if _NAME.fullmatch(name) else "(query)", "code": "unknown_parameter"}
+                for name in unknown
+            ],
+        )
+    return next_middleware(app)
+
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
 
 def _field(loc: Any) -> str:

@@ -13,7 +13,7 @@ from miaopi.forms import json_schema
 from miaopi.model import RuleSet, ServiceDefinition
 from miaopi.workdays import CHINA
 
-from miaopi_platform.aws.api import Localized
+from miaopi_platform.aws.api import Localized, errors
 from miaopi_platform.aws.errors import NotFound
 from miaopi_platform.aws.http import json_response
 from miaopi_platform.catalogue.services import all_services, find
@@ -56,6 +56,7 @@ def _summary(service: ServiceDefinition, on: dt.date) -> ServiceSummary:
 @router.get(
     "/services",
     summary="Every service that decides in seconds",
+    operation_id="listServices",
     tags=["Catalogue"],
     responses={
         200: {
@@ -73,13 +74,14 @@ def list_services() -> Response[str]:
 @router.get(
     "/services/<serviceId>",
     summary="A service with its application form's JSON Schema",
+    operation_id="getService",
     tags=["Catalogue"],
     responses={
         200: {
             "description": "The service",
             "content": {"application/json": {"model": ServiceDetail}},
         },
-        404: {"description": "Unknown service"},
+        **errors([422], {404: "Unknown service"}),
     },
 )
 def get_service(
@@ -154,13 +156,14 @@ def rule_set_view(service: ServiceDefinition, rule_set: RuleSet, on: dt.date) ->
 @router.get(
     "/services/<serviceId>/rules",
     summary="The rule set in force on a date",
+    operation_id="getServiceRules",
     tags=["Catalogue"],
     responses={
         200: {
             "description": "The rule set",
             "content": {"application/json": {"model": RuleSetView}},
         },
-        404: {"description": "Unknown service, or no rule set in force that day"},
+        **errors([422], {404: "Unknown service, or no rule set in force that day"}),
     },
 )
 def get_rules(

@@ -21,6 +21,7 @@ from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.credit.items import CreditEntry
 from miaopi_platform.credit.store import CreditList, Listing, in_force
 from miaopi_platform.credit.views import (
+    SUBJECT_KINDS,
     CreditEntryDetail,
     CreditEntryView,
     ListRequest,
@@ -28,9 +29,6 @@ from miaopi_platform.credit.views import (
 )
 from miaopi_platform.privacy.pii import PiiHasher, mask_value
 from miaopi_platform.records.decision import FALSE_DATA
-
-#: identifier kinds a credit-list subject may have: a person or an enterprise
-SUBJECT_KINDS = ("cn.ric", "cn.uscc")
 
 
 class CreditPorts(Protocol):

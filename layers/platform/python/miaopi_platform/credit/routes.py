@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
+from miaopi_platform.aws.api import errors, request_body, signed_in
 from miaopi_platform.aws.http import json_body, json_response, parse_body, require_group
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.credit import flow
@@ -29,14 +30,16 @@ ADMINS = "admins"
 @router.post(
     "/credit-list/lookup",
     summary="A subject's credit-list entry and its history (admins)",
+    operation_id="lookupCreditEntry",
+    openapi_extensions=request_body(SubjectRef, "The subject, by identifier (never in a URL)"),
     responses={
         200: {
             "description": "The entry and its history",
             "content": {"application/json": {"model": CreditEntryDetail}},
         },
-        404: {"description": "Not on the list"},
+        **errors([400, 401, 403, 413, 415, 422, 503], {404: "Not on the list"}),
     },
-    security=[{"cognito": []}],
+    security=signed_in(ADMINS),
     tags=["Credit list"],
 )
 def lookup() -> Response[str]:
@@ -48,14 +51,16 @@ def lookup() -> Response[str]:
 @router.post(
     "/credit-list/entries",
     summary="Put a subject on the credit list (admins)",
+    operation_id="addCreditEntry",
+    openapi_extensions=request_body(ListRequest, "The subject, why and until when"),
     responses={
         201: {
             "description": "Listed",
             "content": {"application/json": {"model": CreditEntryView}},
         },
-        409: {"description": "An entry is in force already"},
+        **errors([400, 401, 403, 413, 415, 422, 503], {409: "An entry is in force already"}),
     },
-    security=[{"cognito": []}],
+    security=signed_in(ADMINS),
     tags=["Credit list"],
 )
 def add_entry() -> Response[str]:
@@ -67,15 +72,19 @@ def add_entry() -> Response[str]:
 @router.post(
     "/credit-list/repair",
     summary="Credit repair (信用修复): the entry stays on record but no longer bars (admins)",
+    operation_id="repairCreditEntry",
+    openapi_extensions=request_body(RepairRequest, "The subject and the reason for repair"),
     responses={
         200: {
             "description": "Repaired",
             "content": {"application/json": {"model": CreditEntryView}},
         },
-        404: {"description": "Not on the list"},
-        409: {"description": "The entry is not in force"},
+        **errors(
+            [400, 401, 403, 413, 415, 422, 503],
+            {404: "Not on the list", 409: "The entry is not in force"},
+        ),
     },
-    security=[{"cognito": []}],
+    security=signed_in(ADMINS),
     tags=["Credit list"],
 )
 def repair() -> Response[str]:

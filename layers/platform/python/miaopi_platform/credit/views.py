@@ -6,11 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
+from miaopi.identifiers import KINDS
 from miaopi.inputs import MULTI_LINE, IsoDate, Paragraphs
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from miaopi_platform.aws.api import ApiModel, Localized
+
+#: identifier kinds a credit-list subject may have: a person or an enterprise
+SUBJECT_KINDS = ("cn.ric", "cn.uscc")
 
 
 class _Body(BaseModel):
@@ -19,7 +23,15 @@ class _Body(BaseModel):
 
 class SubjectRef(_Body):
     #: the resident ID number or unified social credit code
-    subject_id: Annotated[str, Field(min_length=15, max_length=20)]
+    subject_id: Annotated[
+        str,
+        Field(
+            min_length=15,
+            max_length=20,
+            description=" Or: ".join(KINDS[kind].rule for kind in SUBJECT_KINDS),
+            json_schema_extra={"x-identifier-kinds": list(SUBJECT_KINDS), "x-personal": True},
+        ),
+    ]
 
 
 class ReasonText(_Body):

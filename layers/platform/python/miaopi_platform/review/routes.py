@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from miaopi_platform.aws.api import errors, request_body, signed_in
 from miaopi_platform.aws.http import json_body, json_response, parse_body, require_group
 from miaopi_platform.catalogue.services import find
 from miaopi_platform.review.flow import ReviewPorts, case_of, decide
@@ -32,10 +33,12 @@ _TASK_ID = Annotated[str, Path(alias="taskId", max_length=64)]
 @router.get(
     "/reviews",
     summary="Review tasks, the earliest deadline first",
+    operation_id="listReviews",
     responses={
-        200: {"description": "A page", "content": {"application/json": {"model": ReviewTaskPage}}}
+        200: {"description": "A page", "content": {"application/json": {"model": ReviewTaskPage}}},
+        **errors([400, 401, 403, 422, 503], {404: "Unknown service"}),
     },
-    security=[{"cognito": []}],
+    security=signed_in(REVIEWERS),
     tags=["Reviews"],
 )
 def list_reviews(
@@ -45,8 +48,8 @@ def list_reviews(
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> Response[str]:
     require_group(router, REVIEWERS)
-    if service_id:
-        find(service_id)  # an unknown service is a 404, not an empty queue
+    if service_id is not None:
+        find(service_id)  # an unknown (or empty) service is a 404, not an empty (or full) queue
     items, token = _ports().reviews.queue(status, service_id, limit, next_token)
     page = ReviewTaskPage(
         items=[ReviewTaskSummary.model_validate(i) for i in items], next_token=token
@@ -57,14 +60,15 @@ def list_reviews(
 @router.get(
     "/reviews/<taskId>",
     summary="One review task: the application, the evidence and the rules that referred it",
+    operation_id="getReview",
     responses={
         200: {
             "description": "The task",
             "content": {"application/json": {"model": ReviewTaskDetail}},
         },
-        404: {"description": "No such task"},
+        **errors([401, 403, 422, 503], {404: "No such task"}),
     },
-    security=[{"cognito": []}],
+    security=signed_in(REVIEWERS),
     tags=["Reviews"],
 )
 def get_review(task_id: _TASK_ID) -> Response[str]:
@@ -75,16 +79,24 @@ def get_review(task_id: _TASK_ID) -> Response[str]:
 @router.post(
     "/reviews/<taskId>/decision",
     summary="Decide a review task (once): APPROVE or REJECT, with reason codes and a comment",
+    operation_id="decideReview",
+    openapi_extensions=request_body(ReviewDecisionRequest, "The reviewer's decision"),
     responses={
         202: {
             "description": "The decision was handed to the workflow, which records it",
             "content": {"application/json": {"model": ReviewDecisionAccepted}},
         },
-        403: {"description": "Not a reviewer, or the reviewer's own application"},
-        409: {"description": "The task was decided already"},
-        422: {"description": "Invalid decision"},
+        **errors(
+            [400, 401, 413, 415, 503],
+            {
+                403: "Not a reviewer, or the reviewer's own application",
+                404: "No such task",
+                409: "The task was decided already, or the subject is on the credit list",
+                422: "Invalid decision: one entry per field in error.details",
+            },
+        ),
     },
-    security=[{"cognito": []}],
+    security=signed_in(REVIEWERS),
     tags=["Reviews"],
 )
 def decide_review(task_id: _TASK_ID) -> Response[str]:
