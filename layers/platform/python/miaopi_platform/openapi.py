@@ -149,6 +149,17 @@ def _error_object_only(spec: dict[str, Any], schemas: dict[str, Any]) -> None:
                     response["description"] = ERRORS[422]
     for name in _POWERTOOLS_ONLY:
         schemas.pop(name, None)
+    # API Gateway itself refuses a request line and headers past its 10 KB limit on any route
+    # (gateway response REQUEST_TOO_LARGE, in the error object: template.yaml GatewayResponses)
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            operation["responses"].setdefault(
+                "413",
+                {
+                    "description": "The request (line and headers, or body) exceeds the limit",
+                    "content": {"application/json": {"schema": error}},
+                },
+            )
 
 
 SWAGGER_PAGE = """<!doctype html>
