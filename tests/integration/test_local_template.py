@@ -370,5 +370,23 @@ def test_the_review_workflow_uses_only_direct_integrations_and_declared_substitu
     assert used == set(props["DefinitionSubstitutions"])
     # And no state runs a Lambda function: only service integrations
     resources = [s["Resource"] for s in definition["States"].values() if s["Type"] == "Task"]
-    assert resources and all(r.startswith("arn:aws:states:::") for r in resources)
+    assert resources and all(r.startswith("arn:${Partition}:states:::") for r in resources)
     assert not any(":lambda:" in r for r in resources)
+
+
+def test_no_partition_or_domain_is_written_into_the_template_or_the_workflow() -> None:
+    # Given the template and the review workflow, as deployed to `aws` and `aws-cn` alike
+    texts = {
+        name: (ROOT / name).read_text()
+        for name in ("template.yaml", "infra/statemachines/review.asl.json")
+    }
+    # Then no ARN names its partition and no endpoint its domain: ${AWS::Partition} and
+    # ${AWS::URLSuffix} do (a service principal such as sns.amazonaws.com is a name, not a domain)
+    found = [
+        f"{name}:{number}: {line.strip()}"
+        for name, text in texts.items()
+        for number, line in enumerate(text.splitlines(), 1)
+        if "arn:aws:" in line
+        or ("amazonaws.com" in line and not line.strip().startswith("Service:"))
+    ]
+    assert found == []
