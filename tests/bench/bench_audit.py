@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, cast
 
-from tests.bench.bench_common import TEMPLATE, Section, environment, median, percentile
+from tests.bench.bench_common import TEMPLATE, Section, fake_aws, median, percentile
 
 SERVICE = "elderly-allowance"
 #: the day's decisions: 10,000 (2,000 with --quick)
@@ -34,15 +34,7 @@ def run_audit(quick: bool) -> Section:
     section = Section("audit")
     state_dir = Path(tempfile.mkdtemp(prefix="miaopi-bench-audit-"))
     try:
-        with environment(
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_SESSION_TOKEN="testing",
-            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-            AWS_ENDPOINT_URL=None,
-            MOTO_PORT=None,
-        ):
+        with fake_aws(MOTO_PORT=None):  # start_moto sets MOTO_PORT; restored after
             _measure(section, QUICK_DECISIONS if quick else DECISIONS, state_dir)
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from tests.bench.bench_common import TEMPLATE, Section, environment, median
+from tests.bench.bench_common import TEMPLATE, Section, fake_aws, median
 
 APPLICANT = "bench0000-aaaa-bbbb-cccc-000000000001"
 
@@ -32,14 +32,7 @@ class CallCounter:
 
 def run_aws(quick: bool) -> Section:
     section = Section("aws calls")
-    with environment(
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # moto's fake credentials
-        AWS_SESSION_TOKEN="testing",
-        AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-        AWS_ENDPOINT_URL=None,
-    ):
+    with fake_aws():
         _measure(section, quick)
     return section
 

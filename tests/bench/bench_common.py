@@ -8,7 +8,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,19 @@ def environment(**values: str | None) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def fake_aws(**more: str | None) -> AbstractContextManager[None]:
+    """moto's fake region and credentials for the block (no endpoint: each bench sets its own)."""
+    return environment(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
+        AWS_ENDPOINT_URL=None,
+        **more,
+    )
 
 
 def child_pids() -> list[int]:

@@ -21,7 +21,7 @@ from tests.bench.bench_common import (
     TEMPLATE,
     Section,
     child_pids,
-    environment,
+    fake_aws,
     median,
     percentile,
 )
@@ -112,15 +112,7 @@ def run_http(quick: bool) -> Section:
     section = Section("http")
     state_dir = Path(tempfile.mkdtemp(prefix="miaopi-bench-"))
     try:
-        with environment(
-            AWS_DEFAULT_REGION="us-east-1",
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_SESSION_TOKEN="testing",
-            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-            AWS_ENDPOINT_URL=None,
-            MOTO_PORT=None,  # start_moto sets it; restored afterwards
-        ):
+        with fake_aws(MOTO_PORT=None):  # start_moto sets MOTO_PORT; restored after
             _measure(section, quick, state_dir)
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
