@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 from miaopi.workdays import CHINA
 
@@ -63,6 +63,19 @@ class Listing:
         return {":seen": {"N": str(self.seen)}}
 
 
+class ListingOf(TypedDict):
+    """What a listing says: the masked subject, why, until when, by whom and on what decision."""
+
+    subject_masked: str
+    reason_code: str
+    reason: LocalizedText
+    valid_until: dt.date
+    by: str
+    now: dt.datetime
+    source_decision_id: NotRequired[str | None]
+    service_id: NotRequired[str | None]
+
+
 class CreditList:
     def __init__(self, client: Any, table: str, history_table: str) -> None:
         self._client = client
@@ -94,53 +107,24 @@ class CreditList:
                 return changes
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
-    def list(
-        self,
-        subject_hash: str,
-        *,
-        subject_masked: str,
-        reason_code: str,
-        reason: LocalizedText,
-        valid_until: dt.date,
-        by: str,
-        now: dt.datetime,
-        source_decision_id: str | None = None,
-        service_id: str | None = None,
-    ) -> CreditEntry | None:
+    def list(self, subject_hash: str, **listing_of: Unpack[ListingOf]) -> CreditEntry | None:
         """List a subject (or list them again after repair or expiry). None when this source
         decision listed them already (a retry); 409 when an entry is in force."""
-        listing = self.prepare(
-            subject_hash,
-            subject_masked=subject_masked,
-            reason_code=reason_code,
-            reason=reason,
-            valid_until=valid_until,
-            by=by,
-            now=now,
-            source_decision_id=source_decision_id,
-            service_id=service_id,
-        )
+        listing = self.prepare(subject_hash, **listing_of)
         if listing is None:
             return None
         self.write(listing)
         return listing.entry
 
-    def prepare(
-        self,
-        subject_hash: str,
-        *,
-        subject_masked: str,
-        reason_code: str,
-        reason: LocalizedText,
-        valid_until: dt.date,
-        by: str,
-        now: dt.datetime,
-        source_decision_id: str | None = None,
-        service_id: str | None = None,
-    ) -> Listing | None:
+    def prepare(self, subject_hash: str, **listing_of: Unpack[ListingOf]) -> Listing | None:
         """A listing from the entry as it is now, to write here (`write`) or in another
         transaction (`writes`). None when this source decision listed the subject already;
         AlreadyListed (409) when an entry is in force."""
+        now, reason, source_decision_id = (
+            listing_of["now"],
+            listing_of["reason"],
+            listing_of.get("source_decision_id"),
+        )
         current = self.get(subject_hash)
         if current and source_decision_id and current.get("sourceDecisionId") == source_decision_id:
             return None
@@ -152,18 +136,19 @@ class CreditList:
         version = int(current.get("version", 0)) + 1 if current else 1
         entry: CreditEntry = {
             "subjectHash": subject_hash,
-            "subjectMasked": subject_masked,
+            "subjectMasked": listing_of["subject_masked"],
             "status": LISTED,
-            "reasonCode": reason_code,
+            "reasonCode": listing_of["reason_code"],
             "reason": reason,
-            "validUntil": valid_until.isoformat(),
+            "validUntil": listing_of["valid_until"].isoformat(),
             "listedAt": iso(now),
-            "listedBy": by,
+            "listedBy": listing_of["by"],
             "sourceDecisionId": source_decision_id,
-            "serviceId": service_id,
+            "serviceId": listing_of.get("service_id"),
             "version": version,
         }
-        return _listing(entry, current, LISTED, by, reason.get("en", reason_code), now)
+        why = reason.get("en", listing_of["reason_code"])
+        return _listing(entry, current, LISTED, listing_of["by"], why, now)
 
     def repair(self, subject_hash: str, reason: str, by: str, now: dt.datetime) -> CreditEntry:
         """信用修复: the entry stays (audited) but no longer bars anyone."""
