@@ -132,6 +132,10 @@ class ServiceFile(Strict):
     id: ServiceId
     name: Text
     authority: Text
+    #: the authority's id, the scope staff roles name (`reviewer:market-regulation`)
+    authority_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")] = Field(
+        alias="authorityId"
+    )
     description: Text
     seed: Text | None = None
     #: the manual-review deadline in working days on the Chinese calendar

@@ -114,6 +114,11 @@ class ServiceDefinition:
     rule_sets: tuple[RuleSet, ...] = ()
     risk_factors: tuple[RiskFactorDefinition, ...] = ()
 
+    @property
+    def authority_id(self) -> str:
+        """The authority that decides this service: the scope of the staff roles for it."""
+        return self.file.authority_id
+
     def rule_set_named(self, version: str) -> RuleSet:
         """The rule set of a version (a recorded decision names the one it was decided by)."""
         for rule_set in self.rule_sets:
