@@ -235,7 +235,13 @@ def test_no_generated_personal_value_appears_in_clear_in_any_view(person: dict[s
     }
     choice = ReviewerChoice("APPROVE", (), comment, "reviewer-1")
     decided = reviewer_decision(
-        SERVICE, task, source, choice, "DEC" + "1" * 21, WHEN + dt.timedelta(hours=1)
+        SERVICE,
+        task,
+        source,
+        choice,
+        "DEC" + "1" * 21,
+        WHEN + dt.timedelta(hours=1),
+        grant_key="g" * 64,
     )
     reviewer_record: Any = from_item(decided.workflow_output["decision"])
     tables.decisions[reviewer_record["decisionId"]] = reviewer_record

@@ -30,7 +30,13 @@ def test_a_reviewer_rejection_fills_the_rules_parameters_for_the_application_dat
     choice = ReviewerChoice("REJECT", ("GH-PERIOD",), None, "reviewer-1")
     # When the reviewer rejects it on the job-seeking period rule
     decided = reviewer_decision(
-        service, task, source, choice, "DEC2", dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
+        service,
+        task,
+        source,
+        choice,
+        "DEC2",
+        dt.datetime(2026, 11, 3, tzinfo=dt.UTC),
+        grant_key="g" * 64,
     )
     # Then the applicant reads the period in years, not a placeholder
     reason = decided.workflow_output["notification"]

@@ -69,13 +69,17 @@ class Dependencies:
             self.dynamodb,
             self.settings.reference_table,
             self.settings.credit_list_table,
+            self.settings.grants_table,
             self.hasher,
         )
 
     @cached_property
     def store(self) -> ApplicationStore:
         return ApplicationStore(
-            self.dynamodb, self.settings.applications_table, self.settings.decisions_table
+            self.dynamodb,
+            self.settings.applications_table,
+            self.settings.decisions_table,
+            self.settings.grants_table,
         )
 
     @cached_property

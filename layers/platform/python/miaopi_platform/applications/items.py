@@ -15,7 +15,7 @@ from miaopi_platform.privacy.pii import mask_paths
 from miaopi_platform.records.certificate import certificate
 from miaopi_platform.records.decision import SYSTEM, reasons_of, sealed, stored_outcome
 from miaopi_platform.records.indexes import SYSTEM_DECIDER
-from miaopi_platform.records.items import ApplicationItem, DecisionRecord
+from miaopi_platform.records.items import ApplicationItem, DecisionRecord, Submitter
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,9 @@ class Submission:
     decision_id: str
     request_hash: str
     subject_hash: str
+    #: the keyed hash of whom it is for, when the service names one (applications.capacity)
+    holder_hash: str | None
+    submitted_by: Submitter
     application: dict[str, Any]
     evidence: dict[str, EvidenceItem]
     decision: Decision
@@ -60,7 +63,10 @@ def application_item(sub: Submission) -> ApplicationItem:
         "applicantId": sub.applicant_id,
         "requestHash": sub.request_hash,
         "subjectHash": sub.subject_hash,
+        "submittedBy": sub.submitted_by,
     }
+    if sub.holder_hash is not None:
+        document["holderHash"] = sub.holder_hash
     if decision.outcome is Outcome.PENDING_REVIEW:
         due, official = add_working_days(decision.application_date, service.file.sla_working_days)
         document["review"] = {
@@ -89,6 +95,7 @@ def decision_item(sub: Submission) -> DecisionRecord:
         "deciderId": SYSTEM_DECIDER,
         "applicantId": sub.applicant_id,
         "subjectHash": sub.subject_hash,
+        "submittedBy": sub.submitted_by,
         "ruleSetVersion": decision.rule_set_version,
         "ruleSetHash": decision.rule_set_hash,
         "applicationDate": decision.application_date.isoformat(),

@@ -10,7 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from miaopi_platform.applications.flow import ApplicantPorts, own_application
 from miaopi_platform.aws.api import errors, signed_in
-from miaopi_platform.aws.http import caller_id, json_response
+from miaopi_platform.aws.http import json_response
+from miaopi_platform.identity.request import caller
 from miaopi_platform.records.views import ApplicationPage, ApplicationView, view
 
 router = Router()
@@ -19,6 +20,8 @@ router = Router()
 @router.get(
     "/applications",
     summary="The caller's own applications, newest first",
+    description="What the caller submitted (for themselves, as an agent, at a counter as a "
+    "clerk) and what was submitted for them (by an agent, by a clerk at a counter).",
     operation_id="listApplications",
     responses={
         200: {"description": "A page", "content": {"application/json": {"model": ApplicationPage}}},
@@ -32,7 +35,8 @@ def list_applications(
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> Response[str]:
     ports: ApplicantPorts = router.context["deps"]
-    items, token = ports.store.list_for(caller_id(router), limit, next_token)
+    me = caller(router)
+    items, token = ports.store.list_own(me.subject, me.subject_id_hash, limit, next_token)
     return json_response(
         200, ApplicationPage(items=[view(i) for i in items], next_token=token).wire()
     )
@@ -56,5 +60,5 @@ def get_application(
     application_id: Annotated[str, Path(alias="applicationId", max_length=64)],
 ) -> Response[str]:
     ports: ApplicantPorts = router.context["deps"]
-    item = own_application(ports.store, caller_id(router), application_id)
+    item = own_application(ports.store, caller(router), application_id)
     return json_response(200, view(item).wire())

@@ -10,11 +10,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.metrics import MetricUnit
 from miaopi.errors import UnknownService
 
+from miaopi_platform.applications.capacity import Caller, IdentityCheck
 from miaopi_platform.applications.flow import ApplicantPorts, submit
 from miaopi_platform.aws.api import errors, signed_in
 from miaopi_platform.aws.errors import DependencyUnavailable
-from miaopi_platform.aws.http import caller_id, json_body, json_response
+from miaopi_platform.aws.http import json_body, json_response
 from miaopi_platform.aws.observability import logger, metrics
+from miaopi_platform.identity.request import caller
 from miaopi_platform.records.views import ApplicationView, view
 
 router = Router()
@@ -30,12 +32,26 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+CounterIdentityCheck = Annotated[
+    IdentityCheck | None,
+    Header(
+        alias="Counter-Identity-Check",
+        description="At a service hall only (the `counter` role of the service's authority): how "
+        "the clerk checked the identity of the person present, who applies for themselves or, when "
+        "the form names an agent, as that agent. The records say channel COUNTER and the clerk.",
+    ),
+]
+
 
 @router.post(
     "/services/<serviceId>/applications",
     summary="Submit an application and get its decision in the same request",
     description="The body is the service's application form (GET /services/{serviceId} "
-    "publishes it as formSchema); the document lists one operation per service.",
+    "publishes it as formSchema); the document lists one operation per service. The caller "
+    "applies for themselves, as the agent the form names, for their enterprise or as its "
+    "registered operator (the service's `applicants`), with real-name assurance L2 or higher; "
+    "anyone else is refused with 403 and nothing is written. A grant is held once per subject: "
+    "a second application while one is in force or being decided is REJECTED by a rule.",
     operation_id="submitApplication",
     responses={
         201: {
@@ -50,6 +66,9 @@ IdempotencyKey = Annotated[
         **errors(
             [400, 401, 413, 415, 422],
             {
+                403: "The caller may not submit this application: it is for someone they may not "
+                "act for, their real-name assurance is below L2, or a counter submission lacks the "
+                "counter role of the service's authority. Nothing is written",
                 404: "Unknown service",
                 409: "Idempotency-Key reused with another body, or no rule set in force",
                 503: "A dependency is down or too slow: retry after Retry-After seconds. Each "
@@ -64,6 +83,7 @@ IdempotencyKey = Annotated[
 def submit_application(
     service_id: Annotated[str, Path(alias="serviceId")],
     idempotency_key: IdempotencyKey,
+    identity_check: CounterIdentityCheck = None,
 ) -> Response[str]:
     deps: ApplicantPorts = router.context["deps"]
     if service_id != deps.settings.service_id:
@@ -74,7 +94,7 @@ def submit_application(
         result = submit(
             service,
             body,
-            caller_id(router),
+            Caller(caller(router), identity_check),
             idempotency_key,
             evidence=deps.evidence,
             store=deps.store,
@@ -101,6 +121,7 @@ def submit_application(
                 "applicationId": application.application_id,
                 "outcome": application.status,
                 "failingRules": [r.rule_id for r in application.decision.reasons],
+                "channel": result.submission.submitted_by["channel"] if result.submission else None,
                 "ruleSetVersion": application.decision.rule_set_version,
             },
         )

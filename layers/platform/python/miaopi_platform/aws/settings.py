@@ -15,6 +15,8 @@ class Settings(BaseModel):
     decisions_table: str = Field(alias="DECISIONS_TABLE")
     reference_table: str = Field(alias="REFERENCE_TABLE")
     credit_list_table: str = Field(alias="CREDIT_LIST_TABLE")
+    #: one grant per subject (records.grants): read with the evidence, taken with the decision
+    grants_table: str = Field(alias="GRANTS_TABLE")
     pii_key_secret_arn: str = Field(alias="PII_KEY_SECRET_ARN")
     review_tasks_table: str = Field(default="", alias="REVIEW_TASKS_TABLE")
     supervision_table: str = Field(default="", alias="SUPERVISION_TABLE")

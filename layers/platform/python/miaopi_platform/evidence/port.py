@@ -1,14 +1,15 @@
 """The data-sharing port (数据共享): every source of evidence behind one interface.
 
 In production each source is another department's system; here each source is a partition of
-the reference-data table (and the credit list its own table), all read with ONE BatchGetItem per
-decision. A source that does not answer yields UNAVAILABLE for its items, never a guess.
+the reference-data table (the credit list and the platform's own grants register their own
+tables), all read with ONE BatchGetItem per decision. A source that does not answer yields
+UNAVAILABLE for its items, never a guess.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 from miaopi.model import EvidenceItem, EvidenceRequest, EvidenceStatus
@@ -16,6 +17,7 @@ from miaopi.model import EvidenceItem, EvidenceRequest, EvidenceStatus
 from miaopi_platform.aws.dynamo import Item, from_item, plain
 from miaopi_platform.aws.observability import logger
 from miaopi_platform.privacy.pii import PiiHasher
+from miaopi_platform.records import grants
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -32,25 +34,34 @@ class EvidencePort(Protocol):
 
 
 class DynamoEvidence:
-    """Reference data in DynamoDB: `reference_table` (source, key) and the credit list."""
+    """Reference data in DynamoDB: `reference_table` (source, key), the credit list and the
+    grants register (read by the keyed hash `records.grants.scoped` gives a request)."""
 
     def __init__(
         self,
         client: DynamoDBClient,
         reference_table: str,
         credit_list_table: str,
+        grants_table: str,
         hasher: PiiHasher,
         max_attempts: int = 3,
     ) -> None:
         self._client = client
         self._reference = reference_table
         self._credit = credit_list_table
+        self._grants = grants_table
         self._hasher = hasher
         self._max_attempts = max_attempts
+        self._key_names = {
+            credit_list_table: ("subjectHash",),
+            grants_table: (grants.GRANT_KEY,),
+        }
 
     def _key(self, request: EvidenceRequest) -> tuple[str, Item]:
         if request.source == CREDIT_LIST_SOURCE:
             return self._credit, {"subjectHash": {"S": self._hasher.digest(request.key)}}
+        if request.source == grants.GRANT_SOURCE:
+            return self._grants, {grants.GRANT_KEY: {"S": request.key}}
         return self._reference, {"source": {"S": request.source}, "key": {"S": request.key}}
 
     @staticmethod
@@ -82,7 +93,7 @@ class DynamoEvidence:
                 break
             for table, items in answer.get("Responses", {}).items():
                 for item in items:
-                    key_names = ("subjectHash",) if table == self._credit else ("source", "key")
+                    key_names = self._key_names.get(table, ("source", "key"))
                     key = {name: item[name] for name in key_names}
                     found[self._identity(table, key)] = item
             unprocessed = answer.get("UnprocessedKeys") or {}
@@ -101,12 +112,22 @@ class DynamoEvidence:
             if stored is None:
                 result[alias] = EvidenceItem(EvidenceStatus.ABSENT)
                 continue
-            document = from_item(stored)
-            if document.get(SIMULATE_ATTRIBUTE) == EvidenceStatus.UNAVAILABLE.value:
-                result[alias] = EvidenceItem(EvidenceStatus.UNAVAILABLE)
-                continue
-            record = document.get("record")
-            if record is None:  # a credit-list entry: what decisions read of it, not its audit
-                record = {k: document[k] for k in CREDIT_EVIDENCE_ATTRIBUTES if k in document}
-            result[alias] = EvidenceItem(EvidenceStatus.FOUND, plain(record))
+            result[alias] = _evidence(identity[0], from_item(stored), self._grants)
         return result
+
+
+def _evidence(table: str, document: dict[str, Any], grants_table: str) -> EvidenceItem:
+    if document.get(SIMULATE_ATTRIBUTE) == EvidenceStatus.UNAVAILABLE.value:
+        return EvidenceItem(EvidenceStatus.UNAVAILABLE)
+    if table == grants_table:
+        # a released grant is no grant; the rules see its state, not who holds it
+        if document.get("status") == grants.RELEASED:
+            return EvidenceItem(EvidenceStatus.ABSENT)
+        return EvidenceItem(
+            EvidenceStatus.FOUND,
+            {k: document[k] for k in grants.EVIDENCE_ATTRIBUTES if k in document},
+        )
+    record = document.get("record")
+    if record is None:  # a credit-list entry: what decisions read of it, not its audit
+        record = {k: document[k] for k in CREDIT_EVIDENCE_ATTRIBUTES if k in document}
+    return EvidenceItem(EvidenceStatus.FOUND, plain(record))

@@ -91,6 +91,16 @@ class SpotCheckNote(TypedDict):
     at: str
 
 
+class Submitter(TypedDict):
+    """Who submitted an application, in what capacity (applications.capacity), and through
+    which channel; at a counter, the clerk's account and how they checked the person present."""
+
+    capacity: Literal["SELF", "AGENT", "LEGAL_PERSON", "OPERATOR"]
+    channel: Literal["ONLINE", "COUNTER"]
+    clerkId: NotRequired[str]
+    identityCheck: NotRequired[str]
+
+
 class ApplicationItem(TypedDict):
     """ApplicationsTable: one application and the decision in force on it."""
 
@@ -106,6 +116,9 @@ class ApplicationItem(TypedDict):
     applicantId: str
     requestHash: str
     subjectHash: str
+    #: the keyed hash of whom it is for (their own list shows it: byHolder)
+    holderHash: NotRequired[str]
+    submittedBy: NotRequired[Submitter]
     review: NotRequired[ReviewDue]
     certificate: NotRequired[Certificate]
     spotCheck: NotRequired[SpotCheckNote]
@@ -159,6 +172,8 @@ class DecisionRecord(DecisionSummaryItem):
     applicantId: str
     subjectHash: str
     outputs: dict[str, Any]
+    #: the system's decision on a submission: who submitted it, how
+    submittedBy: NotRequired[Submitter]
     #: the normalized application and the evidence it was decided on (replay needs both)
     application: NotRequired[dict[str, Any]]
     evidence: NotRequired[dict[str, EvidenceSnapshot]]

@@ -1,10 +1,12 @@
-"""The applications and decisions tables: one atomic write per decided application."""
+"""The applications and decisions tables: one atomic write per decided application (with the
+grant it takes, records.grants), and an applicant's own applications."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from miaopi_platform.aws.dynamo import (
+    CONDITION_FAILED,
     ConditionFailed,
     TransactionConflicted,
     dynamodb_errors,
@@ -20,42 +22,73 @@ if TYPE_CHECKING:  # the stubs are a development dependency only
     from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef
 
 BY_APPLICANT = "byApplicant"
-_PAGE_KEYS = frozenset({"applicationId", "applicantId", "submittedAt"})
+BY_HOLDER = "byHolder"
+#: a page of one's own applications ends at (submittedAt, applicationId), newest first
+_CURSOR_KEYS = frozenset({"applicationId", "submittedAt"})
+
+
+class GrantTaken(Exception):
+    """The grant the decision would take is held by another application (a concurrent one
+    won): decide again with the fresh evidence."""
 
 
 class ApplicationStore:
     def __init__(
-        self, client: DynamoDBClient, applications_table: str, decisions_table: str
+        self,
+        client: DynamoDBClient,
+        applications_table: str,
+        decisions_table: str,
+        grants_table: str,
     ) -> None:
         self._client = client
         self._applications = applications_table
         self._decisions = decisions_table
+        #: taken in the decision's transaction (records.grants.take names the table)
+        self.grants_table = grants_table
 
-    def record(self, application: ApplicationItem, decision: DecisionRecord) -> None:
-        """Write the application and its decision record together, or neither."""
+    def record(
+        self,
+        application: ApplicationItem,
+        decision: DecisionRecord,
+        grant: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the application and its decision record together, with the transaction item
+        that takes its grant (`records.grants.take`) when it takes one, or nothing.
+
+        AlreadyRecorded: the application id is taken (a retry or a concurrent duplicate);
+        GrantTaken: only the grant's condition failed (another application holds it)."""
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._applications,
+                    "Item": to_item(application),
+                    "ConditionExpression": "attribute_not_exists(applicationId)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._decisions,
+                    "Item": to_item(decision),
+                    "ConditionExpression": "attribute_not_exists(decisionId)",
+                }
+            },
+        ]
+        if grant is not None:
+            items.append(grant)
         try:
             with dynamodb_errors("the application store"):
-                self._client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self._applications,
-                                "Item": to_item(application),
-                                "ConditionExpression": "attribute_not_exists(applicationId)",
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self._decisions,
-                                "Item": to_item(decision),
-                                "ConditionExpression": "attribute_not_exists(decisionId)",
-                            }
-                        },
-                    ]
-                )
-        except (ConditionFailed, TransactionConflicted):
-            # A duplicate lost the race: the condition failed, or (under real DynamoDB) the
-            # two transactions conflicted. Either way the caller reads what was recorded.
+                self._client.transact_write_items(TransactItems=items)
+        except ConditionFailed as failed:
+            if grant is not None and failed.reasons == ("None", "None", CONDITION_FAILED):
+                raise GrantTaken from None
+            # A duplicate lost the race: the caller reads what was recorded.
+            raise AlreadyRecorded from None
+        except TransactionConflicted:
+            # Under real DynamoDB two transactions on the same keys conflict: a duplicate of
+            # this submission, or another application for the same grant. The caller reads
+            # what was recorded; if nothing was, it decides again.
+            if grant is not None:
+                raise GrantTaken from None
             raise AlreadyRecorded from None
 
     def get(self, application_id: str) -> ApplicationItem | None:
@@ -68,25 +101,67 @@ class ApplicationStore:
         item = answer.get("Item")
         return cast(ApplicationItem, from_item(item)) if item else None
 
-    def list_for(
-        self, applicant_id: str, limit: int, next_token: str | None
+    def list_own(
+        self, applicant_id: str, holder_hash: str, limit: int, next_token: str | None
     ) -> tuple[list[ApplicationItem], str | None]:
+        """One's own applications, newest first: what the account submitted (byApplicant) and
+        what was submitted for the person or enterprise it signs in as, by an agent or at a
+        counter (byHolder). The page token is the last item returned, so the two indexes
+        page together."""
+        cursor: tuple[str, str] | None = None
+        if next_token:
+            start = decode_token(next_token, _CURSOR_KEYS, {})
+            cursor = (str(start["submittedAt"].get("S")), str(start["applicationId"].get("S")))
+        found: dict[str, ApplicationItem] = {}
+        more = False
+        for index, name, value in (
+            (BY_APPLICANT, "applicantId", applicant_id),
+            (BY_HOLDER, "holderHash", holder_hash),
+        ):
+            items, exhausted = self._newest(index, name, value, cursor, limit)
+            more = more or not exhausted
+            found.update((item["applicationId"], item) for item in items)
+        ordered = sorted(found.values(), key=_position, reverse=True)
+        page = ordered[:limit]
+        if not page or not (more or len(ordered) > limit):
+            return page, None
+        last = page[-1]
+        return page, encode_token(
+            {
+                "submittedAt": {"S": last["submittedAt"]},
+                "applicationId": {"S": last["applicationId"]},
+            }
+        )
+
+    def _newest(
+        self, index: str, name: str, value: str, cursor: tuple[str, str] | None, limit: int
+    ) -> tuple[list[ApplicationItem], bool]:
+        """Up to `limit` items of one index's partition older than `cursor`, and whether the
+        partition has no more."""
         query: QueryInputTypeDef = {
             "TableName": self._applications,
-            "IndexName": BY_APPLICANT,
-            "KeyConditionExpression": "applicantId = :a",
-            "ExpressionAttributeValues": {":a": {"S": applicant_id}},
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": {"#k": name},
+            "ExpressionAttributeValues": {":v": {"S": value}},
             "ScanIndexForward": False,
-            "Limit": limit,
+            "Limit": limit + 1,
         }
-        if next_token:
-            query["ExclusiveStartKey"] = decode_token(
-                next_token, _PAGE_KEYS, {"applicantId": applicant_id}
-            )
-        with dynamodb_errors("the application store"):
-            answer = self._client.query(**query)
-        items = [cast(ApplicationItem, from_item(i)) for i in answer.get("Items", [])]
-        return items, encode_token(answer.get("LastEvaluatedKey"))
+        if cursor is not None:
+            query["KeyConditionExpression"] += " AND submittedAt <= :t"
+            query["ExpressionAttributeValues"] = {":v": {"S": value}, ":t": {"S": cursor[0]}}
+        items: list[ApplicationItem] = []
+        while True:
+            with dynamodb_errors("the application store"):
+                answer = self._client.query(**query)
+            for raw in answer.get("Items", []):
+                item = cast(ApplicationItem, from_item(raw))
+                if cursor is None or _position(item) < cursor:
+                    items.append(item)
+            start = answer.get("LastEvaluatedKey")
+            if len(items) > limit or not start:
+                return items[:limit], len(items) <= limit and not start
+            query["ExclusiveStartKey"] = start
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
         with dynamodb_errors("the decision records"):
@@ -97,3 +172,7 @@ class ApplicationStore:
             )
         item = answer.get("Item")
         return cast(DecisionRecord, from_item(item)) if item else None
+
+
+def _position(item: ApplicationItem) -> tuple[str, str]:
+    return item["submittedAt"], item["applicationId"]

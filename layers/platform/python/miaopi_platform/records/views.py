@@ -62,6 +62,14 @@ class CertificateView(ApiModel):
     revoked_at: dt.datetime | None = None
 
 
+class SubmittedByView(ApiModel):
+    """In what capacity it was submitted (for oneself, as an agent, for an enterprise or as its
+    registered operator) and through which channel (online, or by a clerk at a counter)."""
+
+    capacity: Literal["SELF", "AGENT", "LEGAL_PERSON", "OPERATOR"]
+    channel: Literal["ONLINE", "COUNTER"]
+
+
 class ApplicationView(ApiModel):
     application_id: str
     service_id: str
@@ -73,6 +81,8 @@ class ApplicationView(ApiModel):
     outputs: dict[str, Any] = Field(default_factory=dict)
     #: the application as submitted, personal data masked
     form: dict[str, Any] = Field(default_factory=dict)
+    #: absent on applications recorded before who submitted was recorded
+    submitted_by: SubmittedByView | None = None
 
 
 class ApplicationPage(ApiModel):

@@ -27,6 +27,7 @@ from miaopi_platform.credit.flow import false_data_listing
 from miaopi_platform.credit.store import AlreadyListed, CreditList, Listing, in_force
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.privacy.text import masked_comment
+from miaopi_platform.records import grants
 from miaopi_platform.records.ids import decision_id, decision_id_for
 from miaopi_platform.records.items import ApplicationItem, DecisionRecord
 from miaopi_platform.records.personal import personal_values
@@ -227,8 +228,9 @@ def decide(
     claim_id = uuid.uuid4().hex
     decision_id = _decision_id(ports, found, source)
     revokes = OUTCOMES[found["kind"]].get(request.decision) is Outcome.REVOKED
+    service = find(found["serviceId"])
     decided = reviewer_decision(
-        find(found["serviceId"]),
+        service,
         found,
         source,
         choice,
@@ -236,6 +238,7 @@ def decide(
         moment,
         claim_id,
         _listing(ports, source, decision_id, choice, moment) if revokes else None,
+        grant_key=grants.held_by(ports.hasher, service, source),
     )
     ports.reviews.claim(found, decided.claim, stale_before)
     _hand_to_workflow(ports, found, claim_id, decided.workflow_output)

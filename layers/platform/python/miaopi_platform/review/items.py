@@ -157,4 +157,7 @@ class WorkflowOutput(TypedDict):
     task: TaskChange
     release: TaskChange
     notification: DecisionNotice
+    #: the application's grant confirmed (an approval) or released (a rejection, a revocation):
+    #: a `records.grants.change`
+    grant: dict[str, Any]
     listing: NotRequired[CreditListing]

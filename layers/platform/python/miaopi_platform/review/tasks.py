@@ -19,6 +19,7 @@ from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import to_item
 from miaopi_platform.aws.errors import UnprocessableEntity
 from miaopi_platform.credit.store import ENTRY_UNCHANGED, Listing
+from miaopi_platform.records import grants
 from miaopi_platform.records.certificate import certificate
 from miaopi_platform.records.decision import FALSE_DATA, legal_basis, localized, sealed
 from miaopi_platform.records.items import (
@@ -176,6 +177,8 @@ def reviewer_decision(
     now: dt.datetime,
     claim_id: str = "",
     listing: Listing | None = None,
+    *,
+    grant_key: str,
 ) -> ReviewerDecision:
     """The reviewer's decision on a task: a decision record like a system one, the
     application's new state, the task's closing values and the applicant's notification.
@@ -185,7 +188,9 @@ def reviewer_decision(
     legal basis, as for a system rejection. An INVALID spot check revokes the approval for false
     data (its certificate too) and puts the subject on the credit list: `listing`, which the
     workflow records in the same transaction, so the revocation and the listing are seen
-    together (None: an entry is in force already).
+    together (None: an entry is in force already). The application's grant (`grant_key`,
+    records.grants.held_by) is confirmed by an approval and released otherwise, in the same
+    transaction, so the subject may apply again once refused or revoked.
     """
     kind = task["kind"]
     outcome = OUTCOMES[kind].get(choice.decision)
@@ -284,6 +289,13 @@ def reviewer_decision(
             )
         },
         "notification": _notice(task, kind, outcome, decision_id, decided_at),
+        "grant": grants.change(
+            grant_key,
+            task["applicationId"],
+            grants.IN_FORCE if outcome is Outcome.APPROVED else grants.RELEASED,
+            decision_id,
+            decided_at,
+        ),
     }
     if listing is not None and outcome is Outcome.REVOKED:
         output["listing"] = _listing(listing)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any, Protocol, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -22,7 +23,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from miaopi.engine import decide, evidence_requests
-from miaopi.model import Decision, EvidenceItem, Outcome, ServiceDefinition
+from miaopi.model import Decision, EvidenceItem, EvidenceStatus, Outcome, ServiceDefinition
 from miaopi.workdays import CHINA, add_working_days, end_of_day
 
 from miaopi_platform.aws.clock import iso
@@ -35,6 +36,7 @@ from miaopi_platform.credit.items import CreditEntry
 from miaopi_platform.credit.store import LISTED, AlreadyListed, CreditList, Listing
 from miaopi_platform.evidence.port import EvidencePort
 from miaopi_platform.privacy.pii import PiiHasher
+from miaopi_platform.records import grants
 from miaopi_platform.records.decision import FALSE_DATA, REVIEWER, SYSTEM
 from miaopi_platform.records.ids import decision_id_for
 from miaopi_platform.records.items import DecisionRecord
@@ -46,6 +48,7 @@ from miaopi_platform.supervision.items import (
     REVOKED,
     UNDER_SUPERVISION,
     Notice,
+    Revocation,
     RevocationNotice,
     SupervisionRecord,
     cause_of,
@@ -130,15 +133,19 @@ def supervise(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime
             cause = cause_of(
                 service, service.rule_set_named(verification.rule_set_version), verification
             )
-            revoke = revocation(
-                approval,
-                verification,
-                evidence,
-                cause,
-                decision_id_for(
-                    deps.hasher, approval["applicationId"], "revoke", approval["decisionId"]
+            revoke = _releasing(
+                deps,
+                service,
+                revocation(
+                    approval,
+                    verification,
+                    evidence,
+                    cause,
+                    decision_id_for(
+                        deps.hasher, approval["applicationId"], "revoke", approval["decisionId"]
+                    ),
+                    now,
                 ),
-                now,
             )
             item["status"] = REVOKED
             if cause == FALSE_DATA:  # the subject is listed in the same transaction
@@ -167,14 +174,44 @@ def supervise(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime
     _spot_check_if_due(deps, approval, stored, now)
 
 
+def _releasing(
+    deps: SupervisionPorts, service: ServiceDefinition, revoke: Revocation
+) -> Revocation:
+    """The revocation with the release of the application's grant, in its transaction: once
+    revoked, the subject may apply again (the credit list decides whether they succeed)."""
+    record = revoke.record
+    grant = grants.settle(
+        deps.settings.grants_table,
+        grants.held_by(deps.hasher, service, record),
+        record["applicationId"],
+        grants.RELEASED,
+        record["decisionId"],
+        record["decidedAt"],
+    )
+    return replace(revoke, grant=grant)
+
+
 def reverify(
     deps: SupervisionPorts, service: ServiceDefinition, approval: DecisionRecord
 ) -> tuple[Decision, dict[str, EvidenceItem]]:
-    """The same rule-set version, the same application and date, fresh evidence."""
+    """The same rule-set version, the same application and date, fresh evidence — but for
+    the platform's own grants register, where the approval now holds its grant itself: what
+    the approval was decided on stands there."""
     rule_set = service.rule_set_named(approval["ruleSetVersion"])
     application = approval["application"]
     requests, skipped = evidence_requests(service, application)
-    evidence = {**skipped, **deps.evidence.gather(requests)}
+    recorded = approval.get("evidence", {})
+    own = {
+        r.alias: EvidenceItem(
+            EvidenceStatus(recorded[r.alias]["status"]), recorded[r.alias]["record"]
+        )
+        if r.alias in recorded
+        else EvidenceItem(EvidenceStatus.ABSENT)
+        for r in requests
+        if r.source == grants.GRANT_SOURCE
+    }
+    fresh = [r for r in requests if r.source != grants.GRANT_SOURCE]
+    evidence = {**skipped, **deps.evidence.gather(fresh), **own}
     on = dt.date.fromisoformat(approval["applicationDate"])
     return decide(service, rule_set, application, evidence, on), evidence
 
@@ -329,13 +366,19 @@ def recheck(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime) 
     cause = cause_of(
         service, service.rule_set_named(verification.rule_set_version), verification, later=True
     )
-    revoke = revocation(
-        approval,
-        verification,
-        evidence,
-        cause,
-        decision_id_for(deps.hasher, approval["applicationId"], "revoke", approval["decisionId"]),
-        now,
+    revoke = _releasing(
+        deps,
+        service,
+        revocation(
+            approval,
+            verification,
+            evidence,
+            cause,
+            decision_id_for(
+                deps.hasher, approval["applicationId"], "revoke", approval["decisionId"]
+            ),
+            now,
+        ),
     )
     done = deps.supervision.revoke_supervised(
         approval["decisionId"],

@@ -200,6 +200,8 @@ class Revocation:
     update: str
     names: dict[str, str]
     values: dict[str, Any]
+    #: the transaction item that releases the application's grant (records.grants.settle)
+    grant: dict[str, Any] | None = None
 
 
 def revocation(

@@ -171,6 +171,7 @@ def _revocation_writes(
                 "ExpressionAttributeValues": to_item(revoke.values),
             }
         },
+        *([revoke.grant] if revoke.grant is not None else []),
     ]
 
 
