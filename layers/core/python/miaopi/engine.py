@@ -14,9 +14,11 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from miaopi import identifiers
 from miaopi.files import Text
 from miaopi.loader import PRESENT
 from miaopi.model import (
+    Capacity,
     CompiledRule,
     Decision,
     EvidenceItem,
@@ -374,6 +376,35 @@ def evidence_requests(
         else:
             requests.append(EvidenceRequest(alias, definition.source, str(key)))
     return requests, skipped
+
+
+def applicant_identifiers(
+    service: ServiceDefinition,
+    application: dict[str, Any],
+    evidence: Mapping[str, EvidenceItem],
+) -> list[tuple[Capacity, str]]:
+    """Who may submit this application: each way of applying of the service, in its order, with
+    the normalised identifier it names here. A way that reads evidence counts only when that
+    evidence was FOUND; a way whose identifier is empty (no agent named) or not a valid
+    identifier of its kinds (another department's bad record) is left out."""
+    out: list[tuple[Capacity, str]] = []
+    for way in service.applicants:
+        records = {alias: evidence.get(alias) for alias in way.sources}
+        if any(item is None or item.status is not _FOUND for item in records.values()):
+            continue
+        context = (
+            {"ev": {alias: item.record for alias, item in records.items() if item is not None}}
+            if way.sources
+            else {"app": application}
+        )
+        value = way.identifier.evaluate(context)
+        if value.__class__ is not str or not value:
+            continue
+        try:
+            out.append((way.capacity, identifiers.normalize(way.kinds, value)))
+        except identifiers.IdentifierInvalid:
+            continue  # it identifies nobody
+    return out
 
 
 def subject_of(service: ServiceDefinition, application: dict[str, Any]) -> str:

@@ -141,6 +141,37 @@ def compile_expression(text: str, check: Callable[[str], str | None]) -> Compile
     return Compiled(text, paths, zen.compile_expression(text), simple, _needs(paths))
 
 
+class _Joined:
+    """Several values as one text: None when any is missing, so nothing is looked up by half a
+    key."""
+
+    __slots__ = ("parts", "separator")
+
+    def __init__(self, parts: tuple[Compiled, ...], separator: str) -> None:
+        self.parts = parts
+        self.separator = separator
+
+    def evaluate(self, context: dict[str, Any]) -> str | None:
+        values = []
+        for part in self.parts:
+            value = part.evaluate(context)
+            if value is None or value == "":
+                return None
+            values.append(str(value))
+        return self.separator.join(values)
+
+
+def joined(parts: Iterable[Compiled], separator: str) -> Compiled:
+    """Already-checked expressions whose values read as one text joined by `separator` (a
+    composite key); one expression alone is itself."""
+    items = tuple(parts)
+    if len(items) == 1:
+        return items[0]
+    paths = tuple(dict.fromkeys(path for item in items for path in item.paths))
+    text = "[" + ", ".join(item.text for item in items) + "]"
+    return Compiled(text, paths, _Joined(items, separator), None, _needs(paths))
+
+
 def compile_batch(texts: Iterable[str]) -> Compiled:
     """Many already-checked expressions as one ZEN array: one call, one context conversion."""
     items = list(texts)

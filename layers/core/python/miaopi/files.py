@@ -70,6 +70,9 @@ AttributeType = Literal["string", "date", "number", "boolean", "list", "object"]
 class EvidenceAttribute(Strict):
     type: AttributeType
     required: bool = True
+    #: for an identifier a way of applying reads (applicants), its kinds, as a form field's
+    #: (e.g. [cn.ric]): the value is normalised as the form normalises what people type
+    kinds: list[str] | None = None
 
 
 class EvidenceSource(Strict):
@@ -128,6 +131,25 @@ class Supervision(Strict):
     )
 
 
+CapacityName = Literal["SELF", "AGENT", "LEGAL_PERSON", "OPERATOR"]
+
+
+class Applicant(Strict):
+    """One way someone may submit for the subject: in what capacity, and the identifier (a form
+    field or an evidence attribute) the signed-in identity must equal."""
+
+    capacity: CapacityName
+    identifier: Expression
+
+
+class Grant(Strict):
+    """What one grant of the service is unique by (one allowance per elder): a second
+    application while a grant is in force or being decided is refused by a rule."""
+
+    unique_by: Annotated[list[Expression], Field(min_length=1)] = Field(alias="uniqueBy")
+    title: Text
+
+
 class ServiceFile(Strict):
     id: ServiceId
     name: Text
@@ -147,6 +169,10 @@ class ServiceFile(Strict):
     evidence: dict[Identifier, EvidenceSource]
     facts: dict[Identifier, Fact] = Field(default_factory=dict)
     supervision: Supervision = Field(default_factory=Supervision)
+    #: who may submit for the subject, in order of precedence (the loader requires one at least)
+    applicants: list[Applicant] = Field(default_factory=list)
+    #: what a grant is unique by (the loader requires it)
+    grant: Grant | None = None
 
 
 class ParameterValue(Strict):

@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from miaopi import facts as fact_functions
+from miaopi import identifiers
 from miaopi.errors import RuleLoadError
 from miaopi.expressions import (
     Compiled,
@@ -27,14 +28,21 @@ from miaopi.expressions import (
     compile_batch,
     compile_expression,
     getter,
+    joined,
 )
-from miaopi.files import Form, RuleSetFile, ServiceFile
+from miaopi.files import Applicant, Form, RuleSetFile, ServiceFile
 from miaopi.forms import build_model, form_paths
 from miaopi.model import (
+    GRANT_ALIAS,
+    GRANT_KEY_SEPARATOR,
+    GRANT_SOURCE,
+    ApplicantWay,
+    Capacity,
     CompiledOutput,
     CompiledRule,
     EvidenceDefinition,
     FactDefinition,
+    GrantDefinition,
     ParameterSchedule,
     RiskFactorDefinition,
     RuleSet,
@@ -47,6 +55,18 @@ SERVICE_FILE = "service.yaml"
 #: the context entry saying, per evidence alias, whether its evidence is present
 PRESENT = "present"
 RULESETS_DIR = "rulesets"
+#: the attributes of the platform's grant evidence (`ev.grant`): (type, required)
+GRANT_ATTRIBUTES: dict[str, tuple[str, bool]] = {
+    "status": ("string", True),
+    "since": ("date", False),
+}
+#: identifier kinds a capacity's identifier must accept: a person's ID number, a credit code
+_CAPACITY_KINDS: dict[Capacity, tuple[str, ...]] = {
+    Capacity.SELF: ("cn.ric", "cn.uscc"),
+    Capacity.AGENT: ("cn.ric",),
+    Capacity.LEGAL_PERSON: ("cn.uscc",),
+    Capacity.OPERATOR: ("cn.ric",),
+}
 
 
 #: libyaml's parser when the wheel has it (several times faster at cold start)
@@ -99,7 +119,12 @@ class _Names:
         facts: set[str],
     ) -> None:
         self.form = {".".join(p): spec for p, spec in form_paths(service.form).items()}
-        self.evidence = service.evidence
+        #: alias -> its attributes; the grant evidence the loader declares for `grant:`
+        self.evidence: dict[str, set[str]] = {
+            alias: set(spec.attributes) for alias, spec in service.evidence.items()
+        }
+        if service.grant is not None:
+            self.evidence[GRANT_ALIAS] = set(GRANT_ATTRIBUTES)
         self.parameters = parameters
         self.facts = facts
         #: table name -> its outputs, once the rule set's tables are loaded
@@ -125,7 +150,7 @@ class _Names:
             source = self.evidence.get(rest[0])
             if source is None:
                 return f"unknown evidence {'.'.join([root, rest[0]])!r}"
-            if len(rest) > 1 and rest[1] not in source.attributes:
+            if len(rest) > 1 and rest[1] not in source:
                 return f"unknown evidence attribute {path!r}"
             return None
         if root == "param":
@@ -176,6 +201,7 @@ def load_service(folder: Path) -> ServiceDefinition:
     file = str(path)
     if service.id != folder.name:
         raise RuleLoadError(file, "id", f"{service.id!r} differs from the folder {folder.name!r}")
+    _check_declarations(service, file)
     no_params = _Names(service, None, set())
     evidence: dict[str, EvidenceDefinition] = {}
     for alias, spec in service.evidence.items():
@@ -192,9 +218,20 @@ def load_service(folder: Path) -> ServiceDefinition:
             attribute_types={k: a.type for k, a in spec.attributes.items()},
             checks=tuple((k, a.type, a.required) for k, a in spec.attributes.items()),
         )
+    grant = _load_grant(service, no_params, file)
+    if grant is not None:
+        evidence[GRANT_ALIAS] = _grant_evidence(grant)
     facts = _load_facts(service, file)
     names = _Names(service, None, set(facts))
     subject = _compile(service.subject, names, file, "subject")
+    applicants = tuple(
+        _applicant_way(service, way, i, no_params, file) for i, way in enumerate(service.applicants)
+    )
+    seen_ways: set[tuple[Capacity, str]] = set()
+    for i, way in enumerate(applicants):
+        if (way.capacity, way.identifier.text) in seen_ways:
+            raise RuleLoadError(file, f"applicants[{i}]", "this way of applying is listed twice")
+        seen_ways.add((way.capacity, way.identifier.text))
     risk_factors = tuple(
         RiskFactorDefinition(
             id=name,
@@ -217,6 +254,8 @@ def load_service(folder: Path) -> ServiceDefinition:
         decimal_paths=tuple(p for p, spec in paths.items() if spec.type == "decimal"),
         personal_paths={p: tuple(spec.kinds or ()) for p, spec in paths.items() if spec.personal},
         risk_factors=risk_factors,
+        applicants=applicants,
+        grant=grant,
     )
     rule_sets = sorted(
         (load_rule_set(definition, p) for p in sorted((folder / RULESETS_DIR).glob("*.yaml"))),
@@ -229,6 +268,116 @@ def load_service(folder: Path) -> ServiceDefinition:
             raise RuleLoadError(later.path, "effectiveFrom", "another rule set starts that day")
     object.__setattr__(definition, "rule_sets", tuple(rule_sets))
     return definition
+
+
+def _check_declarations(service: ServiceFile, file: str) -> None:
+    """Every service says who may apply and what a grant is unique by; the platform's grants
+    are declared by the loader alone."""
+    if not service.applicants:
+        raise RuleLoadError(
+            file,
+            "applicants",
+            "declare who may submit for the subject: at least one way "
+            "(capacity SELF | AGENT | LEGAL_PERSON | OPERATOR, and the identifier it reads)",
+        )
+    if service.grant is None:
+        raise RuleLoadError(
+            file, "grant", "declare what one grant is unique by (grant.uniqueBy, grant.title)"
+        )
+    if GRANT_ALIAS in service.evidence:
+        raise RuleLoadError(
+            file,
+            f"evidence.{GRANT_ALIAS}",
+            f"the alias {GRANT_ALIAS!r} is the platform's grants, declared by `grant:`",
+        )
+    for alias, spec in service.evidence.items():
+        if spec.source == GRANT_SOURCE:
+            raise RuleLoadError(
+                file,
+                f"evidence.{alias}.source",
+                f"{GRANT_SOURCE!r} is the platform's own: declare `grant:` instead",
+            )
+        for name, attribute in spec.attributes.items():
+            unknown = [k for k in attribute.kinds or () if k not in identifiers.KINDS]
+            if unknown:
+                raise RuleLoadError(
+                    file,
+                    f"evidence.{alias}.attributes.{name}.kinds",
+                    f"unknown identifier kind {unknown[0]!r}; known: {sorted(identifiers.KINDS)}",
+                )
+
+
+def _load_grant(service: ServiceFile, names: _Names, file: str) -> GrantDefinition | None:
+    if service.grant is None:
+        return None
+
+    def app_only(path: str) -> str | None:
+        if path.split(".")[0] != "app":
+            return f"{path!r}: a grant is unique by values of the form (app.*)"
+        return names(path)
+
+    unique_by = tuple(
+        _compile(text, app_only, file, f"grant.uniqueBy[{i}]")
+        for i, text in enumerate(service.grant.unique_by)
+    )
+    return GrantDefinition(unique_by=unique_by, title=service.grant.title)
+
+
+def _grant_evidence(grant: GrantDefinition) -> EvidenceDefinition:
+    """`ev.grant`: the platform's grant for these unique-by values. No record is a fact (no
+    grant held), never missing evidence."""
+    return EvidenceDefinition(
+        alias=GRANT_ALIAS,
+        source=GRANT_SOURCE,
+        title=grant.title,
+        key=joined(grant.unique_by, GRANT_KEY_SEPARATOR),
+        when=None,
+        absent_is_missing=False,
+        required_attributes=tuple(k for k, (_, required) in GRANT_ATTRIBUTES.items() if required),
+        attribute_types={k: kind for k, (kind, _) in GRANT_ATTRIBUTES.items()},
+        checks=tuple((k, kind, required) for k, (kind, required) in GRANT_ATTRIBUTES.items()),
+    )
+
+
+def _applicant_way(
+    service: ServiceFile, way: Applicant, index: int, names: _Names, file: str
+) -> ApplicantWay:
+    where = f"applicants[{index}].identifier"
+    compiled = _compile(way.identifier, names, file, where)
+    path = compiled.simple_path
+    one = "read one identifier: a form field (app.idNumber) or an evidence attribute"
+    if path is None:
+        raise RuleLoadError(file, where, one)
+    kinds: tuple[str, ...]
+    if path[0] == "app":
+        spec = names.form.get(".".join(path[1:]))
+        if spec is None or spec.type != "identifier":
+            raise RuleLoadError(
+                file, where, f"{compiled.text!r} is not a form field of type identifier"
+            )
+        kinds, sources = tuple(spec.kinds or ()), frozenset[str]()
+    elif path[0] == "ev" and len(path) == 3 and path[1] in service.evidence:
+        attribute = service.evidence[path[1]].attributes[path[2]]
+        if not attribute.kinds or attribute.type != "string":
+            raise RuleLoadError(
+                file,
+                where,
+                f"{compiled.text!r}: give the attribute its identifier kinds "
+                "(type: string, kinds: [cn.ric]) so it is normalised as the form is",
+            )
+        kinds, sources = tuple(attribute.kinds), frozenset({path[1]})
+    else:
+        raise RuleLoadError(file, where, one)
+    capacity = Capacity(way.capacity)
+    accepted = _CAPACITY_KINDS[capacity]
+    if not set(kinds) & set(accepted):
+        raise RuleLoadError(
+            file,
+            where,
+            f"{capacity} needs an identifier of kind {' or '.join(accepted)}, "
+            f"{compiled.text!r} is {', '.join(kinds)}",
+        )
+    return ApplicantWay(capacity=capacity, identifier=compiled, kinds=kinds, sources=sources)
 
 
 def _no_evidence(names: _Names) -> Callable[[str], str | None]:
@@ -307,6 +456,8 @@ def content_hash(service: ServiceFile, raw_rule_set: Any) -> str:
         "facts": service.model_dump(mode="json", by_alias=True)["facts"],
         "subject": service.subject,
     }
+    if service.grant is not None:  # it keys `ev.grant`
+        content["grant"] = service.model_dump(mode="json", by_alias=True)["grant"]
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -23,6 +23,31 @@ if TYPE_CHECKING:
     from miaopi.texts import RuleTemplates
 
 
+#: the platform's own grants, read as evidence like any other department's data
+GRANT_SOURCE = "platform-grants"
+#: the evidence alias the loader declares for them: rules read `ev.grant` (null: none held)
+GRANT_ALIAS = "grant"
+#: joins the unique-by values into the grant's evidence key (a character no value contains)
+GRANT_KEY_SEPARATOR = "\u001f"
+#: what `ev.grant.status` reads: the grant is held by an approval, or by an application that
+#: is still being decided
+GRANT_IN_FORCE = "IN_FORCE"
+GRANT_DECIDING = "DECIDING"
+
+
+class Capacity(StrEnum):
+    """In what capacity someone submits for the subject of an application."""
+
+    #: the subject in person (a person, or a legal person signed in as itself)
+    SELF = "SELF"
+    #: a person acting for the subject (代办), e.g. the elder's child
+    AGENT = "AGENT"
+    #: the enterprise itself, signed in with its credit code
+    LEGAL_PERSON = "LEGAL_PERSON"
+    #: the person registered as the enterprise's legal representative or operator
+    OPERATOR = "OPERATOR"
+
+
 class Outcome(StrEnum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
@@ -100,6 +125,27 @@ class RiskFactorDefinition:
 
 
 @dataclass(frozen=True, slots=True)
+class ApplicantWay:
+    """One way of applying: the identity signed in must be this identifier, in this capacity."""
+
+    capacity: Capacity
+    #: one path: a form field of identifier type (app.*) or an evidence attribute (ev.*)
+    identifier: Compiled
+    #: identifier kinds for normalisation (e.g. ("cn.ric",)), from the field or attribute read
+    kinds: tuple[str, ...]
+    #: evidence aliases it reads (empty for app paths): usable only when that evidence is FOUND
+    sources: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantDefinition:
+    """What one grant is unique by; the loader declares `ev.grant` keyed by these values."""
+
+    unique_by: tuple[Compiled, ...]
+    title: Text
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceDefinition:
     id: str
     file: ServiceFile
@@ -113,6 +159,10 @@ class ServiceDefinition:
     personal_paths: dict[tuple[str, ...], tuple[str, ...]]
     rule_sets: tuple[RuleSet, ...] = ()
     risk_factors: tuple[RiskFactorDefinition, ...] = ()
+    #: who may submit for the subject, in order of precedence
+    applicants: tuple[ApplicantWay, ...] = ()
+    #: what a grant is unique by; its evidence is `evidence[GRANT_ALIAS]`
+    grant: GrantDefinition | None = None
 
     @property
     def authority_id(self) -> str:
