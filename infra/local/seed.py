@@ -27,6 +27,7 @@ from miaopi.forms import form_paths, normalize
 from miaopi.identifiers import KINDS
 from miaopi.loader import load_catalogue
 from miaopi.model import ServiceDefinition
+from miaopi_platform.catalogue.services import find
 from miaopi_platform.evidence.port import CREDIT_LIST_SOURCE, SIMULATE_ATTRIBUTE
 from miaopi_rules import SERVICES_DIR
 from stdnum import luhn
@@ -177,8 +178,17 @@ def _rekey(
         )
         for alias, item in loaded.evidence.items()
     }
+    mapping = _new_identifiers(service, loaded.application, rng, shift)
+    return _replace(loaded.application, mapping, shift), _replace(raw_evidence, mapping, shift)
+
+
+def _new_identifiers(
+    service: ServiceDefinition, application: dict[str, Any], rng: random.Random, shift: Shift
+) -> dict[str, str]:
+    """Each identifying value of an application -> a fresh one of its kind (born `shift` later)."""
     mapping: dict[str, str] = {}
-    for value, kind in _kinds_by_value(service, loaded.application).items():
+    kinds = _kinds_by_value(service, application)
+    for value, kind in kinds.items():
         if kind == "cn.ric":
             mapping[value] = _rekey_ric(value, rng, shift)
         elif kind == "cn.uscc":
@@ -192,10 +202,29 @@ def _rekey(
         elif kind != "cn.mobile":
             mapping[value] = _rekey_text(value, rng)
     # The sources hold normalized identifiers (upper case, no spaces): those move too.
-    for value, kind in _kinds_by_value(service, loaded.application).items():
+    for value, kind in kinds.items():
         if kind in KINDS and value in mapping:
             mapping.setdefault(KINDS[kind].normalize(value), mapping[value])
-    return _replace(loaded.application, mapping, shift), _replace(raw_evidence, mapping, shift)
+    return mapping
+
+
+def fresh_copy(persona: Persona, rng: random.Random) -> Persona:
+    """The same persona with new identifiers (ID numbers, credit codes, cards, VINs, licence
+    numbers), on the same day: another person in the same situation, for a test that needs
+    someone nobody has applied for yet (one grant per subject). Load its `reference_items`."""
+    service = find(persona.service_id)
+    same_day = Shift(0, 0)
+    mapping = _new_identifiers(service, persona.application, rng, same_day)
+    return Persona(
+        service_id=persona.service_id,
+        name=persona.name,
+        application=_replace(persona.application, mapping, same_day),
+        evidence=_replace(persona.evidence, mapping, same_day),
+        expected_outcome=persona.expected_outcome,
+        expected_failing=list(persona.expected_failing),
+        expected_outputs=dict(persona.expected_outputs),
+        bulk=persona.bulk,
+    )
 
 
 def generate(on: dt.date, copies: int = 0, seed: int = 2018) -> tuple[list[Persona], list[str]]:

@@ -9,8 +9,6 @@ from typing import Any
 
 from tests.bench.bench_common import TEMPLATE, Section, fake_aws, median
 
-APPLICANT = "bench0000-aaaa-bbbb-cccc-000000000001"
-
 
 class CallCounter:
     """Counts every AWS API call (botocore `before-call`) of the clients of one session."""
@@ -101,7 +99,7 @@ def _measure(section: Section, quick: bool) -> None:
                 result = submit(
                     service,
                     persona.application,
-                    APPLICANT,
+                    persona_caller(service, persona.application, deps.hasher),
                     f"bench-{uuid.uuid4().hex}",
                     evidence=deps.evidence,
                     store=deps.store,
@@ -147,3 +145,19 @@ def _measure(section: Section, quick: bool) -> None:
         f" containers: the PII key, read once per execution environment); "
         f"{retries} retried HTTP sends; {wrong} outcomes differ from the personas' expectation"
     )
+
+
+def persona_caller(service: Any, application: dict[str, Any], hasher: Any) -> Any:
+    """The persona signed in as whom its application is for (its service's first way of
+    applying: the person in person, the enterprise itself), at assurance L2."""
+    from miaopi.engine import applicant_identifiers
+    from miaopi.forms import normalize
+    from miaopi_platform.applications.capacity import Caller
+    from miaopi_platform.identity.context import Assurance, Identity, SubjectType
+    from stdnum.cn import uscc
+
+    [(way, identifier), *_] = applicant_identifiers(
+        service, normalize(service.form_model, application), {}
+    )
+    kind = SubjectType.LEGAL_PERSON if uscc.is_valid(identifier) else SubjectType.PERSON
+    return Caller(Identity(f"bench-{way.value}", kind, hasher.digest(identifier), Assurance.L2))

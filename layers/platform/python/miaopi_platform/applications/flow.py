@@ -23,7 +23,7 @@ from miaopi import workdays
 from miaopi.engine import decide, evidence_requests, subject_of
 from miaopi.errors import NoRuleSetInForce
 from miaopi.forms import normalize
-from miaopi.model import ServiceDefinition
+from miaopi.model import GRANT_SOURCE, ServiceDefinition
 
 from miaopi_platform.applications import capacity as who
 from miaopi_platform.applications.items import Submission, application_item, decision_item
@@ -97,7 +97,7 @@ def submit(
 
     requests, skipped = evidence_requests(service, application)
     requests = grants.scoped(hasher, service.id, requests)
-    grant_key = next((r.key for r in requests if r.source == grants.GRANT_SOURCE), None)
+    grant_key = next((r.key for r in requests if r.source == GRANT_SOURCE), None)
     for attempt in range(MAX_DECISIONS):
         gathered = {**skipped, **evidence.gather(requests)}
         if way is None:  # a way read from evidence (an enterprise's registered operator)

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
-from miaopi.model import EvidenceItem, EvidenceRequest, EvidenceStatus
+from miaopi.model import GRANT_SOURCE, EvidenceItem, EvidenceRequest, EvidenceStatus
 
 from miaopi_platform.aws.dynamo import Item, from_item, plain
 from miaopi_platform.aws.observability import logger
@@ -60,7 +60,7 @@ class DynamoEvidence:
     def _key(self, request: EvidenceRequest) -> tuple[str, Item]:
         if request.source == CREDIT_LIST_SOURCE:
             return self._credit, {"subjectHash": {"S": self._hasher.digest(request.key)}}
-        if request.source == grants.GRANT_SOURCE:
+        if request.source == GRANT_SOURCE:
             return self._grants, {grants.GRANT_KEY: {"S": request.key}}
         return self._reference, {"source": {"S": request.source}, "key": {"S": request.key}}
 

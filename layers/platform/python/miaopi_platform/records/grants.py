@@ -18,21 +18,27 @@ personal data); the item holds the holding application's id, its state and when 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from miaopi.engine import evidence_requests
-from miaopi.model import EvidenceRequest, Outcome, ServiceDefinition
+from miaopi.model import (
+    GRANT_DECIDING,
+    GRANT_IN_FORCE,
+    GRANT_SOURCE,
+    EvidenceRequest,
+    Outcome,
+    ServiceDefinition,
+)
 
 from miaopi_platform.aws.dynamo import to_item
 from miaopi_platform.privacy.pii import PiiHasher
 
-#: the evidence source the engine asks the grants register under (the rules read `ev.grant`)
-GRANT_SOURCE = "platform-grants"
 GRANT_KEY = "grantKey"
 
 GrantStatus = Literal["IN_FORCE", "DECIDING", "RELEASED"]
-IN_FORCE: GrantStatus = "IN_FORCE"
-DECIDING: GrantStatus = "DECIDING"
+#: what the rules read (miaopi.model), and the state a released grant is kept in
+IN_FORCE = cast(GrantStatus, GRANT_IN_FORCE)
+DECIDING = cast(GrantStatus, GRANT_DECIDING)
 RELEASED: GrantStatus = "RELEASED"
 #: what the rules see of a grant: whether it is in force or being decided, and since when
 EVIDENCE_ATTRIBUTES = ("status", "since")

@@ -23,7 +23,14 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from miaopi.engine import decide, evidence_requests
-from miaopi.model import Decision, EvidenceItem, EvidenceStatus, Outcome, ServiceDefinition
+from miaopi.model import (
+    GRANT_SOURCE,
+    Decision,
+    EvidenceItem,
+    EvidenceStatus,
+    Outcome,
+    ServiceDefinition,
+)
 from miaopi.workdays import CHINA, add_working_days, end_of_day
 
 from miaopi_platform.aws.clock import iso
@@ -208,9 +215,9 @@ def reverify(
         if r.alias in recorded
         else EvidenceItem(EvidenceStatus.ABSENT)
         for r in requests
-        if r.source == grants.GRANT_SOURCE
+        if r.source == GRANT_SOURCE
     }
-    fresh = [r for r in requests if r.source != grants.GRANT_SOURCE]
+    fresh = [r for r in requests if r.source != GRANT_SOURCE]
     evidence = {**skipped, **deps.evidence.gather(fresh), **own}
     on = dt.date.fromisoformat(approval["applicationDate"])
     return decide(service, rule_set, application, evidence, on), evidence
