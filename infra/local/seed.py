@@ -8,6 +8,11 @@ today"). Each persona is then decided by the engine on that day; a persona whose
 re-anchoring changed (a leap day between the dates) is left out, so every persona's expected
 outcome is what the rules say. Bulk copies of the cases, with their own identifiers, make the
 load-test population (thousands of people, enterprises, vehicles).
+
+A case runs once as a persona even when cases.yaml runs it again under a later rule set
+(`alsoOn`): re-anchored to the day, the rule set in force that day decides it. Cases that hold a
+grant (`ev.grant`) are no personas: the grants are the platform's own records, made by applying,
+so every persona starts with none.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from miaopi.engine import decide, evidence_requests
 from miaopi.forms import form_paths, normalize
 from miaopi.identifiers import KINDS
 from miaopi.loader import load_catalogue
-from miaopi.model import ServiceDefinition
+from miaopi.model import GRANT_ALIAS, EvidenceStatus, ServiceDefinition
 from miaopi_platform.evidence.port import CREDIT_LIST_SOURCE, SIMULATE_ATTRIBUTE
 from miaopi_rules import SERVICES_DIR
 from stdnum import luhn
@@ -44,6 +49,9 @@ _VIN_VALUES = {c: (i % 9) + 1 for i, c in enumerate("ABCDEFGH")} | {
 }
 _VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 _PLATE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+#: evidence attributes that link two records of one persona (the elder's and the agent's
+#: household): new values per persona, so that personas never share a household
+_LINKS = ("householdId",)
 
 
 @dataclass
@@ -147,6 +155,21 @@ def _kinds_by_value(service: ServiceDefinition, application: dict[str, Any]) -> 
     return out
 
 
+def _evidence_kinds(service: ServiceDefinition, evidence: dict[str, Any]) -> dict[str, str]:
+    """Identifiers only the sources hold (an enterprise's registered operator), with their kind,
+    and the values that link a persona's records (a household)."""
+    out: dict[str, str] = {}
+    for alias, spec in service.file.evidence.items():
+        record = evidence.get(alias)
+        if not isinstance(record, dict):
+            continue
+        for name, attribute in spec.attributes.items():
+            value = record.get(name)
+            if isinstance(value, str) and value and (attribute.kinds or name in _LINKS):
+                out[value] = (attribute.kinds or ["text"])[0]
+    return out
+
+
 def _guess(value: str) -> str:
     return "cn.ric" if re.fullmatch(r"\d{17}[\dX]", value) else "cn.uscc"
 
@@ -178,7 +201,8 @@ def _rekey(
         for alias, item in loaded.evidence.items()
     }
     mapping: dict[str, str] = {}
-    for value, kind in _kinds_by_value(service, loaded.application).items():
+    kinds = _kinds_by_value(service, loaded.application) | _evidence_kinds(service, raw_evidence)
+    for value, kind in kinds.items():
         if kind == "cn.ric":
             mapping[value] = _rekey_ric(value, rng, shift)
         elif kind == "cn.uscc":
@@ -192,7 +216,7 @@ def _rekey(
         elif kind != "cn.mobile":
             mapping[value] = _rekey_text(value, rng)
     # The sources hold normalized identifiers (upper case, no spaces): those move too.
-    for value, kind in _kinds_by_value(service, loaded.application).items():
+    for value, kind in kinds.items():
         if kind in KINDS and value in mapping:
             mapping.setdefault(KINDS[kind].normalize(value), mapping[value])
     return _replace(loaded.application, mapping, shift), _replace(raw_evidence, mapping, shift)
@@ -206,6 +230,8 @@ def generate(on: dt.date, copies: int = 0, seed: int = 2018) -> tuple[list[Perso
     dropped: list[str] = []
     used: dict[tuple[str, str], str] = {}
     for loaded in all_cases(services, SERVICES_DIR):
+        if loaded.again or _holds_grant(loaded):
+            continue
         service = services[loaded.service_id]
         assert loaded.case.date is not None
         shift = Shift.between(loaded.case.date, on)
@@ -238,6 +264,11 @@ def generate(on: dt.date, copies: int = 0, seed: int = 2018) -> tuple[list[Perso
                 used[(source, key)] = persona.name
             personas.append(persona)
     return personas, dropped
+
+
+def _holds_grant(loaded: LoadedCase) -> bool:
+    grant = loaded.evidence.get(GRANT_ALIAS)
+    return grant is not None and grant.status is not EvidenceStatus.ABSENT
 
 
 def evidence_keys(

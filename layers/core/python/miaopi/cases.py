@@ -77,6 +77,8 @@ class LoadedCase:
     case: Case
     application: dict[str, Any]
     evidence: dict[str, EvidenceItem]
+    #: a run of an undated case on one of `base.alsoOn` (the same path, a later rule set)
+    again: bool = False
 
     @property
     def id(self) -> str:
@@ -128,7 +130,8 @@ def load_cases(service: ServiceDefinition, folder: Path) -> list[LoadedCase]:
         for day in (parsed.base.date, *parsed.base.also_on):
             name = case.name if day == parsed.base.date else f"{case.name} (on {day})"
             dated = case.model_copy(update={"date": day, "name": name})
-            loaded.append(LoadedCase(service.id, str(path), dated, raw_app, evidence))
+            again = day != parsed.base.date
+            loaded.append(LoadedCase(service.id, str(path), dated, raw_app, evidence, again))
     return loaded
 
 
