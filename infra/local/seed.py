@@ -8,6 +8,11 @@ today"). Each persona is then decided by the engine on that day; a persona whose
 re-anchoring changed (a leap day between the dates) is left out, so every persona's expected
 outcome is what the rules say. Bulk copies of the cases, with their own identifiers, make the
 load-test population (thousands of people, enterprises, vehicles).
+
+A case runs once as a persona even when cases.yaml runs it again under a later rule set
+(`alsoOn`): re-anchored to the day, the rule set in force that day decides it. Cases that hold a
+grant (`ev.grant`) are no personas: the grants are the platform's own records, made by applying,
+so every persona starts with none.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from miaopi.engine import decide, evidence_requests
 from miaopi.forms import form_paths, normalize
 from miaopi.identifiers import KINDS
 from miaopi.loader import load_catalogue
-from miaopi.model import ServiceDefinition
+from miaopi.model import GRANT_ALIAS, EvidenceStatus, ServiceDefinition
 from miaopi_platform.catalogue.services import find
 from miaopi_platform.evidence.port import CREDIT_LIST_SOURCE, SIMULATE_ATTRIBUTE
 from miaopi_rules import SERVICES_DIR
@@ -45,6 +50,9 @@ _VIN_VALUES = {c: (i % 9) + 1 for i, c in enumerate("ABCDEFGH")} | {
 }
 _VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 _PLATE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+#: evidence attributes that link two records of one persona (the elder's and the agent's
+#: household): new values per persona, so that personas never share a household
+_LINKS = ("householdId",)
 
 
 @dataclass
@@ -148,6 +156,21 @@ def _kinds_by_value(service: ServiceDefinition, application: dict[str, Any]) -> 
     return out
 
 
+def _evidence_kinds(service: ServiceDefinition, evidence: dict[str, Any]) -> dict[str, str]:
+    """Identifiers only the sources hold (an enterprise's registered operator), with their kind,
+    and the values that link a persona's records (a household)."""
+    out: dict[str, str] = {}
+    for alias, spec in service.file.evidence.items():
+        record = evidence.get(alias)
+        if not isinstance(record, dict):
+            continue
+        for name, attribute in spec.attributes.items():
+            value = record.get(name)
+            if isinstance(value, str) and value and (attribute.kinds or name in _LINKS):
+                out[value] = (attribute.kinds or ["text"])[0]
+    return out
+
+
 def _guess(value: str) -> str:
     return "cn.ric" if re.fullmatch(r"\d{17}[\dX]", value) else "cn.uscc"
 
@@ -178,16 +201,21 @@ def _rekey(
         )
         for alias, item in loaded.evidence.items()
     }
-    mapping = _new_identifiers(service, loaded.application, rng, shift)
+    mapping = _new_identifiers(service, loaded.application, raw_evidence, rng, shift)
     return _replace(loaded.application, mapping, shift), _replace(raw_evidence, mapping, shift)
 
 
 def _new_identifiers(
-    service: ServiceDefinition, application: dict[str, Any], rng: random.Random, shift: Shift
+    service: ServiceDefinition,
+    application: dict[str, Any],
+    evidence: dict[str, Any],
+    rng: random.Random,
+    shift: Shift,
 ) -> dict[str, str]:
-    """Each identifying value of an application -> a fresh one of its kind (born `shift` later)."""
+    """Each identifying value of an application and its evidence (an agent's ID number, an
+    operator's) -> a fresh one of its kind (born `shift` later)."""
     mapping: dict[str, str] = {}
-    kinds = _kinds_by_value(service, application)
+    kinds = _kinds_by_value(service, application) | _evidence_kinds(service, evidence)
     for value, kind in kinds.items():
         if kind == "cn.ric":
             mapping[value] = _rekey_ric(value, rng, shift)
@@ -214,7 +242,7 @@ def fresh_copy(persona: Persona, rng: random.Random) -> Persona:
     someone nobody has applied for yet (one grant per subject). Load its `reference_items`."""
     service = find(persona.service_id)
     same_day = Shift(0, 0)
-    mapping = _new_identifiers(service, persona.application, rng, same_day)
+    mapping = _new_identifiers(service, persona.application, persona.evidence, rng, same_day)
     return Persona(
         service_id=persona.service_id,
         name=persona.name,
@@ -235,6 +263,8 @@ def generate(on: dt.date, copies: int = 0, seed: int = 2018) -> tuple[list[Perso
     dropped: list[str] = []
     used: dict[tuple[str, str], str] = {}
     for loaded in all_cases(services, SERVICES_DIR):
+        if loaded.again or _holds_grant(loaded):
+            continue
         service = services[loaded.service_id]
         assert loaded.case.date is not None
         shift = Shift.between(loaded.case.date, on)
@@ -267,6 +297,11 @@ def generate(on: dt.date, copies: int = 0, seed: int = 2018) -> tuple[list[Perso
                 used[(source, key)] = persona.name
             personas.append(persona)
     return personas, dropped
+
+
+def _holds_grant(loaded: LoadedCase) -> bool:
+    grant = loaded.evidence.get(GRANT_ALIAS)
+    return grant is not None and grant.status is not EvidenceStatus.ABSENT
 
 
 def evidence_keys(

@@ -10,9 +10,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from miaopi.loader import load_service
 from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import to_item
 from miaopi_platform.records.decision import REVIEWER, sealed
+from miaopi_rules import SERVICES_DIR
 
 from tests.integration.conftest import Stack
 from tests.integration.test_audit_api import ELDERLY, Audit, period, today
@@ -20,6 +22,18 @@ from tests.integration.test_audit_api import ELDERLY, Audit, period, today
 ROOT = Path(__file__).resolve().parents[2]
 CANDIDATE = ROOT / "infra/whatif/elderly-allowance-minimum-age-85.yaml"
 OVERRIDES = ROOT / "infra/whatif/elderly-allowance-minimum-age-85-overrides.yaml"
+
+
+def in_force_with_minimum_age_85() -> str:
+    """The candidate a policy owner makes of the rule set in force today: a copy with the
+    minimum age raised from 80 to 85."""
+    rule_set = load_service(SERVICES_DIR / ELDERLY).rule_set_on(today())
+    assert rule_set is not None
+    text = Path(rule_set.path).read_text(encoding="utf-8")
+    published = "{from: 2024-01-01, value: 80}"
+    assert published in text
+    text = text.replace(published, "{from: 2024-01-01, value: 85}")
+    return text.replace(f'version: "{rule_set.version}"', 'version: "2027.1"')
 
 
 def decide_everyone(stack: Stack, audit: Audit, service_ids: set[str] | None = None) -> None:
@@ -82,7 +96,7 @@ def test_a_what_if_raising_the_minimum_age_shows_the_approvals_it_would_reject(
         "serviceId": ELDERLY,
         "from": today().isoformat(),
         "to": today().isoformat(),
-        "ruleSet": CANDIDATE.read_text(encoding="utf-8"),
+        "ruleSet": in_force_with_minimum_age_85(),
         "limit": 4,
     }
     pages = []

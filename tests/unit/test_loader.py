@@ -32,9 +32,9 @@ def test_the_seed_service_loads_with_a_content_hash(service_copy: Path) -> None:
     # Given the elderly allowance as published
     # When it is loaded
     service = load_service(service_copy)
-    # Then its rule set has a version and a sha256 content hash
-    (rule_set,) = service.rule_sets
-    assert rule_set.version == "2024.1"
+    # Then each rule set has a version and a sha256 content hash
+    assert [rule_set.version for rule_set in service.rule_sets] == ["2024.1", "2026.1"]
+    rule_set = service.rule_sets[0]
     assert rule_set.hash.startswith("sha256:") and len(rule_set.hash) == 71
 
 
@@ -137,7 +137,8 @@ def test_the_rule_set_in_force_is_chosen_by_application_date(service_copy: Path)
     import datetime as dt
 
     # Then each date sees the rule set in force on it, and nothing before the first
-    assert service.rule_set_on(dt.date(2026, 12, 31)).version == "2024.1"  # type: ignore[union-attr]
+    assert service.rule_set_on(dt.date(2026, 11, 29)).version == "2024.1"  # type: ignore[union-attr]
+    assert service.rule_set_on(dt.date(2026, 12, 31)).version == "2026.1"  # type: ignore[union-attr]
     assert service.rule_set_on(dt.date(2027, 1, 1)).version == "2027.1"  # type: ignore[union-attr]
     assert service.rule_set_on(dt.date(2023, 12, 31)) is None
 
@@ -164,7 +165,7 @@ def test_a_parameter_change_with_a_new_effective_date_applies_from_that_date(
         "      - {from: 2024-01-01, value: 80}",
         "      - {from: 2024-01-01, value: 80}\n      - {from: 2027-07-01, value: 81}",
     )
-    (rule_set,) = load_service(service_copy).rule_sets
+    rule_set = load_service(service_copy).rule_set_named("2024.1")
     # Then applications dated before see 80 and those from that day see 81
     assert parameters_on(rule_set, dt.date(2027, 6, 30))["minimumAge"] == 80
     assert parameters_on(rule_set, dt.date(2027, 7, 1))["minimumAge"] == 81

@@ -19,7 +19,9 @@ from miaopi_rules import SERVICES_DIR
 
 ELDERLY = "elderly-allowance"
 DRIVER = "ride-hailing-driver-permit"
-RULESET = "rulesets/2024-01-01.yaml"
+#: the rule sets in force from 2026-11-30, where a change from 2027 is made
+RULESET = "rulesets/2026-11-30.yaml"
+IN_FORCE = "2026.1"
 #: the elderly allowance's minimum age as published
 PUBLISHED_AGE = "      - {from: 2024-01-01, value: 80}\n"
 RAISED_AGE = PUBLISHED_AGE + "      - {from: 2027-07-01, value: 85}\n"
@@ -75,7 +77,7 @@ def test_a_reason_names_the_minimum_age_in_force_on_the_application_date(tmp_pat
 def test_the_published_rules_show_each_date_its_own_value(tmp_path: Path) -> None:
     # Given the same change of the minimum age from 1 July 2027
     service = load_service(_copy(tmp_path, ELDERLY, [(PUBLISHED_AGE, RAISED_AGE)]))
-    (rule_set,) = service.rule_sets
+    rule_set = service.rule_set_named(IN_FORCE)
     # When the rules in force are shown for the day before and the day of the change
     views = {on: rule_set_view(service, rule_set, on) for on in (BEFORE, AFTER)}
     # Then EA-AGE's title, reason and remedy carry the value of each day, never a placeholder
@@ -113,7 +115,7 @@ def test_a_list_and_a_decimal_read_naturally_in_each_language(tmp_path: Path) ->
         ],
     )
     service = load_service(folder)
-    (rule_set,) = service.rule_sets
+    rule_set = service.rule_set_named(IN_FORCE)
     rules = {r.id: r for r in rule_set.rules}
     # When their texts are read for a date
     licence = rules["RD-LICENCE"].texts_on(dt.date(2026, 11, 27))
@@ -153,14 +155,14 @@ def test_a_wrong_placeholder_fails_the_load_naming_file_rule_and_placeholder(
 
 def test_the_content_hash_changes_with_a_text(tmp_path: Path) -> None:
     # Given the published elderly allowance and a copy whose EA-AGE title is worded otherwise
-    published = load_service(SERVICES_DIR / ELDERLY).rule_sets[0]
+    published = load_service(SERVICES_DIR / ELDERLY).rule_set_named(IN_FORCE)
     edited = load_service(
         _copy(
             tmp_path,
             ELDERLY,
             [('en: "Aged {param.minimumAge} or more"', 'en: "At least {param.minimumAge}"')],
         )
-    ).rule_sets[0]
+    ).rule_set_named(IN_FORCE)
     # Then the two rule sets have different content hashes (decisions record which decided)
     assert published.version == edited.version
     assert published.hash != edited.hash

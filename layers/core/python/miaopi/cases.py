@@ -4,6 +4,11 @@ A case is a clean base application and evidence with a few values changed, an ap
 and what must come out: the outcome, the failing rule ids and any outputs. Evidence values: a
 mapping is a record (merged over the base record), `null` means the source holds no record, and
 "UNAVAILABLE" means the source did not answer.
+
+When a new rule-set version comes into force, `base.alsoOn` lists dates in its period: every case
+that gives no date of its own runs on the base date and again on each of them (named
+"<case> (on <date>)"), so the rules the versions share keep their cases without a copy. A case
+whose outcome depends on its date (an age, an expiry) names its date and runs on it alone.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class Case(Strict):
 
 class CaseBase(Strict):
     date: dt.date
+    #: more dates (each in a later rule set's period) on which every undated case runs again
+    also_on: list[dt.date] = Field(default_factory=list, alias="alsoOn")
     application: dict[str, Any]
     evidence: dict[str, Any] = Field(default_factory=dict)
 
@@ -70,6 +77,8 @@ class LoadedCase:
     case: Case
     application: dict[str, Any]
     evidence: dict[str, EvidenceItem]
+    #: a run of an undated case on one of `base.alsoOn` (the same path, a later rule set)
+    again: bool = False
 
     @property
     def id(self) -> str:
@@ -115,9 +124,14 @@ def load_cases(service: ServiceDefinition, folder: Path) -> list[LoadedCase]:
             evidence = {alias: evidence_item(v) for alias, v in evidence_values.items()}
         except ValueError as exc:
             raise RuleLoadError(str(path), f"case {case.name!r}", str(exc)) from None
-        if case.date is None:
-            case = case.model_copy(update={"date": parsed.base.date})
-        loaded.append(LoadedCase(service.id, str(path), case, raw_app, evidence))
+        if case.date is not None:
+            loaded.append(LoadedCase(service.id, str(path), case, raw_app, evidence))
+            continue
+        for day in (parsed.base.date, *parsed.base.also_on):
+            name = case.name if day == parsed.base.date else f"{case.name} (on {day})"
+            dated = case.model_copy(update={"date": day, "name": name})
+            again = day != parsed.base.date
+            loaded.append(LoadedCase(service.id, str(path), dated, raw_app, evidence, again))
     return loaded
 
 
