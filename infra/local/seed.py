@@ -22,15 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from miaopi.cases import UNAVAILABLE, LoadedCase, all_cases, evidence_item, mismatches
-from miaopi.engine import decide, evidence_requests
+from miaopi.engine import decide, evidence_requests, subject_of
 from miaopi.forms import form_paths, normalize
 from miaopi.identifiers import KINDS
 from miaopi.loader import load_catalogue
 from miaopi.model import ServiceDefinition
+from miaopi_platform.catalogue.services import all_services
 from miaopi_platform.evidence.port import CREDIT_LIST_SOURCE, SIMULATE_ATTRIBUTE
 from miaopi_rules import SERVICES_DIR
 from stdnum import luhn
 from stdnum.cn import ric, uscc
+
+from infra.local.idp import LocalIdentity
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SHENZHEN_AREAS = ("440303", "440304", "440305", "440306", "440307", "440308", "440309", "440310")
@@ -293,6 +296,18 @@ def reference_items(
             else:
                 reference.append({"source": source, "key": key, "record": value})
     return reference, credit
+
+
+def persona_identity(persona: Persona) -> LocalIdentity:
+    """Who signs in as a persona: the subject of its application (the person by their ID number
+    for a service about a person, the enterprise by its credit code for one about a legal
+    person), with the name the form gives, if any."""
+    service = all_services()[persona.service_id]
+    subject = subject_of(service, normalize(service.form_model, persona.application))
+    name = str(persona.application.get("name") or persona.name)
+    if ric.is_valid(subject):
+        return LocalIdentity.person(subject, name)
+    return LocalIdentity.legal_person(subject, name)
 
 
 def write_personas(path: Path, personas: list[Persona]) -> None:
