@@ -114,7 +114,8 @@ class Authorizers:
         self.partition = partition
         self.region = region
         self.responses = responses
-        self._clock = clock
+        #: what the cache ages by (a test moves it)
+        self.clock = clock
         self._cache: dict[tuple[str, tuple[str, ...]], Answer] = {}
         self._lock = threading.Lock()
         #: how often each authorizer's function was called (a cached answer is not a call)
@@ -150,7 +151,7 @@ class Authorizers:
             raise _unauthorized()
         method_arn = self.method_arn(event)
         key = (name, identity)
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             answer = self._cache.get(key)
         if answer is None or answer.expires_at <= now or config.ttl_seconds <= 0:
