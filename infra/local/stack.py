@@ -162,6 +162,8 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         ensure_port_free(self.host, self.port, "--port")
+        if self.idp_port:
+            ensure_port_free(self.host, self.idp_port, "--idp-port")
         self.moto = start_moto(self.host, self.moto_port)
         try:
             self._start_rest()
@@ -321,7 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="API port")
     parser.add_argument("--moto-port", type=int, default=5000)
     parser.add_argument(
-        "--idp-port", type=int, default=0, help="the local identity provider's (0: any free one)"
+        "--idp-port",
+        type=int,
+        default=8081,
+        help="the local identity provider's port (its URL is the tokens' issuer; 0: any free one)",
     )
     parser.add_argument("--stack-name", default=DEFAULT_STACK_NAME)
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
