@@ -1,8 +1,9 @@
 """The staff CLIs' connection to the API: a signed-in HTTP client and the shared options.
 
-Against the local stack (default) the CLI signs in as a demo user through the stack's Cognito
-(`.local/stack.json`). Against AWS, pass the API URL and an ID token (`--api-url`/`--token` or
-MIAOPI_API_URL/MIAOPI_TOKEN), e.g. from your organisation's sign-in. Only the local path reads
+Against the local stack (default) the CLI signs in as a demo user with a token of the stack's
+local identity provider (`.local/stack.json`). Against AWS, pass the API URL and a token of the
+government identity platform (`--api-url`/`--token` or MIAOPI_API_URL/MIAOPI_TOKEN), from your
+organisation's sign-in. Only the local path reads
 the stack file (`infra.local.stack_file`, imported when needed): with `--api-url` the CLIs load
 nothing of the local stack, moto or boto3.
 """
@@ -37,7 +38,9 @@ StackFile = Annotated[
 ApiUrl = Annotated[
     str | None, typer.Option(envvar="MIAOPI_API_URL", help="a deployed API's base URL")
 ]
-Token = Annotated[str | None, typer.Option(envvar="MIAOPI_TOKEN", help="an ID token for --api-url")]
+Token = Annotated[
+    str | None, typer.Option(envvar="MIAOPI_TOKEN", help="a bearer token for --api-url")
+]
 
 
 def local_stack(stack_file: Path | None) -> dict[str, Any]:

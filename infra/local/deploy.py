@@ -38,7 +38,6 @@ class AwsClients:
     sqs: Any
     sns: Any
     secretsmanager: Any
-    cognito_idp: Any
     stepfunctions: Any
     region: str
     endpoint_url: str | None = None
@@ -66,7 +65,6 @@ class AwsClients:
             sqs=make("sqs"),
             sns=make("sns"),
             secretsmanager=make("secretsmanager"),
-            cognito_idp=make("cognito-idp"),
             stepfunctions=make("stepfunctions"),
             region=region,
             endpoint_url=endpoint_url,
@@ -124,16 +122,6 @@ class Deployment:
     def secrets(self) -> dict[str, str]:
         """Logical id -> secret ARN."""
         return {lid: r.ref for lid, r in self._of("AWS::SecretsManager::Secret").items()}
-
-    @property
-    def user_pools(self) -> dict[str, str]:
-        """Logical id -> user pool id."""
-        return {lid: r.ref for lid, r in self._of("AWS::Cognito::UserPool").items()}
-
-    @property
-    def user_pool_clients(self) -> dict[str, str]:
-        """Logical id -> app client id."""
-        return {lid: r.ref for lid, r in self._of("AWS::Cognito::UserPoolClient").items()}
 
     @property
     def state_machines(self) -> dict[str, str]:
@@ -219,10 +207,18 @@ def deploy(
 
 
 def deploy_in_process(
-    template_path: str | Path, stack_name: str = DEFAULT_STACK_NAME
+    template_path: str | Path,
+    stack_name: str = DEFAULT_STACK_NAME,
+    parameters: dict[str, str] | None = None,
 ) -> Deployment:
-    """Deploy inside an active `moto.mock_aws` (tests); clients need no endpoint."""
-    return deploy(template_path, AwsClients.create(), stack_name=stack_name)
+    """Deploy inside an active `moto.mock_aws` (tests); clients need no endpoint. The template's
+    OIDC parameters name an identity provider that is not running unless `parameters` say
+    otherwise: in process, nothing calls the authorizer (tests pass the identity context)."""
+    from infra.local.idp import oidc_parameters
+
+    tpl = LocalTemplate.load(template_path)
+    given = {**oidc_parameters(tpl, "https://idp.invalid", "miaopi-tests"), **(parameters or {})}
+    return deploy(tpl, AwsClients.create(), stack_name=stack_name, parameters=given)
 
 
 def local_secret_value(stack_name: str, logical_id: str, length: int = 64) -> str:
@@ -404,100 +400,6 @@ def _secret(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> Phys
     return PhysicalResource(lid, "AWS::SecretsManager::Secret", arn, {"Id": arn})
 
 
-_USER_POOL_KEYS = (
-    "Policies",
-    "AutoVerifiedAttributes",
-    "AliasAttributes",
-    "UsernameAttributes",
-    "MfaConfiguration",
-    "AdminCreateUserConfig",
-    "UsernameConfiguration",
-    "Schema",
-    "AccountRecoverySetting",
-    "UserPoolTags",
-    "DeletionProtection",
-)
-
-
-def _user_pool(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
-    name = r.declared_name(lid)
-    pool_id = None
-    for page in c.cognito_idp.get_paginator("list_user_pools").paginate(MaxResults=60):
-        for pool in page["UserPools"]:
-            if pool["Name"] == name:
-                pool_id = pool["Id"]
-    if pool_id is None:
-        kwargs = {k: props[k] for k in _USER_POOL_KEYS if k in props}
-        pool_id = c.cognito_idp.create_user_pool(PoolName=name, **kwargs)["UserPool"]["Id"]
-    arn = r.arn("cognito-idp", f"userpool/{pool_id}")
-    provider = f"cognito-idp.{r.region}.amazonaws.com/{pool_id}"
-    return PhysicalResource(
-        lid,
-        "AWS::Cognito::UserPool",
-        pool_id,
-        {
-            "Arn": arn,
-            "UserPoolId": pool_id,
-            "ProviderName": provider,
-            "ProviderURL": f"https://{provider}",
-        },
-    )
-
-
-_CLIENT_KEYS = (
-    "GenerateSecret",
-    "RefreshTokenValidity",
-    "AccessTokenValidity",
-    "IdTokenValidity",
-    "TokenValidityUnits",
-    "ReadAttributes",
-    "WriteAttributes",
-    "ExplicitAuthFlows",
-    "SupportedIdentityProviders",
-    "CallbackURLs",
-    "LogoutURLs",
-    "AllowedOAuthFlows",
-    "AllowedOAuthScopes",
-    "AllowedOAuthFlowsUserPoolClient",
-    "PreventUserExistenceErrors",
-    "EnableTokenRevocation",
-)
-
-
-def _user_pool_client(
-    lid: str, props: dict[str, Any], r: Resolver, c: AwsClients
-) -> PhysicalResource:
-    pool_id = str(props["UserPoolId"])
-    name = r.declared_name(lid)
-    client_id = None
-    paginator = c.cognito_idp.get_paginator("list_user_pool_clients")
-    for page in paginator.paginate(UserPoolId=pool_id, MaxResults=60):
-        for client in page["UserPoolClients"]:
-            if client["ClientName"] == name:
-                client_id = client["ClientId"]
-    if client_id is None:
-        kwargs = {k: props[k] for k in _CLIENT_KEYS if k in props}
-        client_id = c.cognito_idp.create_user_pool_client(
-            UserPoolId=pool_id, ClientName=name, **kwargs
-        )["UserPoolClient"]["ClientId"]
-    return PhysicalResource(lid, "AWS::Cognito::UserPoolClient", client_id, {"ClientId": client_id})
-
-
-def _user_pool_group(
-    lid: str, props: dict[str, Any], r: Resolver, c: AwsClients
-) -> PhysicalResource:
-    pool_id = str(props["UserPoolId"])
-    name = r.declared_name(lid)
-    try:
-        c.cognito_idp.get_group(GroupName=name, UserPoolId=pool_id)
-    except ClientError as err:
-        if _code(err) != "ResourceNotFoundException":
-            raise
-        kwargs = {k: props[k] for k in ("Description", "Precedence", "RoleArn") if k in props}
-        c.cognito_idp.create_group(GroupName=name, UserPoolId=pool_id, **kwargs)
-    return PhysicalResource(lid, "AWS::Cognito::UserPoolGroup", name)
-
-
 def _state_machine(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
     rtype = r.template.resources[lid]["Type"]
     name = r.declared_name(lid)
@@ -561,9 +463,6 @@ _CREATORS: dict[str, Creator] = {
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
     "AWS::SecretsManager::Secret": _secret,
-    "AWS::Cognito::UserPool": _user_pool,
-    "AWS::Cognito::UserPoolClient": _user_pool_client,
-    "AWS::Cognito::UserPoolGroup": _user_pool_group,
     "AWS::Serverless::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachine": _state_machine,
 }

@@ -15,21 +15,6 @@ ACCOUNT_ID = "123456789012"
 # ---------------------------------------------------------------- API Gateway (REST, v1)
 
 
-def _claim_str(name: str, value: Any) -> str:
-    """Claims as the REST API Cognito authorizer renders them: every value a string."""
-    if name in ("exp", "iat") and isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def authorizer_claims(token_claims: Mapping[str, Any]) -> dict[str, str]:
-    return {name: _claim_str(name, value) for name, value in token_claims.items()}
-
-
 def api_gateway_event(
     *,
     method: str,
@@ -41,7 +26,7 @@ def api_gateway_event(
     body: bytes | str | None = None,
     stage: str = "v1",
     source_ip: str = "127.0.0.1",
-    claims: Mapping[str, Any] | None = None,
+    authorizer: Mapping[str, Any] | None = None,
     api_id: str = "local",
     request_id: str | None = None,
     now: float | None = None,
@@ -49,7 +34,8 @@ def api_gateway_event(
     """A REST API (v1) Lambda proxy integration event.
 
     `headers` and `query` are (name, value) pairs in request order; the single-value maps
-    keep the last value, as API Gateway does. `claims` are the verified token's claims.
+    keep the last value, as API Gateway does. `authorizer` is what the API's Lambda authorizer
+    answered: `principalId` and its `context`, each value a string as API Gateway passes them.
     """
     now = time.time() if now is None else now
     request_id = request_id or str(uuid.uuid4())
@@ -107,8 +93,8 @@ def api_gateway_event(
         "domainName": f"{api_id}.execute-api.localhost",
         "apiId": api_id,
     }
-    if claims is not None:
-        request_context["authorizer"] = {"claims": authorizer_claims(claims)}
+    if authorizer is not None:
+        request_context["authorizer"] = {k: _context_str(v) for k, v in authorizer.items()}
     return {
         "resource": resource,
         "path": path,
@@ -123,6 +109,20 @@ def api_gateway_event(
         "body": body_text,
         "isBase64Encoded": is_base64,
     }
+
+
+def _context_str(value: Any) -> str:
+    """A Lambda authorizer's context value as a proxy integration gets it: a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def authorizer_request_event(proxy_event: Mapping[str, Any], method_arn: str) -> dict[str, Any]:
+    """The event a Lambda REQUEST authorizer gets for a request: the proxy event's request
+    parts (headers, query, path parameters, context) without the body, and the method ARN."""
+    event = {k: v for k, v in proxy_event.items() if k not in ("body", "isBase64Encoded")}
+    return {"type": "REQUEST", "methodArn": method_arn, **event}
 
 
 # ---------------------------------------------------------------- DynamoDB streams

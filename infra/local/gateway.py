@@ -1,7 +1,12 @@
-"""The REST API on loopback: template routes, a Cognito authorizer, proxy events to functions.
+"""The REST API on loopback: template routes, the Lambda authorizer, proxy events to functions.
 
 Behaves like API Gateway where the app can tell: resource precedence (literal segments
-before `{param}` before `{proxy+}`), the authorizer rejects before the function runs,
+before `{param}` before `{proxy+}`), the template's Lambda (REQUEST) authorizer function is
+called with the request and its answer cached per identity source for the template's TTL
+(`authorizer.py` here), a refusal answered before the function runs (401 for
+`Exception("Unauthorized")` or no identity header, 403 for a policy that does not allow the
+method, in the template's GatewayResponses format), the principal and context passed to the
+function as `requestContext.authorizer`,
 10 MB payload limit, 10,240 bytes of request line and header values (a 413, API Gateway's
 REQUEST_TOO_LARGE: it has no 431), the proxy response passed through. Differences, on purpose:
 an unknown route is a JSON 404 and any method a route does not take a JSON 405 (API Gateway
@@ -16,16 +21,14 @@ import json
 import logging
 import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import jwt
-
+from infra.local.authorizer import Authorizers, Refused
 from infra.local.deploy import Deployment
 from infra.local.events import api_gateway_event
 from infra.local.runtime import Runtime
@@ -121,106 +124,6 @@ class Router:
         return RouteMatch(route, self._parameters(resource, segments))
 
 
-# ---------------------------------------------------------------- Cognito authorizer
-
-
-class InvalidToken(Exception):
-    pass
-
-
-class CognitoAuthorizer:
-    """Verifies ID tokens like API Gateway's Cognito user pool authorizer."""
-
-    def __init__(
-        self,
-        user_pool_id: str,
-        client_ids: Iterable[str],
-        region: str,
-        jwks_provider: Callable[[], dict[str, Any]],
-    ) -> None:
-        self.user_pool_id = user_pool_id
-        self.client_ids = sorted(set(client_ids))
-        self.issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
-        self._jwks_provider = jwks_provider
-        self._keys: dict[str, Any] | None = None
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def jwks_from_endpoint(endpoint_url: str, user_pool_id: str) -> Callable[[], dict[str, Any]]:
-        url = f"{endpoint_url.rstrip('/')}/{user_pool_id}/.well-known/jwks.json"
-
-        def fetch() -> dict[str, Any]:
-            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback moto
-                doc: dict[str, Any] = json.load(resp)
-                return doc
-
-        return fetch
-
-    @staticmethod
-    def jwks_from_moto() -> dict[str, Any]:
-        """moto's bundled public keys (in-process mock_aws has no HTTP endpoint)."""
-        from moto.utilities.utils import load_resource
-
-        doc: dict[str, Any] = load_resource("cognitoidp/resources/jwks-public.json")
-        return doc
-
-    def _key(self, kid: str) -> Any:
-        with self._lock:
-            if self._keys is None or kid not in self._keys:
-                jwks = jwt.PyJWKSet.from_dict(self._jwks_provider())
-                self._keys = {k.key_id or "": k for k in jwks.keys}
-            if kid not in self._keys:
-                raise InvalidToken("unknown signing key")
-            return self._keys[kid].key
-
-    def verify(self, authorization: str | None) -> dict[str, Any]:
-        if not authorization:
-            raise InvalidToken("missing token")
-        token = authorization.strip()
-        if token[:7].lower() == "bearer ":
-            token = token[7:].strip()
-        try:
-            header = jwt.get_unverified_header(token)
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key(str(header.get("kid", ""))),
-                algorithms=["RS256"],
-                audience=self.client_ids,
-                issuer=self.issuer,
-                options={"require": ["exp", "iss", "aud", "token_use"]},
-            )
-        except (jwt.PyJWTError, ValueError) as err:
-            raise InvalidToken(str(err)) from err
-        if claims.get("token_use") != "id":
-            raise InvalidToken("not an ID token")
-        return claims
-
-
-def authorizer_for(deployment: Deployment) -> CognitoAuthorizer | None:
-    """The Cognito authorizer of the template's API, bound to the deployed user pool."""
-    tpl, resolver = deployment.template, deployment.resolver
-    for api_id in tpl.of_type("AWS::Serverless::Api"):
-        _default, authorizers = tpl.api_auth(api_id)
-        for config in authorizers.values():
-            if "UserPoolArn" not in config:
-                continue
-            arn = str(resolver.resolve(config["UserPoolArn"]))
-            pool_id = arn.rsplit("/", 1)[-1]
-            clients = [
-                deployment.resources[lid].ref
-                for lid in tpl.of_type("AWS::Cognito::UserPoolClient")
-                if lid in deployment.resources
-                and str(resolver.resolve(tpl.properties(lid)["UserPoolId"])) == pool_id
-            ]
-            jwks = (
-                CognitoAuthorizer.jwks_from_endpoint(deployment.endpoint_url, pool_id)
-                if deployment.endpoint_url
-                else CognitoAuthorizer.jwks_from_moto
-            )
-            return CognitoAuthorizer(pool_id, clients, deployment.region, jwks)
-    return None
-
-
 # ---------------------------------------------------------------- the server
 
 
@@ -241,7 +144,7 @@ class Gateway:
         routes: Iterable[ApiRoute],
         runtime: Runtime,
         *,
-        authorizer: CognitoAuthorizer | None,
+        authorizers: Authorizers | None,
         stage: str | None = "v1",
         host: str = "127.0.0.1",
         port: int = 8080,
@@ -249,7 +152,7 @@ class Gateway:
     ) -> None:
         self.router = Router(routes)
         self.runtime = runtime
-        self.authorizer = authorizer
+        self.authorizers = authorizers
         self.stage = stage or ""
         self.max_payload_bytes = max_payload_bytes
         # Binds now, so a taken port fails here with OSError (EADDRINUSE).
@@ -264,7 +167,7 @@ class Gateway:
         return cls(
             routes,
             runtime,
-            authorizer=authorizer_for(deployment),
+            authorizers=Authorizers.from_deployment(deployment, runtime),
             stage=deployment.stage,
             host=host,
             port=port,
@@ -323,16 +226,6 @@ class Gateway:
             message = f"{method} not allowed on {path}"
             return 405, json_header + allow, _error_body("METHOD_NOT_ALLOWED", message), None
         route = found.route
-        claims = None
-        if route.auth == "COGNITO":
-            authorization = next((v for k, v in headers if k.lower() == "authorization"), None)
-            try:
-                if self.authorizer is None:
-                    raise InvalidToken("no authorizer configured")
-                claims = self.authorizer.verify(authorization)
-            except InvalidToken:
-                body_401 = _error_body("UNAUTHORIZED", "missing or invalid token")
-                return 401, json_header, body_401, None
         event = api_gateway_event(
             method=method,
             resource=route.path,
@@ -343,9 +236,18 @@ class Gateway:
             body=body,
             stage=self.stage,
             source_ip=source_ip,
-            claims=claims,
         )
         request_id = event["requestContext"]["requestId"]
+        if route.authorizer is not None:
+            try:
+                if self.authorizers is None:
+                    raise Refused(500, "AUTHORIZER_CONFIGURATION_ERROR", "no authorizer")
+                answer = self.authorizers.authorize(route.authorizer, event)
+            except Refused as refused:
+                rendered = self.authorizers.error_body(refused) if self.authorizers else None
+                body_refused = rendered or _error_body(refused.code, refused.message)
+                return refused.status, json_header, body_refused, None
+            event["requestContext"]["authorizer"] = answer
         result = self.runtime.invoke(route.function_id, event, request_id)
         gateway_error = (502, json_header, _error_body("BAD_GATEWAY", "internal server error"))
         if not result.ok:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from miaopi.cases import UNAVAILABLE, LoadedCase, all_cases, evidence_item, mismatches
-from miaopi.engine import decide, evidence_requests
+from miaopi.engine import applicant_identifiers, decide, evidence_requests
 from miaopi.forms import form_paths, normalize
 from miaopi.identifiers import KINDS
 from miaopi.loader import load_catalogue
@@ -37,6 +37,8 @@ from miaopi_platform.evidence.port import CREDIT_LIST_SOURCE, SIMULATE_ATTRIBUTE
 from miaopi_rules import SERVICES_DIR
 from stdnum import luhn
 from stdnum.cn import ric, uscc
+
+from infra.local.idp import LocalIdentity
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SHENZHEN_AREAS = ("440303", "440304", "440305", "440306", "440307", "440308", "440309", "440310")
@@ -357,6 +359,19 @@ def reference_items(
             else:
                 reference.append({"source": source, "key": key, "record": value})
     return reference, credit
+
+
+def persona_identity(persona: Persona) -> LocalIdentity:
+    """Who signs in as a persona: whom its application is for, by the service's first way of
+    applying (`applicants`: the person by their ID number, the enterprise by its credit code),
+    with the name the form gives, if any."""
+    service = find(persona.service_id)
+    application = normalize(service.form_model, persona.application)
+    [(_way, identifier), *_] = applicant_identifiers(service, application, {})
+    name = str(persona.application.get("name") or persona.name)
+    if ric.is_valid(identifier):
+        return LocalIdentity.person(identifier, name)
+    return LocalIdentity.legal_person(identifier, name)
 
 
 def write_personas(path: Path, personas: list[Persona]) -> None:

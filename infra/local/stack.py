@@ -1,6 +1,7 @@
 """`python -m infra.local.stack` (`make run`): the whole stack on loopback, no Docker, no AWS.
 
-moto in server mode -> every resource template.yaml declares -> demo users -> the tables'
+moto in server mode and the local identity provider -> every resource template.yaml declares
+(the template's OIDC parameters filled with the identity provider's URLs) -> the tables'
 saved data (infra.local.persist) or else reference data -> the stream/queue pollers and the API
 gateway. Writes .local/stack.json so the demo and the CLIs can find the running stack. The
 tables are saved to .local/data/<stack>/ every 10 s when they changed and on stop; `--fresh`
@@ -22,7 +23,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -32,33 +32,18 @@ from moto.server import ThreadedMotoServer
 from infra.local import moto_server, seed
 from infra.local.deploy import AwsClients, Deployment, deploy
 from infra.local.gateway import Gateway
+from infra.local.idp import DEMO_USERS, IdentityProvider
 from infra.local.persist import PeriodicSnapshot, SnapshotStore
 from infra.local.resume import resume_hook
 from infra.local.runtime import Runtime
 from infra.local.stack_file import DEFAULT_STATE_DIR, STACK_FILE_NAME
 from infra.local.streams import EventSourcePollers
-from infra.local.template import DEFAULT_STACK_NAME, default_region
+from infra.local.template import DEFAULT_STACK_NAME, LocalTemplate, default_region
 
 log = logging.getLogger("miaopi.local.stack")
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = ROOT / "template.yaml"
-DEMO_PASSWORD = "Miaopi-Demo-2018"
-
-
-@dataclass(frozen=True)
-class DemoUser:
-    username: str
-    groups: tuple[str, ...] = ()
-
-
-DEMO_USERS = (
-    DemoUser("citizen"),
-    DemoUser("citizen2"),
-    DemoUser("reviewer", ("reviewers",)),
-    DemoUser("auditor", ("auditors",)),
-    DemoUser("admin", ("admins",)),
-)
 
 
 class PortInUseError(RuntimeError):
@@ -108,7 +93,7 @@ def _moto_api(endpoint_url: str, path: str, body: dict[str, Any] | None = None) 
 
 
 def seed_moto_random(endpoint_url: str, *parts: str) -> None:
-    """Make moto's next generated ids (pool and client ids, user subs) a function of `parts`,
+    """Make moto's next generated ids (e.g. a secret's ARN suffix) a function of `parts`,
     or random again without parts. moto draws every id from one seedable generator."""
     if parts:
         value = int(hashlib.sha256("/".join(parts).encode()).hexdigest()[:15], 16)
@@ -117,35 +102,16 @@ def seed_moto_random(endpoint_url: str, *parts: str) -> None:
     _moto_api(endpoint_url, f"seed?a={value}")
 
 
-def create_demo_users(
-    deployment: Deployment, clients: AwsClients, users: tuple[DemoUser, ...] = DEMO_USERS
-) -> list[dict[str, Any]]:
-    """Demo users with a permanent password, in their groups (idempotent).
-
-    On a moto server each user's `sub` depends only on the stack and user names, so it is the
-    same after a restart (the saved applications stay theirs), whatever else moto created."""
-    pool_id = next(iter(deployment.user_pools.values()))
-    idp = clients.cognito_idp
-    out = []
-    for user in users:
-        try:
-            idp.admin_get_user(UserPoolId=pool_id, Username=user.username)
-        except idp.exceptions.UserNotFoundException:
-            if clients.endpoint_url:
-                seed_moto_random(clients.endpoint_url, deployment.stack_name, user.username)
-            idp.admin_create_user(
-                UserPoolId=pool_id,
-                Username=user.username,
-                TemporaryPassword=DEMO_PASSWORD + "-tmp",
-                MessageAction="SUPPRESS",
-            )
-        idp.admin_set_user_password(
-            UserPoolId=pool_id, Username=user.username, Password=DEMO_PASSWORD, Permanent=True
-        )
-        for group in user.groups:
-            idp.admin_add_user_to_group(UserPoolId=pool_id, Username=user.username, GroupName=group)
-        out.append({"username": user.username, "groups": list(user.groups)})
-    return out
+def demo_users(stack_name: str) -> list[dict[str, Any]]:
+    """The demo users as the stack's description lists them (no ID numbers, no names)."""
+    return [
+        {
+            "username": user.username,
+            "roles": list(user.roles),
+            "assurance": user.identity(stack_name).assurance.name,
+        }
+        for user in DEMO_USERS
+    ]
 
 
 class LocalStack:
@@ -158,6 +124,7 @@ class LocalStack:
         host: str = "127.0.0.1",
         port: int = 8080,
         moto_port: int = 5000,
+        idp_port: int = 0,
         stack_name: str = DEFAULT_STACK_NAME,
         seed: bool = True,
         state_dir: Path = DEFAULT_STATE_DIR,
@@ -169,6 +136,7 @@ class LocalStack:
         self.host = host
         self.port = port
         self.moto_port = moto_port
+        self.idp_port = idp_port
         self.stack_name = stack_name
         self.seed = seed
         self.state_dir = state_dir
@@ -182,6 +150,7 @@ class LocalStack:
         self.restore_hooks: list[Callable[[Deployment, AwsClients], None]] = [resume_hook]
         self.snapshots: PeriodicSnapshot | None = None
         self.moto: ThreadedMotoServer | None = None
+        self.idp: IdentityProvider | None = None
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
         self.pollers: EventSourcePollers | None = None
@@ -193,6 +162,8 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         ensure_port_free(self.host, self.port, "--port")
+        if self.idp_port:
+            ensure_port_free(self.host, self.idp_port, "--idp-port")
         self.moto = start_moto(self.host, self.moto_port)
         try:
             self._start_rest()
@@ -205,11 +176,17 @@ class LocalStack:
         clients = AwsClients.create(self.endpoint_url, self.region)
         if self.fresh:
             self.store.discard()
-        # Same ids as last time: pool, client and secret ARNs here, the users' subs per user.
+        self.idp = IdentityProvider(self.state_dir, self.host, self.idp_port).start()
+        template = LocalTemplate.load(self.template)
+        # Same ids as last time (the secret's ARN), then fresh ones, as moto does by default.
         seed_moto_random(self.endpoint_url, self.stack_name)
-        deployment = deploy(self.template, clients, stack_name=self.stack_name)
-        users = create_demo_users(deployment, clients)
-        seed_moto_random(self.endpoint_url)  # then fresh ids, as moto does by default
+        deployment = deploy(
+            template,
+            clients,
+            stack_name=self.stack_name,
+            parameters=self.idp.parameters(template),
+        )
+        seed_moto_random(self.endpoint_url)
         seeded = self._restore(deployment, clients)
         personas_file = self.state_dir / "personas.json"
         if self.seed and not seeded:
@@ -244,8 +221,7 @@ class LocalStack:
             "region": self.region,
             "apiUrl": self.gateway.base_url,
             "motoEndpoint": self.endpoint_url,
-            "userPoolId": next(iter(deployment.user_pools.values()), None),
-            "userPoolClientId": next(iter(deployment.user_pool_clients.values()), None),
+            "idp": self.idp.issuer.describe(self.state_dir),
             "tables": deployment.tables,
             "queues": deployment.queues,
             "topics": deployment.topics,
@@ -253,8 +229,7 @@ class LocalStack:
             "secrets": deployment.secrets,
             "functions": {lid: f.name for lid, f in deployment.functions.items()},
             "outputs": {**deployment.outputs(), "ApiUrl": self.gateway.base_url},
-            "demoUsers": users,
-            "demoPassword": DEMO_PASSWORD,
+            "demoUsers": demo_users(self.stack_name),
             "seeded": seeded,
             "personasFile": str(personas_file.resolve()) if seeded else None,
             "restored": self.restored,
@@ -297,6 +272,8 @@ class LocalStack:
                 log.exception("could not save the tables on stop")
         if self.moto:
             self.moto.stop()
+        if self.idp:
+            self.idp.stop()
         stack_file = self.state_dir / STACK_FILE_NAME
         if self.info and stack_file.exists():
             stack_file.unlink()
@@ -305,12 +282,13 @@ class LocalStack:
         self.runtime = None
         self.snapshots = None
         self.moto = None
+        self.idp = None
 
 
 def _banner(info: dict[str, Any]) -> str:
     api = info["apiUrl"]
     users = "\n".join(
-        f"    {u['username']:<10} {', '.join(u['groups']) or '(applicant)'}"
+        f"    {u['username']:<18} {u['assurance']}  {' '.join(u['roles']) or '(citizen)'}"
         for u in info["demoUsers"]
     )
     return f"""
@@ -319,11 +297,12 @@ miaopi local stack '{info["stackName"]}' is running (Ctrl-C to stop)
   OpenAPI      {api}/openapi.json
   Docs         {api}/docs
   moto         {info["motoEndpoint"]}
+  identity     {info["idp"]["discoveryUrl"]}
   data         {_seeded(info)}
   saved in     {info["dataDir"]}{" (restored)" if info["restored"] else ""}
-  demo users (password {info["demoPassword"]}):
+  demo users (a token: python -m infra.local.token NAME; also any persona's name):
 {users}
-  ID token     .venv/bin/python -m infra.local.token citizen
+  token        TOKEN=$(.venv/bin/python -m infra.local.token citizen)
                curl -H "Authorization: Bearer $TOKEN" {api}/applications
 """
 
@@ -343,6 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="API port")
     parser.add_argument("--moto-port", type=int, default=5000)
+    parser.add_argument(
+        "--idp-port",
+        type=int,
+        default=8081,
+        help="the local identity provider's port (its URL is the tokens' issuer; 0: any free one)",
+    )
     parser.add_argument("--stack-name", default=DEFAULT_STACK_NAME)
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     parser.add_argument("--no-seed", action="store_true", help="skip reference data")
@@ -376,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         moto_port=args.moto_port,
+        idp_port=args.idp_port,
         stack_name=args.stack_name,
         seed=not args.no_seed,
         state_dir=args.state_dir,

@@ -2,11 +2,12 @@
 
 Loads the SAM template (with its short-form intrinsics), resolves intrinsics for a local
 deployment and exposes what the local stack needs as typed specs: tables, queues, topics,
-secrets, user pools, state machines and functions (environment, routes, event sources).
+secrets, state machines, functions (environment, routes, event sources) and the API's Lambda
+authorizers.
 
-Physical ids that only exist after creation (user pool id, client id, secret ARN, stream
-ARN, queue URL) are filled in by `deploy` through `Resolver.bind`; everything else follows
-the naming convention `{stack_name}-{LogicalId}`.
+Physical ids that only exist after creation (secret ARN, stream ARN, queue URL) are filled in
+by `deploy` through `Resolver.bind`; everything else follows the naming convention
+`{stack_name}-{LogicalId}`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_STACK_NAME = "miaopi-local"
 
-AuthKind = Literal["COGNITO", "NONE"]
 #: the environment variable that binds a function to the government service it runs: a service
 #: is its folder in the rules layer plus one function block that sets this to the folder's name
 SERVICE_ID_VARIABLE = "SERVICE_ID"
@@ -101,9 +101,22 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 class ApiRoute:
     method: str  # upper case, or ANY
     path: str  # resource path template, e.g. /services/{serviceId}
-    auth: AuthKind
+    authorizer: str | None  # the name of the API's authorizer in front of it; None: public
     function_id: str
     event_id: str
+
+
+@dataclass(frozen=True)
+class LambdaAuthorizer:
+    """A Lambda authorizer of an AWS::Serverless::Api (SAM `Auth.Authorizers`)."""
+
+    name: str
+    function_id: str  # the logical id of its function
+    payload_type: Literal["TOKEN", "REQUEST"]
+    #: the request headers whose values identify the caller (the cache key; none sent: 401)
+    identity_headers: tuple[str, ...]
+    #: seconds API Gateway caches an answer per identity (0: not cached)
+    ttl_seconds: int
 
 
 @dataclass(frozen=True)
@@ -234,6 +247,10 @@ class Resolver:
             return self.pseudo(name)
         if name in self._refs:
             return self._refs[name]
+        if name in self.template.raw.get("Parameters", {}):
+            if self.lenient:
+                return f"unresolved:{name}"
+            raise UnresolvedError(f"the parameter {name} has no default: pass its value")
         if name not in self.template.resources:
             raise UnresolvedError(f"Ref to unknown {name!r}")
         rtype = self.template.resources[name]["Type"]
@@ -269,7 +286,6 @@ class Resolver:
             "AWS::Serverless::LayerVersion": self.arn("lambda", f"layer:{name}:1"),
             "AWS::Serverless::Api": "local",
             "AWS::IAM::Role": name,
-            "AWS::Cognito::UserPoolGroup": name,
             "AWS::Logs::LogGroup": name,
         }.get(rtype)
 
@@ -383,9 +399,6 @@ _NAME_PROPERTY = {
     "AWS::SQS::Queue": "QueueName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::SecretsManager::Secret": "Name",
-    "AWS::Cognito::UserPool": "UserPoolName",
-    "AWS::Cognito::UserPoolClient": "ClientName",
-    "AWS::Cognito::UserPoolGroup": "GroupName",
     "AWS::Serverless::StateMachine": "Name",
     "AWS::StepFunctions::StateMachine": "StateMachineName",
     "AWS::Serverless::Function": "FunctionName",
@@ -541,6 +554,42 @@ class LocalTemplate:
         auth = (self.resources[api_id].get("Properties") or {}).get("Auth") or {}
         return auth.get("DefaultAuthorizer"), auth.get("Authorizers") or {}
 
+    def lambda_authorizers(self) -> dict[str, LambdaAuthorizer]:
+        """Every API's Lambda authorizers by name (a Cognito or IAM one is not a Lambda's)."""
+        found: dict[str, LambdaAuthorizer] = {}
+        for api_id in self.of_type("AWS::Serverless::Api"):
+            for name, config in self.api_auth(api_id)[1].items():
+                function_id = _referenced_id(config.get("FunctionArn"))
+                if function_id is None:
+                    continue
+                identity = config.get("Identity") or {}
+                payload = str(config.get("FunctionPayloadType", "TOKEN")).upper()
+                headers = identity.get("Headers") or (
+                    [identity.get("Header", "Authorization")] if payload == "TOKEN" else []
+                )
+                found[name] = LambdaAuthorizer(
+                    name=name,
+                    function_id=function_id,
+                    payload_type="REQUEST" if payload == "REQUEST" else "TOKEN",
+                    identity_headers=tuple(str(h) for h in headers),
+                    ttl_seconds=int(identity.get("ReauthorizeEvery", 300)),
+                )
+        return found
+
+    def parameter_of_variable(self, variable: str) -> str:
+        """The template parameter that a function's environment variable is set from
+        (`VARIABLE: !Ref Parameter`): how the local stack fills a parameter it provides (e.g.
+        the identity provider's URLs) without writing the parameter's name again."""
+        found = set()
+        for lid in self.function_ids():
+            variables = (self.properties(lid).get("Environment") or {}).get("Variables") or {}
+            ref = variables.get(variable)
+            if isinstance(ref, dict) and ref.get("Ref") in self.raw.get("Parameters", {}):
+                found.add(str(ref["Ref"]))
+        if len(found) != 1:
+            raise KeyError(f"no single template parameter sets {variable}: {sorted(found)}")
+        return found.pop()
+
     def _events(
         self, function_id: str, events: dict[str, Any], resolver: Resolver
     ) -> tuple[list[ApiRoute], list[EventSource]]:
@@ -554,12 +603,11 @@ class LocalTemplate:
                 api_id = api_ref.get("Ref") if isinstance(api_ref, dict) else None
                 default, _authorizers = self.api_auth(api_id)
                 authorizer = (props.get("Auth") or {}).get("Authorizer", default)
-                auth: AuthKind = "NONE" if authorizer in (None, "NONE", "AWS_IAM") else "COGNITO"
                 routes.append(
                     ApiRoute(
                         method=str(props["Method"]).upper(),
                         path=str(resolver.resolve(props["Path"])),
-                        auth=auth,
+                        authorizer=None if authorizer in (None, "NONE") else str(authorizer),
                         function_id=function_id,
                         event_id=event_id,
                     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -24,13 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
+from miaopi_platform.identity.context import Assurance
 
+from infra.local.idp import LocalIdentity, random_id_number, random_name
 from infra.local.seed import Persona, read_personas
-from infra.local.stack import DEMO_PASSWORD, free_port
-from infra.local.stack_file import STACK_FILE_NAME, id_token
+from infra.local.stack import free_port
+from infra.local.stack_file import STACK_FILE_NAME, id_token, token_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHONPATH = [ROOT / "layers/core/python", ROOT / "layers/platform/python"]
@@ -124,6 +126,7 @@ class Api:
     _tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, username: str) -> str:
+        """A token of a demo user (or persona) from the stack's identity provider."""
         if username not in self._tokens:
             self._tokens[username] = id_token(username, stack_file=self.stack_file)
         return self._tokens[username]
@@ -133,22 +136,29 @@ class Api:
             return Client(self.base_url, None)
         return Client(self.base_url, self.token(username), username)
 
+    def signed_in(self, identity: LocalIdentity, label: str, **claims: Any) -> Client:
+        """A client with a token of `identity`; `claims` replace the token's (None removes)."""
+        return Client(self.base_url, token_for(identity, self.stack_file, **claims), label)
+
+    def person(self, id_number: str, name: str, acr: Assurance | None = None) -> Client:
+        """A person signed in at real-name level `acr` (L2 unless given)."""
+        return self.signed_in(LocalIdentity.person(id_number, name, assurance=acr), "person")
+
+    def legal_person(self, credit_code: str, name: str) -> Client:
+        return self.signed_in(LocalIdentity.legal_person(credit_code, name), "legal person")
+
+    def staff(self, *roles: str, acr: Assurance | None = None) -> Client:
+        """A staff member (a new person) with `roles` (`reviewer:transport`), L3 unless given."""
+        rng = random.Random(uuid.uuid4().int)
+        identity = LocalIdentity.person(
+            random_id_number(rng), random_name(rng), roles=roles, assurance=acr
+        )
+        return self.signed_in(identity, " ".join(roles))
+
     def new_applicant(self) -> Client:
-        """A user of the stack's pool with no applications yet."""
-        username = f"e2e-{uuid.uuid4().hex[:12]}"
-        idp = boto3.client(
-            "cognito-idp",
-            endpoint_url=self.info["motoEndpoint"],
-            region_name=self.info["region"],
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        pool = self.info["userPoolId"]
-        idp.admin_create_user(UserPoolId=pool, Username=username, MessageAction="SUPPRESS")
-        idp.admin_set_user_password(
-            UserPoolId=pool, Username=username, Password=DEMO_PASSWORD, Permanent=True
-        )
-        return self.client(username)
+        """A person never seen before (a fresh, valid ID number): no applications yet."""
+        rng = random.Random(uuid.uuid4().int)
+        return self.person(random_id_number(rng), random_name(rng))
 
     @property
     def live_personas(self) -> list[Persona]:

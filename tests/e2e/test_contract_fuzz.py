@@ -57,8 +57,8 @@ EXAMPLES = {GenerationMode.POSITIVE: 38, GenerationMode.NEGATIVE: 17}
 MIN_REQUESTS = 1_000
 #: a what-if candidate that loads, for the what-if requests that should get past validation
 CANDIDATE = ROOT / "infra/whatif/elderly-allowance-minimum-age-85-overrides.yaml"
-#: the user of each Cognito group the document's security requirements name
-GROUP_USERS = {"reviewers": "reviewer", "auditors": "auditor", "admins": "admin"}
+#: the demo user of each staff role the document's security requirements name (city-wide)
+ROLE_USERS = {"reviewer": "reviewer", "auditor": "auditor", "admin": "admin"}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -187,8 +187,8 @@ class Fuzz:
         requirements = operation.definition.raw.get("security", [])
         if not requirements:
             return st.just(None)
-        groups = next(iter(requirements[0].values()))
-        right = [GROUP_USERS[g] for g in groups] or ["citizen"]
+        roles = next(iter(requirements[0].values()))
+        right = [ROLE_USERS[r] for r in roles] or ["citizen"]
         others = [u for u in self.tokens if u not in right]
         return st.one_of(
             st.sampled_from(right), st.sampled_from(right), st.sampled_from([*others, None])
@@ -360,7 +360,7 @@ def test_generated_requests_get_documented_answers_and_rejections_write_nothing(
     assert served["servers"] == [{"url": "/v1"}]
     schema = schemathesis.openapi.from_dict(with_identifier_formats(served), config=FUZZ_CONFIG)
     tokens = {"citizen": fuzz_api.new_applicant().token or ""}
-    tokens |= {user: fuzz_api.token(user) for user in GROUP_USERS.values()}
+    tokens |= {user: fuzz_api.token(user) for user in ROLE_USERS.values()}
     fuzz = Fuzz(fuzz_api, schema, tokens)
     operations = [result.ok() for result in schema.get_all_operations()]
 

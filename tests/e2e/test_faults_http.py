@@ -24,13 +24,15 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
+from infra.local.authorizer import Authorizers
 from infra.local.deploy import AwsClients, Deployment, deploy
 from infra.local.fault_proxy import Fault, FaultProxy
 from infra.local.gateway import Gateway
+from infra.local.idp import DemoUser, IdentityProvider, Issuer
 from infra.local.runtime import Runtime
 from infra.local.seed import Persona, generate, put_all, reference_items
-from infra.local.stack import DEMO_PASSWORD, DemoUser, create_demo_users, free_port
-from infra.local.stack_file import sign_in
+from infra.local.stack import free_port
+from infra.local.template import LocalTemplate
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +42,7 @@ DYNAMODB = "DynamoDB_20120810."
 WRITE = "DynamoDB_20120810.TransactWriteItems"
 SECRET = "secretsmanager.GetSecretValue"
 SERVICE = "elderly-allowance"
+STACK = "miaopi-faults"
 #: the client waits longer than any function may run (template.yaml's longest timeout is 60 s)
 CLIENT_TIMEOUT_S = 90.0
 
@@ -50,7 +53,8 @@ class FaultStack:
     clients: AwsClients
     proxy: FaultProxy
     personas: list[Persona]
-    info: dict[str, Any]
+    issuer: Issuer
+    endpoint: str
 
     def persona(self, service_id: str, outcome: str) -> Persona:
         return next(
@@ -70,16 +74,18 @@ class FaultStack:
 
 
 @pytest.fixture(scope="module")
-def faults() -> Iterator[FaultStack]:
+def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{port}"
     proxy = FaultProxy(endpoint).start()
+    idp = IdentityProvider(tmp_path_factory.mktemp("idp")).start()
     try:
         clients = AwsClients.create(endpoint, REGION)
-        deployment = deploy(ROOT / "template.yaml", clients, stack_name="miaopi-faults")
-        create_demo_users(deployment, clients, (DemoUser("citizen"),))
+        template = LocalTemplate.load(ROOT / "template.yaml")
+        parameters = idp.parameters(template)
+        deployment = deploy(template, clients, stack_name=STACK, parameters=parameters)
         from miaopi_platform.applications.flow import CHINA
         from miaopi_platform.privacy.pii import PiiHasher
 
@@ -89,15 +95,9 @@ def faults() -> Iterator[FaultStack]:
         reference, credit = reference_items(personas, hasher.digest)
         put_all(clients.dynamodb, env["REFERENCE_TABLE"], reference)
         put_all(clients.dynamodb, env["CREDIT_LIST_TABLE"], credit)
-        info = {
-            "motoEndpoint": endpoint,
-            "region": REGION,
-            "userPoolId": next(iter(deployment.user_pools.values())),
-            "userPoolClientId": next(iter(deployment.user_pool_clients.values())),
-            "demoPassword": DEMO_PASSWORD,
-        }
-        yield FaultStack(deployment, clients, proxy, personas, info)
+        yield FaultStack(deployment, clients, proxy, personas, idp.issuer, endpoint)
     finally:
+        idp.stop()
         proxy.stop()
         moto.stop()
 
@@ -118,21 +118,34 @@ class Api:
 
 @pytest.fixture
 def api(faults: FaultStack) -> Iterator[Api]:
-    """Fresh execution environments (cold starts) behind the gateway; no fault left over."""
-    runtime = Runtime(faults.deployment.functions, endpoint_url=faults.proxy.url, region=REGION)
+    """Fresh execution environments (cold starts) behind the gateway; no fault left over. The
+    functions reach AWS through the fault proxy; the authorizer reaches it directly (the faults
+    are the functions')."""
+    deployment = faults.deployment
+    runtime = Runtime(deployment.functions, endpoint_url=faults.proxy.url, region=REGION)
+    direct = Runtime(deployment.functions, endpoint_url=faults.endpoint, region=REGION)
+    routes = [r for spec in deployment.functions.values() for r in spec.api_routes]
+    gateway = Gateway(
+        routes,
+        runtime,
+        authorizers=Authorizers.from_deployment(deployment, direct),
+        stage=deployment.stage,
+        port=0,
+    )
     try:
-        with Gateway.from_deployment(faults.deployment, runtime, port=0) as gateway:
-            yield Api(gateway.base_url, sign_in(faults.info, "citizen"))
+        with gateway:
+            yield Api(gateway.base_url, faults.issuer.mint(CITIZEN.identity(STACK)))
     finally:
         faults.proxy.clear()
         runtime.close()
+        direct.close()
+
+
+CITIZEN = DemoUser("citizen")
 
 
 def citizen_sub(faults: FaultStack) -> str:
-    user = faults.clients.cognito_idp.admin_get_user(
-        UserPoolId=faults.info["userPoolId"], Username="citizen"
-    )
-    return next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+    return faults.issuer.subject_id(CITIZEN.identity(STACK))
 
 
 def assert_unavailable(answer: requests.Response) -> dict[str, Any]:

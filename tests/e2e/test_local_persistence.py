@@ -13,16 +13,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import moto.dynamodb.models as dynamodb_models
 import pytest
+import requests
 from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_api._internal.models import moto_api_backend
 
-import infra.local.stack
-from infra.local.deploy import AwsClients, Deployment, deploy
+from infra.local.deploy import AwsClients
+from infra.local.idp import Issuer, LocalIdentity, demo_user
 from infra.local.persist import SnapshotStore
 from infra.local.runtime import Invocation, Runtime
-from infra.local.stack import LocalStack, free_port, seed_moto_random
+from infra.local.stack import LocalStack, free_port
+from infra.local.stack_file import STACK_FILE_NAME, token_for
 
 pytestmark = pytest.mark.e2e
 
@@ -105,9 +108,11 @@ def clients_of(stack: LocalStack) -> AwsClients:
     return AwsClients.create(stack.endpoint_url, "us-east-1")
 
 
-def sub_of(clients: AwsClients, pool_id: str, username: str) -> str:
-    user = clients.cognito_idp.admin_get_user(UserPoolId=pool_id, Username=username)
-    return next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+def sub_of(stack: LocalStack, username: str) -> str:
+    """The demo user's account id at the stack's identity provider (the `sub` of its tokens)."""
+    user = demo_user(username)
+    assert user is not None
+    return Issuer.described(stack.info["idp"]).subject_id(user.identity(stack.stack_name))
 
 
 def test_restart_restores_tables_and_users_without_replaying_streams(
@@ -132,8 +137,7 @@ def test_restart_restores_tables_and_users_without_replaying_streams(
                 == {"table": tables["ApplicationsTable"], "items": 1}
             )
         )
-        pool_id = first.info["userPoolId"]
-        citizen_sub = sub_of(c, pool_id, "citizen")
+        citizen_sub = sub_of(first, "citizen")
         assert first.restored is False
     finally:
         stopped(first)
@@ -153,7 +157,7 @@ def test_restart_restores_tables_and_users_without_replaying_streams(
             TableName=tables["ReferenceDataTable"],
             Key={"source": REFERENCE["source"], "key": REFERENCE["key"]},
         ).get("Item")
-        second_sub = sub_of(c, second.info["userPoolId"], "citizen")
+        second_sub = sub_of(second, "citizen")
         c.dynamodb.put_item(
             TableName=tables["ApplicationsTable"],
             Item={"applicationId": {"S": "APP-AFTER-RESTART"}, "status": {"S": "PENDING_REVIEW"}},
@@ -168,7 +172,6 @@ def test_restart_restores_tables_and_users_without_replaying_streams(
     assert hooks == [STACK]
     assert application == APPLICATION
     assert reference == REFERENCE
-    assert second.info["userPoolId"] == pool_id
     assert second_sub == citizen_sub
     assert deliveries.keys == ["APP-AFTER-RESTART"]
 
@@ -202,31 +205,42 @@ def test_fresh_start_discards_the_saved_tables(tmp_path: Path, deliveries: Deliv
     assert (store.manifest() or {})["tables"]["ApplicationsTable"]["items"] == 0
 
 
-def test_a_users_sub_does_not_depend_on_what_else_moto_created(
-    tmp_path: Path, deliveries: Deliveries, monkeypatch: pytest.MonkeyPatch
+def test_the_identity_provider_keeps_its_key_so_a_token_outlives_a_restart(
+    tmp_path: Path, deliveries: Deliveries
 ) -> None:
-    """Given the citizen's sub in a stack,
-    When a later stack's deployment draws more ids from moto (say the template gained a queue),
-    Then the citizen's sub is still the same."""
+    """Given a token of the citizen minted while a stack ran,
+    When a new stack starts on the same state dir,
+    Then its identity provider publishes the same key, and the token verifies against it."""
     # Given
     first = started(tmp_path)
     try:
-        citizen_sub = sub_of(clients_of(first), first.info["userPoolId"], "citizen")
+        token = token_for(demo_identity(first), tmp_path / STACK_FILE_NAME)
+        first_keys = jwks_of(first)
     finally:
         stopped(first)
 
     # When
-    def deploy_and_more(*args: Any, **kwargs: Any) -> Deployment:
-        deployment = deploy(*args, **kwargs)
-        seed_moto_random(str(deployment.endpoint_url), "ids drawn by another resource")
-        return deployment
-
-    monkeypatch.setattr(infra.local.stack, "deploy", deploy_and_more)
     second = started(tmp_path)
     try:
-        second_sub = sub_of(clients_of(second), second.info["userPoolId"], "citizen")
+        second_keys = jwks_of(second)
+        key = jwt.PyJWKSet.from_dict(second_keys).keys[0]
+        claims = jwt.decode(token, key, algorithms=["RS256"], options={"verify_aud": False})
     finally:
         stopped(second)
 
     # Then
-    assert second_sub == citizen_sub
+    assert second_keys == first_keys
+    assert claims["sub"] == sub_of(second, "citizen")
+
+
+def demo_identity(stack: LocalStack) -> LocalIdentity:
+    user = demo_user("citizen")
+    assert user is not None
+    return user.identity(stack.stack_name)
+
+
+def jwks_of(stack: LocalStack) -> dict[str, Any]:
+    answer = requests.get(stack.info["idp"]["jwksUrl"], timeout=10)
+    assert answer.status_code == 200
+    keys: dict[str, Any] = answer.json()
+    return keys

@@ -7,6 +7,7 @@ and with its own copy of the platform's routers (in Lambda every function is its
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.util
 import json
 import sys
@@ -16,6 +17,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from miaopi_platform.aws.api import PRINCIPAL_ID
+from miaopi_platform.identity.context import Assurance, Identity, Role, SubjectType
 from moto import mock_aws
 
 from infra.local.deploy import AwsClients, Deployment, deploy_in_process
@@ -24,8 +27,32 @@ from infra.local.seed import Persona, generate, put_all, reference_items
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-CITIZEN = {"sub": "11111111-aaaa-bbbb-cccc-000000000001", "cognito:username": "citizen"}
-OTHER = {"sub": "22222222-aaaa-bbbb-cccc-000000000002", "cognito:username": "citizen2"}
+
+
+def caller_context(
+    sub: str,
+    *roles: str,
+    assurance: Assurance | None = None,
+    subject_type: SubjectType = SubjectType.PERSON,
+) -> dict[str, str]:
+    """What the API's authorizer passes the functions for a caller (`requestContext.authorizer`):
+    the principal and the identity context; staff (with roles) at L3, citizens at L2."""
+    identity = Identity(
+        subject=sub,
+        subject_type=subject_type,
+        subject_id_hash=hashlib.sha256(sub.encode()).hexdigest(),
+        assurance=assurance or (Assurance.L3 if roles else Assurance.L2),
+        roles=frozenset(Role.parse(r) for r in roles),
+    )
+    return {PRINCIPAL_ID: sub, **identity.to_context()}
+
+
+def staff(sub: str, *roles: str, assurance: Assurance | None = None) -> dict[str, str]:
+    return caller_context(sub, *roles, assurance=assurance)
+
+
+CITIZEN = caller_context("11111111-aaaa-bbbb-cccc-000000000001")
+OTHER = caller_context("22222222-aaaa-bbbb-cccc-000000000002")
 
 
 class Stack:
@@ -165,7 +192,7 @@ def invoke(stack: Stack) -> Invoke:
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
         path_parameters: dict[str, str] | None = None,
-        claims: dict[str, Any] | None = None,
+        caller: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         module = stack.module(function_id)
         headers = dict(headers or {})
@@ -179,7 +206,7 @@ def invoke(stack: Stack) -> Invoke:
             query=list((query or {}).items()),
             path_parameters=path_parameters,
             body=raw_body if raw_body is not None else (None if body is None else json.dumps(body)),
-            claims=claims,
+            authorizer=caller,
         )
         response: dict[str, Any] = module.lambda_handler(event, _Context(function_id))
         headers = {k.lower(): v[-1] for k, v in (response.get("multiValueHeaders") or {}).items()}

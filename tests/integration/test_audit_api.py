@@ -18,11 +18,11 @@ from miaopi_platform.records.seal import NOT_CONTENT
 from miaopi_rules import SERVICES_DIR
 
 from infra.local.seed import Persona
-from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack, _Context
+from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack, _Context, staff
 from tests.integration.test_submit_handler import function_of, submit
 
-AUDITOR = {"sub": "44444444-aaaa-bbbb-cccc-000000000004", "cognito:groups": "auditors"}
-REVIEWER = {"sub": "33333333-aaaa-bbbb-cccc-000000000003", "cognito:groups": "reviewers"}
+AUDITOR = staff("44444444-aaaa-bbbb-cccc-000000000004", "auditor:*")
+REVIEWER = staff("33333333-aaaa-bbbb-cccc-000000000003", "reviewer:*")
 ELDERLY = "elderly-allowance"
 _RESOURCES = {
     "decisions": "/audit/decisions",
@@ -47,7 +47,7 @@ class Audit:
         self,
         persona: Persona,
         when: dt.datetime | None = None,
-        claims: dict[str, Any] = CITIZEN,
+        caller: dict[str, Any] = CITIZEN,
     ) -> dict[str, Any]:
         """Submit a persona's application: through its function now, or decided at `when`."""
         key = f"audit-{uuid.uuid4().hex}"
@@ -58,7 +58,7 @@ class Audit:
                 persona.application,
                 key=key,
                 service_id=persona.service_id,
-                claims=claims,
+                caller=caller,
             )
             assert answer["statusCode"] == 201, answer["json"]
             return dict(answer["json"])
@@ -69,7 +69,7 @@ class Audit:
         done = decide(
             module.service,
             persona.application,
-            claims["sub"],
+            caller["principalId"],
             key,
             evidence=deps.evidence,
             store=deps.store,
@@ -136,7 +136,7 @@ class Audit:
         self,
         what: str,
         query: dict[str, str] | None = None,
-        claims: dict[str, Any] | None = AUDITOR,
+        caller: dict[str, Any] | None = AUDITOR,
         method: str = "GET",
         **kw: Any,
     ) -> dict[str, Any]:
@@ -149,7 +149,7 @@ class Audit:
                 f"/audit/{what}",
                 path_parameters={"decisionId": decision_id},
                 query=query,
-                claims=claims,
+                caller=caller,
                 **kw,
             )
         return self.invoke(
@@ -158,7 +158,7 @@ class Audit:
             _RESOURCES[what],
             _RESOURCES[what],
             query=query,
-            claims=claims,
+            caller=caller,
             **kw,
         )
 
@@ -288,7 +288,7 @@ def test_decisions_by_decider(stack: Stack, audit: Audit) -> None:
         "sequence": 2,
         "outcome": "APPROVED",
         "decidedBy": BY_REVIEWER,
-        "deciderId": REVIEWER["sub"],
+        "deciderId": REVIEWER["principalId"],
         "kind": "REFERRAL",
         "reviewOf": source["decisionId"],
         "reasons": [],
@@ -297,7 +297,7 @@ def test_decisions_by_decider(stack: Stack, audit: Audit) -> None:
     }
     audit.dynamodb.put_item(TableName=audit.decisions_table, Item=to_item(sealed(review)))
     # When an auditor asks for the reviewer's decisions, and for the rules' own
-    by_reviewer = audit.pages("decisions", {"decider": REVIEWER["sub"]})
+    by_reviewer = audit.pages("decisions", {"decider": REVIEWER["principalId"]})
     week = period(today() - dt.timedelta(days=6), today(), serviceId=ELDERLY)
     by_system = audit.pages("decisions", {**week, "decider": "system"})
     # Then each gets exactly its own: the reviewer's from the sparse byDecider index
@@ -316,7 +316,7 @@ def test_decisions_of_one_applicant_by_their_id_number(
     elder = clean(stack)
     audit.decide(elder)
     audit.decide(elder)
-    audit.decide(clean(stack, "graduate-hukou"), claims=OTHER)
+    audit.decide(clean(stack, "graduate-hukou"), caller=OTHER)
     stream = io.StringIO()
     monkeypatch.setattr(logger.registered_handler, "stream", stream)
     # When an auditor asks for the elder's decisions by ID number (a header, never the URL)
@@ -408,10 +408,10 @@ def test_only_auditors_read_and_nobody_writes(stack: Stack, audit: Audit) -> Non
     week = period(today() - dt.timedelta(days=6), today(), serviceId=ELDERLY)
     # When an applicant, a reviewer and a caller without a token read the audit API
     reads = [
-        audit.api("decisions", week, claims=claims)["statusCode"]
-        for claims in (CITIZEN, REVIEWER, None)
+        audit.api("decisions", week, caller=caller)["statusCode"]
+        for caller in (CITIZEN, REVIEWER, None)
     ]
-    detail = audit.api(f"decisions/{decision_id}", claims=CITIZEN)["statusCode"]
+    detail = audit.api(f"decisions/{decision_id}", caller=CITIZEN)["statusCode"]
     # Then it is 403 for the signed-in and 401 without a token
     assert reads == [403, 403, 401] and detail == 403
     # And no write method exists for an auditor: the record is as it was

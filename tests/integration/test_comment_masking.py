@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.conftest import Invoke, Stack
+from tests.integration.conftest import Invoke, Stack, staff
 from tests.integration.test_audit_api import AUDITOR, Audit
 from tests.integration.test_review_flow import REVIEWER, SERVICE, Review
 
-OTHER_REVIEWER = {"sub": "33333333-aaaa-bbbb-cccc-000000000099", "cognito:groups": "reviewers"}
+OTHER_REVIEWER = staff("33333333-aaaa-bbbb-cccc-000000000099", "reviewer:*")
 #: the reviewer who wrote the comment, who is an auditor too
-AUTHOR_AUDITING = {**REVIEWER, "cognito:groups": "reviewers,auditors"}
+AUTHOR_AUDITING = staff(REVIEWER["principalId"], "reviewer:*", "auditor:*")
 
 
 def test_a_reviewers_comment_is_masked_for_everyone_but_its_author(
@@ -39,18 +39,18 @@ def test_a_reviewers_comment_is_masked_for_everyone_but_its_author(
     audit = Audit(stack, invoke)
 
     # When an auditor reads the reviewer's decision record
-    shown = _comment(audit.api(f"decisions/{decision_id}", claims=AUDITOR))
+    shown = _comment(audit.api(f"decisions/{decision_id}", caller=AUDITOR))
     # Then none of them is in clear, and the comment still reads
     assert not [s for s in secrets if s in shown], shown
     assert shown.startswith("已核实: ") and "本人" in shown
 
     # When another reviewer reads the task, then the same
-    other = _comment(review.api("GET", f"/reviews/{task_id}", claims=OTHER_REVIEWER))
+    other = _comment(review.api("GET", f"/reviews/{task_id}", caller=OTHER_REVIEWER))
     assert not [s for s in secrets if s in other], other
 
     # When its author reads it, as a reviewer or as an auditor, then it is in clear
-    assert _comment(review.api("GET", f"/reviews/{task_id}", claims=REVIEWER)) == comment
-    mine = audit.api(f"decisions/{decision_id}", claims=AUTHOR_AUDITING)
+    assert _comment(review.api("GET", f"/reviews/{task_id}", caller=REVIEWER)) == comment
+    mine = audit.api(f"decisions/{decision_id}", caller=AUTHOR_AUDITING)
     assert _comment(mine) == comment
 
 

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ROOT, Invoke, Stack
+from tests.integration.conftest import ROOT, Invoke, Stack, staff
 
-AUDITOR = {"sub": "44444444-aaaa-bbbb-cccc-000000000004", "cognito:groups": "auditors"}
-REVIEWER = {"sub": "33333333-aaaa-bbbb-cccc-000000000003", "cognito:groups": "reviewers"}
+AUDITOR = staff("44444444-aaaa-bbbb-cccc-000000000004", "auditor:*")
+REVIEWER = staff("33333333-aaaa-bbbb-cccc-000000000003", "reviewer:*")
 ELDERLY = "elderly-allowance"
 
 
 def audit_get(invoke: Invoke, resource: str, query: dict[str, str]) -> dict[str, Any]:
-    return invoke("AuditFunction", "GET", resource, resource, query=query, claims=AUDITOR)
+    return invoke("AuditFunction", "GET", resource, resource, query=query, caller=AUDITOR)
 
 
 @pytest.mark.parametrize(
@@ -43,14 +43,14 @@ def test_a_what_if_over_a_period_at_the_ends_of_the_calendar_is_invalid(
     body = {"serviceId": ELDERLY, "from": "0001-01-01", "to": "0001-01-02", "ruleSet": candidate}
     # When an auditor runs it
     answer = invoke(
-        "AuditFunction", "POST", "/audit/what-if", "/audit/what-if", body=body, claims=AUDITOR
+        "AuditFunction", "POST", "/audit/what-if", "/audit/what-if", body=body, caller=AUDITOR
     )
     # Then it is refused as invalid, not a server error
     assert answer["statusCode"] == 422, answer["json"]
 
 
 @pytest.mark.parametrize(
-    ("function_id", "resource", "claims", "query"),
+    ("function_id", "resource", "caller", "query"),
     [
         ("ReviewsFunction", "/reviews", REVIEWER, {"serviceId": ""}),
         ("AuditFunction", "/audit/decisions", AUDITOR, {"serviceId": "", "decider": "x"}),
@@ -61,12 +61,12 @@ def test_an_empty_service_id_is_no_service_rather_than_every_service(
     invoke: Invoke,
     function_id: str,
     resource: str,
-    claims: dict[str, str],
+    caller: dict[str, str],
     query: dict[str, str],
 ) -> None:
     # Given a filter by service whose value is empty (found: answered as if no filter)
     # When a reviewer's queue or an auditor's list is asked for with it
-    answer = invoke(function_id, "GET", resource, resource, query=query, claims=claims)
+    answer = invoke(function_id, "GET", resource, resource, query=query, caller=caller)
     # Then it is an unknown service, as the document's list of services says
     assert answer["statusCode"] == 404, answer["json"]
     assert answer["json"]["error"]["details"] == [{"field": "serviceId", "code": "unknown"}]

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from miaopi.workdays import CHINA
 
-from tests.integration.conftest import CITIZEN, Invoke, Stack
+from tests.integration.conftest import CITIZEN, Invoke, Stack, staff
 from tests.integration.test_submit_handler import submit
 
-ADMIN = {"sub": "44444444-aaaa-bbbb-cccc-000000000004", "cognito:groups": "admins"}
-AUDITOR = {"sub": "55555555-aaaa-bbbb-cccc-000000000005", "cognito:groups": "auditors"}
-REVIEWER = {"sub": "33333333-aaaa-bbbb-cccc-000000000003", "cognito:groups": "reviewers"}
+ADMIN = staff("44444444-aaaa-bbbb-cccc-000000000004", "admin:*")
+AUDITOR = staff("55555555-aaaa-bbbb-cccc-000000000005", "auditor:*")
+REVIEWER = staff("33333333-aaaa-bbbb-cccc-000000000003", "reviewer:*")
 ELDERLY = "elderly-allowance"
 GRADUATE = "graduate-hukou"
 _FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
@@ -43,7 +43,7 @@ def post(
     """POST a raw body to a route (None: the elderly allowance's submit route)."""
     if route is None:
         return submit(invoke, stack, None, raw_body=raw, headers={"Content-Type": content_type})
-    function, resource, path, params, claims = route
+    function, resource, path, params, caller = route
     return invoke(
         function,
         "POST",
@@ -52,7 +52,7 @@ def post(
         raw_body=raw,
         headers={"Content-Type": content_type},
         path_parameters=params,
-        claims=claims,
+        caller=caller,
     )
 
 
@@ -95,7 +95,7 @@ def test_request_parameters_and_bodies_say_what_they_expect(stack: Stack, invoke
         "/audit/decisions",
         "/audit/decisions",
         query={"serviceId": ELDERLY, "from": "2024-13-01", "to": "2024-12-31"},
-        claims=AUDITOR,
+        caller=AUDITOR,
     )
     listing = invoke(
         "CreditAdminFunction",
@@ -108,7 +108,7 @@ def test_request_parameters_and_bodies_say_what_they_expect(stack: Stack, invoke
             "reason": {"zh": "示意", "en": "illustrative"},
             "validUntil": 20991231,
         },
-        claims=ADMIN,
+        caller=ADMIN,
     )
     # Then each is a 422 whose message names the field and the form it takes
     assert (question["statusCode"], listing["statusCode"]) == (422, 422)
@@ -172,7 +172,7 @@ def test_a_deeply_nested_page_token_is_a_400(stack: Stack, invoke: Invoke, what:
         what,
         what,
         query={"serviceId": ELDERLY, "from": today, "to": today, "nextToken": token},
-        claims=AUDITOR,
+        caller=AUDITOR,
     )
     # Then it is an invalid token, not a server error
     assert answer["statusCode"] == 400
@@ -221,7 +221,7 @@ def test_a_reviewers_comment_keeps_its_lines_but_not_a_bidi_override(
         "/reviews/TSK1/decision",
         body={"decision": "APPROVE", "comment": "核实无误\n\u202e已电话联系"},
         path_parameters={"taskId": "TSK1"},
-        claims=REVIEWER,
+        caller=REVIEWER,
     )
     # Then it is refused naming the comment (a plain multi-line comment reaches the task lookup)
     assert answer["statusCode"] == 422
@@ -233,7 +233,7 @@ def test_a_reviewers_comment_keeps_its_lines_but_not_a_bidi_override(
         "/reviews/TSK1/decision",
         body={"decision": "APPROVE", "comment": "核实无误\n\t已电话联系"},
         path_parameters={"taskId": "TSK1"},
-        claims=REVIEWER,
+        caller=REVIEWER,
     )
     assert plain["statusCode"] == 404
 
@@ -286,7 +286,7 @@ def test_full_width_identifiers_are_the_same_identifiers(stack: Stack, invoke: I
     # Then it is decided as the ASCII application is: the same subject, the same evidence
     assert answer["statusCode"] == 201, answer["json"]
     assert answer["json"]["status"] == "APPROVED"
-    again = submit(invoke, stack, persona.application, key="key-00000002", claims=CITIZEN)
+    again = submit(invoke, stack, persona.application, key="key-00000002", caller=CITIZEN)
     [first, second] = sorted(
         stack.items("DECISIONS_TABLE"), key=lambda item: item["decidedAt"]["S"]
     )

@@ -1,7 +1,11 @@
-"""The local API gateway: template routes, precedence, Cognito authorizer, limits, errors."""
+"""The local API gateway: template routes, precedence, the Lambda authorizers (the real one with
+the local identity provider, and a stub), limits, errors."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import socket
@@ -17,16 +21,22 @@ from typing import Any
 import jwt
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from miaopi_platform.privacy.pii import PiiHasher
 from moto.server import ThreadedMotoServer
 
 from infra.local.deploy import AwsClients, Deployment, deploy
 from infra.local.gateway import Gateway
+from infra.local.idp import IdentityProvider, Issuer, LocalIdentity, SigningKey
 from infra.local.runtime import Runtime
 from infra.local.stack import free_port
+from infra.local.template import LocalTemplate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "local_stack"
-PASSWORD = "Fixture-Passw0rd"
+ID_NUMBER = "11010519491231002X"  # GB 11643's own example: a valid check digit
+STAFF = LocalIdentity.person(ID_NUMBER, "张三丰", roles=("reviewer:transport", "auditor:*"))
+UNAUTHORIZED = {"error": {"code": "UNAUTHORIZED", "message": "Unauthorized", "details": []}}
 
 
 @dataclass
@@ -34,38 +44,28 @@ class Api:
     base_url: str
     gateway: Gateway
     deployment: Deployment
-    id_token: str
-    access_token: str
+    issuer: Issuer
+    clients: AwsClients
+    token: str
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[Api]:
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     runtime = None
     try:
-        clients = AwsClients.create(endpoint, "us-east-1")
-        deployment = deploy(FIXTURES / "gateway.yaml", clients, stack_name="gateway-test")
-        pool = deployment.user_pools["UserPool"]
-        idp = clients.cognito_idp
-        idp.admin_create_user(UserPoolId=pool, Username="alice", MessageAction="SUPPRESS")
-        idp.admin_set_user_password(
-            UserPoolId=pool, Username="alice", Password=PASSWORD, Permanent=True
-        )
-        idp.admin_add_user_to_group(UserPoolId=pool, Username="alice", GroupName="reviewers")
-        tokens = idp.admin_initiate_auth(
-            UserPoolId=pool,
-            ClientId=deployment.user_pool_clients["UserPoolClient"],
-            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD},
-        )["AuthenticationResult"]
-        runtime = Runtime(deployment.functions, endpoint_url=endpoint, region="us-east-1")
-        with Gateway.from_deployment(deployment, runtime, port=0) as gateway:
-            yield Api(
-                gateway.base_url, gateway, deployment, tokens["IdToken"], tokens["AccessToken"]
-            )
+        with IdentityProvider(tmp_path_factory.mktemp("idp")) as idp:
+            clients = AwsClients.create(endpoint, "us-east-1")
+            template = LocalTemplate.load(FIXTURES / "gateway.yaml")
+            parameters = idp.parameters(template)
+            deployment = deploy(template, clients, stack_name="gateway-test", parameters=parameters)
+            runtime = Runtime(deployment.functions, endpoint_url=endpoint, region="us-east-1")
+            with Gateway.from_deployment(deployment, runtime, port=0) as gateway:
+                token = idp.issuer.mint(STAFF)
+                yield Api(gateway.base_url, gateway, deployment, idp.issuer, clients, token)
     finally:
         if runtime is not None:
             runtime.close()
@@ -80,10 +80,10 @@ def test_literal_segment_wins_over_a_path_parameter(api: Api) -> None:
     # Given a literal route /things/special/items and a param route /things/{thingId}/items
     # When both kinds of path are called
     special = requests.post(
-        f"{api.base_url}/things/special/items", headers=bearer(api.id_token), data="{}", timeout=10
+        f"{api.base_url}/things/special/items", headers=bearer(api.token), data="{}", timeout=10
     )
     other = requests.post(
-        f"{api.base_url}/things/other/items", headers=bearer(api.id_token), timeout=10
+        f"{api.base_url}/things/other/items", headers=bearer(api.token), timeout=10
     )
 
     # Then the literal one reaches its own function, with its own environment
@@ -98,19 +98,28 @@ def test_literal_segment_wins_over_a_path_parameter(api: Api) -> None:
     assert other.json()["env"]["FIXTURE_TABLE"] == api.deployment.tables["ThingsTable"]
 
 
-def test_claims_reach_the_function_as_the_cognito_authorizer_renders_them(api: Api) -> None:
-    # Given a reviewer's ID token, sent raw (API Gateway accepts it without "Bearer")
-    # When calling an authorized route
+def test_the_identity_context_reaches_the_function_and_no_personal_data_does(api: Api) -> None:
+    # Given a staff member's token from the local identity provider
+    # When calling a route behind the real authorizer
     response = requests.post(
-        f"{api.base_url}/things/x/items", headers={"Authorization": api.id_token}, timeout=10
+        f"{api.base_url}/things/x/items", headers=bearer(api.token), timeout=30
     )
 
-    # Then the function gets every claim as a string, groups included
-    claims = response.json()["claims"]
-    assert claims["cognito:username"] == "alice"
-    assert claims["cognito:groups"] == "reviewers"
-    assert claims["token_use"] == "id"
-    assert all(isinstance(v, str) for v in claims.values())
+    # Then the function gets the principal and the identity context, every value a string
+    assert response.status_code == 200, response.text
+    context = response.json()["authorizer"]
+    secret = api.clients.secretsmanager.get_secret_value(
+        SecretId=api.deployment.secrets["PiiHashKeySecret"]
+    )["SecretString"]
+    assert context == {
+        "principalId": api.issuer.subject_id(STAFF),
+        "subjectType": "PERSON",
+        "subjectIdHash": PiiHasher(secret.encode()).digest(ID_NUMBER),
+        "assurance": "L3",
+        "roles": "auditor:* reviewer:transport",
+    }
+    # And neither the ID number nor the name reaches it
+    assert ID_NUMBER not in response.text and "张三丰" not in response.text
 
 
 def test_proxy_response_and_query_pass_through(api: Api) -> None:
@@ -120,66 +129,184 @@ def test_proxy_response_and_query_pass_through(api: Api) -> None:
     # Then the proxy event had the last value per name, and the headers came back
     assert response.status_code == 200
     assert response.json()["queryStringParameters"] == {"a": "2", "b": ""}
-    assert response.json()["claims"] is None
+    assert response.json()["authorizer"] is None
     assert response.headers["X-Echo"] == "a, b"
     assert response.headers["x-amzn-RequestId"]
 
 
-def moto_signing_key() -> Any:
-    """moto's own Cognito signing key: lets a test mint a validly signed but wrong token."""
-    from moto.utilities.utils import load_resource
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    return jwt.PyJWK(load_resource("cognitoidp/resources/jwks-private.json")).key
+
+def hs256(claims: dict[str, Any], issuer: Issuer) -> str:
+    """HS256 signed with the issuer's public key as the secret (the classic confusion), put
+    together by hand: no library makes it."""
+    public_pem = issuer.key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = {"alg": "HS256", "kid": issuer.key.kid, "typ": "JWT"}
+    signed = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    signature = hmac.new(public_pem, signed.encode(), hashlib.sha256).digest()
+    return f"{signed}.{b64url(signature)}"
+
+
+def bad_tokens(api: Api) -> dict[str, dict[str, str]]:
+    """One token for each way a token can be wrong."""
+    issuer = api.issuer
+    claims = issuer.claims(STAFF)
+    header = {"alg": "RS256", "kid": issuer.key.kid, "typ": "JWT"}
+    other_key = SigningKey(rsa.generate_private_key(public_exponent=65537, key_size=2048), "x")
+    head, body, signature = issuer.mint(STAFF).split(".")
+    tampered = json.loads(base64.urlsafe_b64decode(body + "=="))
+    tampered["roles"] = ["admin:*"]
+    return {
+        "missing": {},
+        "not bearer": {"Authorization": f"Basic {api.token}"},
+        "garbage": bearer("not-a-jwt"),
+        "expired": bearer(
+            issuer.mint(STAFF, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+        ),
+        "wrong issuer": bearer(issuer.mint(STAFF, iss="https://sso.example.gov.cn/oidc")),
+        "wrong audience": bearer(issuer.mint(STAFF, aud="another-client")),
+        "another key": bearer(
+            jwt.encode(
+                claims, other_key.private_key, algorithm="RS256", headers={"kid": issuer.key.kid}
+            )
+        ),
+        "alg none": bearer(
+            f"{b64url(json.dumps({**header, 'alg': 'none'}).encode())}."
+            f"{b64url(json.dumps(claims).encode())}."
+        ),
+        "hs256 with the public key": bearer(hs256(claims, issuer)),
+        "tampered": bearer(f"{head}.{b64url(json.dumps(tampered).encode())}.{signature}"),
+        "no id number": bearer(issuer.mint(STAFF, id_number=None)),
+    }
 
 
 @pytest.mark.parametrize(
-    "case", ["missing", "forged", "access-token", "expired", "other-audience", "garbage"]
+    "case",
+    [
+        "missing",
+        "not bearer",
+        "garbage",
+        "expired",
+        "wrong issuer",
+        "wrong audience",
+        "another key",
+        "alg none",
+        "hs256 with the public key",
+        "tampered",
+        "no id number",
+    ],
 )
-def test_bad_or_missing_token_is_401_and_the_function_is_not_invoked(api: Api, case: str) -> None:
-    # Given a token that the Cognito authorizer would refuse
-    claims = jwt.decode(api.id_token, options={"verify_signature": False})
-    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    moto_key = moto_signing_key()
-    tokens: dict[str, dict[str, str]] = {
-        "missing": {},
-        "forged": bearer(jwt.encode(claims, forger, algorithm="RS256", headers={"kid": "dummy"})),
-        "access-token": bearer(api.access_token),
-        "expired": bearer(
-            jwt.encode(
-                {**claims, "exp": int(time.time()) - 60},
-                moto_key,
-                algorithm="RS256",
-                headers={"kid": "dummy"},
-            )
-        ),
-        "other-audience": bearer(
-            jwt.encode(
-                {**claims, "aud": "another-client"},
-                moto_key,
-                algorithm="RS256",
-                headers={"kid": "dummy"},
-            )
-        ),
-        "garbage": bearer("not-a-jwt"),
-    }
+def test_a_bad_or_missing_token_is_401_and_the_function_is_not_invoked(api: Api, case: str) -> None:
+    # Given a token the authorizer must refuse
+    headers = bad_tokens(api)[case]
 
-    # When calling an authorized route
+    # When calling a route behind it (with a body on which the function would crash)
     response = requests.post(
-        f"{api.base_url}/things/x/items", headers=tokens[case], data="crash", timeout=10
+        f"{api.base_url}/things/x/items", headers=headers, data="crash", timeout=30
     )
 
-    # Then 401 in the error envelope (the function, which would crash on this body, never ran)
+    # Then 401 in the API's error format (the gateway responses of the template), and the
+    # function never ran
     assert response.status_code == 401
-    assert response.json() == {
-        "error": {"code": "UNAUTHORIZED", "message": "missing or invalid token", "details": []}
+    assert response.json() == UNAUTHORIZED
+    assert "x-amzn-RequestId" not in response.headers
+
+
+def stub(api: Api, token: str, method: str = "GET", thing: str = "x") -> requests.Response:
+    return requests.request(
+        method, f"{api.base_url}/stubbed/{thing}", headers=bearer(token), timeout=30
+    )
+
+
+def test_the_authorizer_gets_a_request_event_with_the_method_arn(api: Api) -> None:
+    # When calling a route behind the stub authorizer
+    response = stub(api, "allow", thing="arn-1")
+
+    # Then it was called with a REQUEST event without the body, and the request's method ARN
+    # in the stack's partition, region and account; its context reached the function as strings
+    assert response.status_code == 200, response.text
+    context = response.json()["authorizer"]
+    assert context["type"] == "REQUEST"
+    assert context["hasBody"] == "false" and context["flag"] == "true"
+    assert context["methodArn"] == (
+        "arn:aws:execute-api:us-east-1:123456789012:local/v1/GET/stubbed/arn-1"
+    )
+    assert context["principalId"] == "principal-allow"
+
+
+def test_an_answer_is_cached_per_token_for_the_template_s_ttl(api: Api) -> None:
+    # Given a token the stub authorizer allowed once
+    first = stub(api, "allow", thing="a").json()["authorizer"]["calls"]
+
+    # When it is used again at once, and again after the TTL (2 s in the fixture) has passed
+    again = stub(api, "allow", thing="b").json()["authorizer"]["calls"]
+    api.gateway.authorizers.clock = lambda: time.monotonic() + 3  # type: ignore[union-attr]
+    try:
+        later = stub(api, "allow", thing="c").json()["authorizer"]["calls"]
+    finally:
+        api.gateway.authorizers.clock = time.monotonic  # type: ignore[union-attr]
+
+    # Then the second request got the cached answer; the third called the authorizer again
+    assert again == first
+    assert int(later) > int(first)
+
+
+def test_a_policy_is_evaluated_for_each_method_and_a_deny_is_403(api: Api) -> None:
+    # Given tokens the stub answers with a Deny, and with an Allow of GET only
+    # When calling with them
+    denied = stub(api, "deny")
+    get = stub(api, "other-method")
+    post = stub(api, "other-method", method="POST")
+
+    # Then a Deny is 403, and the cached GET-only policy allows the GET, not the POST
+    assert denied.status_code == 403
+    assert denied.json()["error"] == {
+        "code": "ACCESS_DENIED",
+        "message": "User is not authorized to access this resource with an explicit deny",
+        "details": [],
     }
+    assert get.status_code == 200
+    assert post.status_code == 403
+    assert post.json()["error"]["code"] == "ACCESS_DENIED"
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [("malformed", "AUTHORIZER_CONFIGURATION_ERROR"), ("fail", "AUTHORIZER_FAILURE")],
+)
+def test_an_authorizer_that_fails_is_a_500_in_the_error_format(
+    api: Api, token: str, code: str
+) -> None:
+    # When the stub authorizer answers without a policy, or raises something else
+    response = stub(api, token)
+
+    # Then API Gateway's 500, in the API's error format
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == code
+
+
+def test_no_identity_header_is_401_without_calling_the_authorizer(api: Api) -> None:
+    # Given the stub's calls so far
+    assert api.gateway.authorizers is not None
+    before = api.gateway.authorizers.calls["StubAuthorizer"]
+
+    # When a request comes without the Authorization header
+    response = requests.get(f"{api.base_url}/stubbed/x", timeout=30)
+
+    # Then 401, and the authorizer was not asked
+    assert response.status_code == 401
+    assert response.json() == UNAUTHORIZED
+    assert api.gateway.authorizers.calls["StubAuthorizer"] == before
 
 
 def test_body_over_10_mb_is_413(api: Api) -> None:
     # Given a request announcing a body over API Gateway's 10 MB limit
     conn = http.client.HTTPConnection("127.0.0.1", api.gateway.port, timeout=10)
     conn.putrequest("POST", "/v1/things/special/items")
-    conn.putheader("Authorization", f"Bearer {api.id_token}")
+    conn.putheader("Authorization", f"Bearer {api.token}")
     conn.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
     conn.endheaders()
 

@@ -111,6 +111,11 @@ def test_every_function_gets_its_environment_resolved(
     machine = {"REVIEW_STATE_MACHINE_ARN": deployment.state_machines["ReviewStateMachine"]}
     own_env = {
         **{fid: {SERVICE_ID_VARIABLE: service_id} for fid, service_id in SERVICES.items()},
+        "AuthorizerFunction": {
+            "OIDC_ISSUER": "https://idp.invalid",
+            "OIDC_AUDIENCE": "miaopi-tests",
+            "OIDC_JWKS_URL": "https://idp.invalid/jwks.json",
+        },
         "CatalogueFunction": {},
         "ApplicationsFunction": {},
         "ReviewStarterFunction": machine,
@@ -167,21 +172,31 @@ def test_secret_is_deterministic_per_stack(local: tuple[Deployment, AwsClients])
     assert len(value) == 64 and value.isalnum()
 
 
-def test_user_pool_client_and_groups(local: tuple[Deployment, AwsClients]) -> None:
-    deployment, clients = local
-    pool_id = deployment.user_pools["UserPool"]
+def test_the_authorizer_is_the_template_s_lambda_with_the_identity_provider_s_settings(
+    local: tuple[Deployment, AwsClients],
+) -> None:
+    # Given the deployed template (its OIDC parameters given, as the local stack gives them)
+    deployment, _ = local
 
-    # When listing groups and describing the client
-    groups = clients.cognito_idp.list_groups(UserPoolId=pool_id)["Groups"]
-    client = clients.cognito_idp.describe_user_pool_client(
-        UserPoolId=pool_id, ClientId=deployment.user_pool_clients["UserPoolClient"]
-    )["UserPoolClient"]
+    # When reading the API's authorizers and the authorizer function's environment
+    authorizers = deployment.template.lambda_authorizers()
+    env = deployment.functions["AuthorizerFunction"].environment
 
-    # Then the template's groups and a client without a secret exist
-    assert {g["GroupName"] for g in groups} == {"reviewers", "auditors", "admins"}
-    assert "ClientSecret" not in client
-    assert "ALLOW_ADMIN_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
-    assert deployment.outputs()["UserPoolId"] == pool_id
+    # Then the API's one authorizer is that function, called per request, keyed and cached on
+    # the Authorization header for at most five minutes
+    assert list(authorizers) == ["OidcAuthorizer"]
+    authorizer = authorizers["OidcAuthorizer"]
+    assert authorizer.function_id == "AuthorizerFunction"
+    assert authorizer.payload_type == "REQUEST"
+    assert authorizer.identity_headers == ("Authorization",)
+    assert 0 < authorizer.ttl_seconds <= 300
+    # And the function is told the issuer, audience and JWKS the parameters say, and the PII key
+    assert env["OIDC_ISSUER"] == "https://idp.invalid"
+    assert env["OIDC_JWKS_URL"] == "https://idp.invalid/jwks.json"
+    assert env["OIDC_AUDIENCE"] == "miaopi-tests"
+    assert env["PII_KEY_SECRET_ARN"] == deployment.secrets["PiiHashKeySecret"]
+    # And nothing of Cognito is left in the template
+    assert not [r for r in deployment.template.resources.values() if "Cognito" in r["Type"]]
 
 
 def test_deploying_again_reuses_every_resource(local: tuple[Deployment, AwsClients]) -> None:
@@ -202,22 +217,23 @@ def test_routes_follow_api_gateway_precedence(local: tuple[Deployment, AwsClient
     deployment, _ = local
     router = Router(r for f in deployment.functions.values() for r in f.api_routes)
 
-    def target(method: str, path: str) -> tuple[str, str] | None:
+    def target(method: str, path: str) -> tuple[str, str]:
         found = router.match(method, path)
         assert isinstance(found, RouteMatch), (method, path)
-        return found.route.function_id, found.route.auth
+        return found.route.function_id, found.route.authorizer or "NONE"
 
     # Then each service path goes to its own function, others to the catalogue
+    signed_in = "OidcAuthorizer"
     for function_id, service_id in SERVICES.items():
-        assert target("POST", f"/services/{service_id}/applications") == (function_id, "COGNITO")
-    assert target("POST", "/services/unknown/applications") == ("CatalogueFunction", "COGNITO")
+        assert target("POST", f"/services/{service_id}/applications") == (function_id, signed_in)
+    assert target("POST", "/services/unknown/applications") == ("CatalogueFunction", signed_in)
     assert target("GET", "/services") == ("CatalogueFunction", "NONE")
     assert target("GET", "/services/elderly-allowance") == ("CatalogueFunction", "NONE")
     assert target("GET", "/services/elderly-allowance/rules") == ("CatalogueFunction", "NONE")
     assert target("GET", "/openapi.json") == ("CatalogueFunction", "NONE")
     assert target("GET", "/docs") == ("CatalogueFunction", "NONE")
-    assert target("GET", "/applications") == ("ApplicationsFunction", "COGNITO")
-    assert target("GET", "/applications/a-1") == ("ApplicationsFunction", "COGNITO")
+    assert target("GET", "/applications") == ("ApplicationsFunction", signed_in)
+    assert target("GET", "/applications/a-1") == ("ApplicationsFunction", signed_in)
     # And a wrong method on a literal resource does not fall back to the {param} one
     assert router.match("GET", "/services/elderly-allowance/applications") == ["POST"]
 

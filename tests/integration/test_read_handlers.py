@@ -14,9 +14,9 @@ from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack
 from tests.integration.test_submit_handler import submit
 
 
-def _list(invoke: Invoke, claims: dict[str, str], **query: str) -> dict:  # type: ignore[type-arg]
+def _list(invoke: Invoke, caller: dict[str, str], **query: str) -> dict:  # type: ignore[type-arg]
     return invoke(
-        "ApplicationsFunction", "GET", "/applications", "/applications", claims=claims, query=query
+        "ApplicationsFunction", "GET", "/applications", "/applications", caller=caller, query=query
     )
 
 
@@ -33,7 +33,7 @@ def test_applicants_see_only_their_own_applications(stack: Stack, invoke: Invoke
         "/applications/{applicationId}",
         path,
         path_parameters=params,
-        claims=CITIZEN,
+        caller=CITIZEN,
     )
     theirs = invoke(
         "ApplicationsFunction",
@@ -41,7 +41,7 @@ def test_applicants_see_only_their_own_applications(stack: Stack, invoke: Invoke
         "/applications/{applicationId}",
         path,
         path_parameters=params,
-        claims=OTHER,
+        caller=OTHER,
     )
     # Then the owner sees it and the other gets 404, as if it did not exist
     assert mine["statusCode"] == 200 and mine["json"]["applicationId"] == created["applicationId"]
@@ -73,11 +73,11 @@ def test_listing_pages_through_every_application_once(stack: Stack, invoke: Invo
     [
         {"applicantId": {"S": "someone-else"}},
         {
-            "applicantId": {"S": CITIZEN["sub"]},
+            "applicantId": {"S": CITIZEN["principalId"]},
             "applicationId": {"N": "1"},
             "submittedAt": {"S": "x"},
         },
-        {"applicantId": {"S": CITIZEN["sub"]}, "extra": {"S": "x"}},
+        {"applicantId": {"S": CITIZEN["principalId"]}, "extra": {"S": "x"}},
     ],
 )
 def test_a_forged_next_token_is_400(stack: Stack, invoke: Invoke, start: dict) -> None:  # type: ignore[type-arg]

@@ -14,13 +14,13 @@ from miaopi_platform.aws.dynamo import from_item
 from miaopi_platform.records.seal import content_hash
 
 from infra.local.events import sqs_event
-from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack, _Context
+from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack, _Context, staff
 from tests.integration.test_submit_handler import submit
 
 SERVICE = "graduate-hukou"
-REVIEWER = {"sub": "33333333-aaaa-bbbb-cccc-000000000003", "cognito:groups": "reviewers"}
+REVIEWER = staff("33333333-aaaa-bbbb-cccc-000000000003", "reviewer:*")
 #: a reviewer who is also an applicant
-REVIEWER_CITIZEN = {**CITIZEN, "cognito:groups": "reviewers"}
+REVIEWER_CITIZEN = staff(CITIZEN["principalId"], "reviewer:*")
 WAIT_S = 20.0
 
 
@@ -35,10 +35,10 @@ class Review:
         self.queues = stack.deployment.queues
         self.machine = stack.deployment.state_machines["ReviewStateMachine"]
 
-    def refer(self, key: str = "key-review-0001", claims: dict[str, Any] = CITIZEN) -> str:
+    def refer(self, key: str = "key-review-0001", caller: dict[str, Any] = CITIZEN) -> str:
         persona = self.stack.persona(SERVICE, "PENDING_REVIEW")
         response = submit(
-            self.invoke, self.stack, persona.application, key=key, service_id=SERVICE, claims=claims
+            self.invoke, self.stack, persona.application, key=key, service_id=SERVICE, caller=caller
         )
         assert response["json"]["status"] == "PENDING_REVIEW", response["json"]
         return str(response["json"]["applicationId"])
@@ -96,7 +96,7 @@ class Review:
         assert len(got) == expected, got
         return got
 
-    def api(self, method: str, path: str, claims: dict[str, Any] = REVIEWER, **kw: Any) -> Any:
+    def api(self, method: str, path: str, caller: dict[str, Any] = REVIEWER, **kw: Any) -> Any:
         parts = path.strip("/").split("/")
         resource = "/reviews"
         params: dict[str, str] = {}
@@ -111,7 +111,7 @@ class Review:
             resource,
             path,
             path_parameters=params or None,
-            claims=claims,
+            caller=caller,
             headers={"Content-Type": "application/json"},
             **kw,
         )
@@ -133,14 +133,14 @@ class Review:
             time.sleep(0.1)
         raise AssertionError("the review workflow did not finish")
 
-    def application(self, application_id: str, claims: dict[str, Any] = CITIZEN) -> Any:
+    def application(self, application_id: str, caller: dict[str, Any] = CITIZEN) -> Any:
         return self.invoke(
             "ApplicationsFunction",
             "GET",
             "/applications/{applicationId}",
             f"/applications/{application_id}",
             path_parameters={"applicationId": application_id},
-            claims=claims,
+            caller=caller,
         )["json"]
 
     def decisions(self, application_id: str) -> list[dict[str, Any]]:
@@ -202,18 +202,18 @@ def test_referred_case_reaches_the_queue_and_an_approval_is_recorded(review: Rev
     # And the decision records hold the system referral and the reviewer's approval
     records = review.decisions(app_id)
     assert [r["outcome"]["S"] for r in records] == ["PENDING_REVIEW", "APPROVED"]
-    assert records[1]["deciderId"]["S"] == REVIEWER["sub"]
+    assert records[1]["deciderId"]["S"] == REVIEWER["principalId"]
     assert records[1]["reviewOf"]["S"] == records[0]["decisionId"]["S"]
     # And each carries the hash of its content as stored (tamper evidence)
     for record in records:
         assert content_hash(from_item(record)) == record["contentHash"]["S"]
     # And the task is closed, and the applicant notified (ids and status, no personal data)
     closed = review.api("GET", f"/reviews/{task['taskId']}")["json"]
-    assert closed["status"] == "DECIDED" and closed["reviewerId"] == REVIEWER["sub"]
+    assert closed["status"] == "DECIDED" and closed["reviewerId"] == REVIEWER["principalId"]
     notes = review.notifications()
     assert [n["body"]["status"] for n in notes] == ["APPROVED"]
     assert notes[0]["body"]["applicationId"] == app_id
-    assert notes[0]["attributes"]["applicantId"]["StringValue"] == CITIZEN["sub"]
+    assert notes[0]["attributes"]["applicantId"]["StringValue"] == CITIZEN["principalId"]
 
 
 def test_rejection_names_the_rules_and_reaches_the_applicant(review: Review) -> None:
@@ -258,14 +258,14 @@ def test_a_task_is_decided_once(review: Review) -> None:
 
 def test_reviewers_cannot_decide_their_own_application(review: Review) -> None:
     # Given an application a reviewer submitted as a citizen
-    app_id = review.refer(key="key-review-0004", claims=REVIEWER_CITIZEN)
+    app_id = review.refer(key="key-review-0004", caller=REVIEWER_CITIZEN)
     review.start(app_id)
     task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
     # When they try to approve it
     answer = review.api(
         "POST",
         f"/reviews/{task_id}/decision",
-        claims=REVIEWER_CITIZEN,
+        caller=REVIEWER_CITIZEN,
         body={"decision": "APPROVE"},
     )
     # Then it is forbidden and the task stays open
@@ -276,9 +276,9 @@ def test_reviewers_cannot_decide_their_own_application(review: Review) -> None:
 def test_only_reviewers_see_the_queue(review: Review) -> None:
     # Given a citizen without the reviewers group
     # When they ask for the queue, a task, or to decide
-    listing = review.api("GET", "/reviews", claims=OTHER)
+    listing = review.api("GET", "/reviews", caller=OTHER)
     deciding = review.api(
-        "POST", "/reviews/TSKX/decision", claims=OTHER, body={"decision": "APPROVE"}
+        "POST", "/reviews/TSKX/decision", caller=OTHER, body={"decision": "APPROVE"}
     )
     # Then each is 403 with the JSON error format
     assert listing["statusCode"] == 403 and deciding["statusCode"] == 403

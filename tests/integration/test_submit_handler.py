@@ -41,7 +41,7 @@ def submit(
         body=application if "raw_body" not in extra else None,
         headers=headers,
         path_parameters={"serviceId": service_id},
-        claims=extra.pop("claims", CITIZEN),
+        caller=extra.pop("caller", CITIZEN),
         **extra,
     )
 
@@ -151,7 +151,7 @@ def test_a_transaction_that_fails_halfway_writes_nothing(stack: Stack, invoke: I
     persona = stack.persona(SERVICE, "APPROVED", [])
     module = stack.module(function_of(stack, SERVICE))
     hasher = module.dependencies.hasher
-    app_id = application_id(hasher, CITIZEN["sub"], SERVICE, "key-00000001")
+    app_id = application_id(hasher, CITIZEN["principalId"], SERVICE, "key-00000001")
     stack.clients.dynamodb.put_item(
         TableName=stack.table("DECISIONS_TABLE"),
         Item={"decisionId": {"S": decision_id(hasher, app_id, 1)}, "note": {"S": "in the way"}},
@@ -280,7 +280,7 @@ def test_a_missing_idempotency_key_is_named(stack: Stack, invoke: Invoke) -> Non
         f"/services/{SERVICE}/applications",
         body=persona.application,
         path_parameters={"serviceId": SERVICE},
-        claims=CITIZEN,
+        caller=CITIZEN,
     )
     assert response["statusCode"] == 422
     assert [d["field"] for d in response["json"]["error"]["details"]] == ["Idempotency-Key"]
@@ -288,7 +288,7 @@ def test_a_missing_idempotency_key_is_named(stack: Stack, invoke: Invoke) -> Non
 
 def test_no_claims_is_401(stack: Stack, invoke: Invoke) -> None:
     persona = stack.persona(SERVICE, "APPROVED", [])
-    response = submit(invoke, stack, persona.application, claims=None)
+    response = submit(invoke, stack, persona.application, caller=None)
     assert response["statusCode"] == 401
     assert stack.items("APPLICATIONS_TABLE") == []
 

@@ -17,12 +17,12 @@ from miaopi_platform.supervision.items import draw_value
 from miaopi_rules import SERVICES_DIR
 
 from infra.local.seed import Persona, evidence_keys
-from tests.integration.conftest import CITIZEN, Invoke, Stack, _Context, insert_event
+from tests.integration.conftest import CITIZEN, Invoke, Stack, _Context, insert_event, staff
 from tests.integration.test_review_flow import REVIEWER, Review
 from tests.integration.test_submit_handler import submit
 
 ELDERLY = "elderly-allowance"
-ADMIN = {"sub": "44444444-aaaa-bbbb-cccc-000000000004", "cognito:groups": "admins"}
+ADMIN = staff("44444444-aaaa-bbbb-cccc-000000000004", "admin:*")
 
 
 class Supervision:
@@ -115,14 +115,14 @@ class Supervision:
         module = self.stack.module("CreditRecheckFunction")
         assert module.lambda_handler(event, _Context("recheck")) == {"batchItemFailures": []}
 
-    def admin(self, path: str, body: dict[str, Any], claims: dict[str, Any] = ADMIN) -> Any:
+    def admin(self, path: str, body: dict[str, Any], caller: dict[str, Any] = ADMIN) -> Any:
         return self.invoke(
             "CreditAdminFunction",
             "POST",
             path,
             path,
             body=body,
-            claims=claims,
+            caller=caller,
             headers={"Content-Type": "application/json"},
         )
 
@@ -196,7 +196,7 @@ def test_an_approval_on_falsified_data_is_revoked_and_the_subject_listed(
         "/applications/{applicationId}",
         f"/applications/{app_id}",
         path_parameters={"applicationId": app_id},
-        claims=CITIZEN,
+        caller=CITIZEN,
     )["json"]
     assert shown["status"] == "REVOKED"
     assert shown["decision"]["revokes"] == approval["decisionId"]["S"]
@@ -273,8 +273,8 @@ def test_only_admins_change_the_credit_list_and_bad_input_changes_nothing(
         "validUntil": "2099-12-31",
     }
     # When a citizen or a reviewer tries to list them, or an admin sends bad input
-    citizen = sup.admin("/credit-list/entries", body, claims=CITIZEN)
-    reviewer = sup.admin("/credit-list/entries", body, claims=REVIEWER)
+    citizen = sup.admin("/credit-list/entries", body, caller=CITIZEN)
+    reviewer = sup.admin("/credit-list/entries", body, caller=REVIEWER)
     bad_id = sup.admin("/credit-list/entries", {**body, "subjectId": "440306194103150219"})
     past = sup.admin("/credit-list/entries", {**body, "validUntil": "2001-01-01"})
     # Then 403, 403, 422 (the number is not echoed), 422; and the subject is not listed
@@ -383,7 +383,7 @@ def test_a_sampled_approval_is_spot_checked_by_a_reviewer(
         "/audit/decisions/{decisionId}",
         f"/audit/decisions/{approval['decisionId']['S']}",
         path_parameters={"decisionId": approval["decisionId"]["S"]},
-        claims={"sub": "auditor-1", "cognito:groups": "auditors"},
+        caller=staff("auditor-1", "auditor:*"),
     )["json"]
     sampling = audited["supervision"]["sampling"]
     assert draw_value(sampling["seed"]) == sampling["draw"] and sampling["sampled"] is True
@@ -526,7 +526,8 @@ def test_an_invalid_spot_check_lists_the_subject_in_the_revocations_transaction(
     assert sup.application(application_id)["status"] == "REVOKED"
     entry = sup.credit_entry(subject)
     assert entry is not None and entry["status"] == "LISTED"
-    assert entry["sourceDecisionId"] == revocation_id and entry["listedBy"] == REVIEWER["sub"]
+    assert entry["sourceDecisionId"] == revocation_id
+    assert entry["listedBy"] == REVIEWER["principalId"]
     lookup = sup.admin("/credit-list/lookup", {"subjectId": code})
     assert lookup["statusCode"] == 200 and lookup["json"]["inForce"] is True
     assert [(c["action"], c["sourceDecisionId"]) for c in lookup["json"]["history"]] == [

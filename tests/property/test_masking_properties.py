@@ -35,6 +35,7 @@ from miaopi_platform.audit.queries import DecisionFilter, Period
 from miaopi_platform.audit.replay import load_candidate
 from miaopi_platform.aws.dynamo import from_item
 from miaopi_platform.catalogue.services import find
+from miaopi_platform.identity.context import Assurance, Identity, Role, SubjectType
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.indexes import PARTITION_KEYS, SORT_KEYS
 from miaopi_platform.records.views import view
@@ -178,6 +179,14 @@ class Ports:
         self.reviews = tables
 
 
+def reviewer(subject: str) -> Identity:
+    """A city-wide reviewer, as the authorizer would pass them."""
+    return Identity(subject, SubjectType.PERSON, "0" * 64, Assurance.L3, frozenset({ALL}))
+
+
+ALL = Role.parse("reviewer:*")
+
+
 def rendered(*views: Any) -> str:
     return "\n".join(json.dumps(v, ensure_ascii=False, default=str) for v in views)
 
@@ -262,7 +271,7 @@ def test_no_generated_personal_value_appears_in_clear_in_any_view(person: dict[s
         what_if_page(store, SERVICE, CANDIDATE, PERIOD, 50, None).wire(),
         view(done.item).wire(),
     )
-    other_reviewer = case_of(Ports(tables), task["taskId"], "reviewer-2")  # type: ignore[arg-type]
+    other_reviewer = case_of(Ports(tables), task["taskId"], reviewer("reviewer-2"))  # type: ignore[arg-type]
 
     # Then no generated value appears in clear in any of them
     assert [v for v in person.values() if v in shown] == []
@@ -270,5 +279,5 @@ def test_no_generated_personal_value_appears_in_clear_in_any_view(person: dict[s
     # and the views did show the records (not empty pages)
     assert source["decisionId"] in shown and reviewer_record["decisionId"] in shown
     # while the comment's author reads it in clear
-    author = case_of(Ports(tables), task["taskId"], "reviewer-1")  # type: ignore[arg-type]
+    author = case_of(Ports(tables), task["taskId"], reviewer("reviewer-1"))  # type: ignore[arg-type]
     assert author.comment == comment

@@ -119,7 +119,7 @@ def test_every_error_status_answers_the_error_object(spec: dict[str, Any]) -> No
 def test_statuses_follow_what_an_operation_does(spec: dict[str, Any]) -> None:
     for method, path, op in operations(spec):
         statuses = set(op["responses"])
-        # Then a signed-in operation can answer 401; one that needs a group, 403
+        # Then a signed-in operation can answer 401; one that needs a role, 403
         for requirement in op.get("security", []):
             assert "401" in statuses, (method, path)
             if any(requirement.values()):
@@ -135,18 +135,18 @@ def test_statuses_follow_what_an_operation_does(spec: dict[str, Any]) -> None:
 def test_the_security_scheme_is_a_bearer_jwt_with_roles(spec: dict[str, Any]) -> None:
     # Given the document's security schemes
     schemes = spec["components"]["securitySchemes"]
-    # Then there is one: an HTTP bearer JWT (the Cognito ID token)
+    # Then there is one: an HTTP bearer JWT (the identity platform's token)
     assert [s["type"] + "/" + s["scheme"] for s in schemes.values()] == ["http/bearer"]
     assert next(iter(schemes.values()))["bearerFormat"] == "JWT"
-    # And each staff operation names the group it needs
+    # And each staff operation names the role it needs
     roles = {
         path: op["security"][0]["bearerAuth"]
         for _m, path, op in operations(spec)
         if op.get("security")
     }
-    assert roles["/reviews"] == ["reviewers"]
-    assert roles["/audit/what-if"] == ["auditors"]
-    assert roles["/credit-list/entries"] == ["admins"]
+    assert roles["/reviews"] == ["reviewer"]
+    assert roles["/audit/what-if"] == ["auditor"]
+    assert roles["/credit-list/entries"] == ["admin"]
     assert roles["/applications"] == []
     assert "security" not in spec["paths"]["/services"]["get"]
 

@@ -49,9 +49,11 @@ def document() -> dict[str, Any]:
         security_schemes={
             BEARER: HTTPBearer(
                 bearerFormat="JWT",
-                description="The Cognito ID token: `Authorization: Bearer <token>`. An "
-                "operation's security requirement lists the Cognito groups it needs "
-                "(none: any signed-in user).",
+                description="A token of the government identity platform (OpenID Connect, "
+                "real-name claims): `Authorization: Bearer <token>`. An operation's security "
+                "requirement lists the staff roles it needs (none: anyone signed in); a role "
+                "acts for the authorities its scope names (`reviewer:transport`, `auditor:*`) "
+                "and staff sign in at real-name level L3.",
             )
         },
     )

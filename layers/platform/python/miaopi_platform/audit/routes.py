@@ -1,5 +1,10 @@
-"""The auditors' API (group `auditors`), read-only: decisions by the auditors' questions, one
+"""The auditors' API (role `auditor`), read-only: decisions by the auditors' questions, one
 decision in full, statistics, chain verification, replay and what-if.
+
+An auditor sees the decisions of the services of the authorities their roles name
+(`auditor:market-regulation`), or of every service (`auditor:*`), signed in at L3: a route about
+one service or one decision of another authority is 403; a list shows the decisions in scope
+only (a page may then hold fewer than `limit`; `nextToken` goes on).
 
 Verification, replay and what-if run here, next to the records, and answer with ids, hashes,
 outcomes and rule ids: the unmasked application and evidence they need never leave AWS. A
@@ -16,6 +21,7 @@ from typing import Annotated, Any, Literal, Protocol
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from miaopi.errors import UnknownService
 from miaopi.identifiers import IdentifierInvalid, normalize
 
 from miaopi_platform.audit.auditor import (
@@ -41,21 +47,17 @@ from miaopi_platform.audit.views import (
 )
 from miaopi_platform.aws.api import errors, request_body, signed_in
 from miaopi_platform.aws.errors import NotFound, UnprocessableEntity
-from miaopi_platform.aws.http import (
-    caller_id,
-    json_body,
-    json_response,
-    parse_body,
-    require_group,
-)
+from miaopi_platform.aws.http import json_body, json_response, parse_body
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
+from miaopi_platform.identity.caller import out_of_scope, require_role
+from miaopi_platform.identity.context import EVERY_AUTHORITY, Identity
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.ids import APPLICATION_ID_PATTERN
 
 router = Router()
-AUDITORS = "auditors"
+AUDITOR = "auditor"
 
 ServiceId = Annotated[str, Query(alias="serviceId", max_length=64)]
 From = Annotated[dt.date, Query(alias="from", description="first China date, included")]
@@ -67,7 +69,7 @@ _TAGS = ["Audit"]
 #: the function's timeout whatever the day's volume: make bench, audit.chains_*)
 CHAIN_PAGE = 400
 MAX_CHAIN_PAGE = 2000
-_SECURITY = signed_in(AUDITORS)
+_SECURITY = signed_in(AUDITOR)
 #: the errors every auditors' operation can answer; 404: an unknown service
 _ERRORS = (401, 403, 422, 503)
 
@@ -91,9 +93,19 @@ class AuditPorts(Protocol):
 
 
 def _deps() -> AuditPorts:
-    require_group(router, AUDITORS)
     ports: AuditPorts = router.context["deps"]
     return ports
+
+
+def _auditor(service_id: str | None = None) -> Identity:
+    """The caller, an auditor (of the service's authority when one is named: 404 for an
+    unknown service, 403 for one of another authority)."""
+    auditor = require_role(router, AUDITOR)
+    if service_id is not None:
+        authority = find(service_id).authority_id
+        if not auditor.may(AUDITOR, authority):
+            raise out_of_scope(AUDITOR, authority)
+    return auditor
 
 
 @router.get(
@@ -139,9 +151,8 @@ def list_audit_decisions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     next_token: NextToken = None,
 ) -> Response[str]:
+    auditor = _auditor(service_id)  # an unknown service is a 404, not an empty (or full) list
     deps = _deps()
-    if service_id is not None:
-        find(service_id)  # an unknown (or empty) service is a 404, not an empty (or full) list
     if subject_id and not subject_hash:
         subject_hash = deps.hasher.digest(_subject(subject_id))
     query = DecisionFilter(
@@ -154,6 +165,8 @@ def list_audit_decisions(
         application_id=application_id,
     )
     page = list_decisions(deps.audit, query, limit, next_token)
+    if not auditor.may(AUDITOR, EVERY_AUTHORITY):
+        page.items = [i for i in page.items if _covers(auditor, i.service_id)]
     logger.info("audit query", extra={"index": page.index, "count": len(page.items)})
     return json_response(200, page.wire())
 
@@ -176,12 +189,16 @@ def list_audit_decisions(
 def get_audit_decision(
     decision_id: Annotated[str, Path(alias="decisionId", max_length=64)],
 ) -> Response[str]:
+    auditor = _auditor()
     deps = _deps()
     record = deps.audit.get(decision_id)
     if record is None:
         raise NotFound("no such decision")
-    reader = caller_id(router)  # a comment is in clear for its author only
-    detail = decision_detail(deps.audit, find(str(record["serviceId"])), record, reader)
+    service = find(str(record["serviceId"]))
+    if not auditor.may(AUDITOR, service.authority_id):
+        raise out_of_scope(AUDITOR, service.authority_id)
+    # a comment is in clear for its author only
+    detail = decision_detail(deps.audit, service, record, auditor.subject)
     supervised = deps.supervision.get(decision_id)
     if supervised is not None:
         detail.supervision = SupervisionView.model_validate(supervised)
@@ -201,8 +218,8 @@ def get_audit_decision(
     tags=_TAGS,
 )
 def get_audit_stats(service_id: ServiceId, start: From, end: To) -> Response[str]:
+    _auditor(service_id)
     deps = _deps()
-    find(service_id)
     stats = period_stats(deps.audit, service_id, required_period(start, end))
     return json_response(200, stats.wire())
 
@@ -237,8 +254,8 @@ def verify_audit_chains(
     ] = CHAIN_PAGE,
     next_token: NextToken = None,
 ) -> Response[str]:
+    _auditor(service_id)
     deps = _deps()
-    find(service_id)
     chains = chains_of(service_id, required_period(start, end))
     now = dt.datetime.now(dt.UTC)
     items, token = chains_page(deps.audit, chains, limit, next_token, deps.hasher.digest, now)
@@ -268,6 +285,7 @@ def replay_audit_decisions(
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
     next_token: NextToken = None,
 ) -> Response[str]:
+    _auditor(service_id)
     deps = _deps()
     service = find(service_id)
     page = replay_page(deps.audit, service, required_period(start, end), limit, next_token)
@@ -295,8 +313,10 @@ def replay_audit_decisions(
     tags=_TAGS,
 )
 def run_audit_what_if() -> Response[str]:
+    _auditor()
     deps = _deps()
     request = _what_if_request(json_body(router, deps.settings.max_body_bytes))
+    _auditor(request.service_id)
     service = find(request.service_id)
     candidate = load_candidate(service, request.rule_set)
     page = what_if_page(
@@ -309,6 +329,15 @@ def run_audit_what_if() -> Response[str]:
     )
     logger.info("what-if page", extra={"candidate": candidate.hash, "evaluated": page.evaluated})
     return json_response(200, page.wire())
+
+
+def _covers(auditor: Identity, service_id: str) -> bool:
+    """Whether the auditor's roles cover a recorded decision's service (one no longer published
+    is covered city-wide only)."""
+    try:
+        return auditor.may(AUDITOR, find(service_id).authority_id)
+    except UnknownService:
+        return auditor.may(AUDITOR, EVERY_AUTHORITY)
 
 
 def _subject(value: str) -> str:

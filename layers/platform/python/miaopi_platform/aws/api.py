@@ -15,8 +15,11 @@ from pydantic.alias_generators import to_camel
 
 #: where the OpenAPI document keeps its schemas
 COMPONENTS = "#/components/schemas/"
-#: the OpenAPI security scheme's name: the Cognito ID token as an HTTP bearer JWT
+#: the OpenAPI security scheme's name: the identity platform's token as an HTTP bearer JWT
 BEARER = "bearerAuth"
+#: where API Gateway puts the principal a Lambda authorizer answered, in
+#: `requestContext.authorizer` next to the authorizer's context
+PRINCIPAL_ID = "principalId"
 
 
 class ApiModel(BaseModel):
@@ -56,7 +59,8 @@ class ErrorBody(ApiModel):
 ERRORS: dict[int, str] = {
     400: "Malformed request: the body is not JSON, or a nextToken is not one this API gave",
     401: "Missing, expired or invalid bearer token",
-    403: "The caller lacks the role this operation needs",
+    403: "The caller lacks the role this operation needs, for the authority it concerns, or "
+    "the real-name level",
     404: "Not found",
     409: "Conflicts with the resource's current state",
     413: "The body exceeds the size limit",
@@ -102,6 +106,7 @@ def request_body(model: type[BaseModel], description: str) -> dict[str, Any]:
 
 
 def signed_in(*roles: str) -> list[dict[str, list[str]]]:
-    """A route's OpenAPI security: a bearer token of a user in one of `roles` (the Cognito
-    groups; OpenAPI 3.1 lets a non-OAuth requirement list roles), or of anyone signed in."""
+    """A route's OpenAPI security: a bearer token of someone holding one of `roles` (staff
+    roles, each scoped to authorities; OpenAPI 3.1 lets a non-OAuth requirement list roles), or
+    of anyone signed in."""
     return [{BEARER: list(roles)}]

@@ -1,4 +1,4 @@
-"""HTTP plumbing: the resolver every function uses, identity from the authorizer, and the ONE
+"""HTTP plumbing: the resolver every function uses, the caller's id from the authorizer, and the ONE
 place that maps domain and platform errors to statuses and the JSON error format.
 
 The resolver runs each request within its invocation's deadline (`aws.dependencies`), so a slow
@@ -22,12 +22,12 @@ from miaopi.errors import ApplicationInvalid, NoRuleSetInForce, UnknownService
 from miaopi.field_errors import explain, field_errors
 from pydantic import BaseModel, ValidationError
 
+from miaopi_platform.aws.api import PRINCIPAL_ID
 from miaopi_platform.aws.dependencies import invocation
 from miaopi_platform.aws.errors import (
     BadRequest,
     DependencyUnavailable,
     Detail,
-    Forbidden,
     PayloadTooLarge,
     PlatformError,
     Unauthorized,
@@ -190,32 +190,22 @@ def _require_json(content_type: str | None) -> None:
         )
 
 
-def claims(app: BaseRouter) -> dict[str, Any]:
+def authorizer_context(app: BaseRouter) -> Mapping[str, Any]:
+    """What the API's authorizer passed for this request (`requestContext.authorizer`: the
+    principal and the identity context, see miaopi_platform.identity); empty without one."""
     context = cast(APIGatewayProxyEvent, app.current_event).request_context
-    authorizer = context.authorizer.raw_event if context.authorizer else {}
-    found = authorizer.get("claims") if isinstance(authorizer, dict) else None
-    if not found or not found.get("sub"):
-        raise Unauthorized("missing or invalid token")
-    return dict(found)
+    found = context.authorizer.raw_event if context.authorizer else None
+    return found if isinstance(found, Mapping) else {}
 
 
 def caller_id(app: BaseRouter) -> str:
-    """The signed-in user's stable id (Cognito `sub`)."""
-    return str(claims(app)["sub"])
-
-
-def groups(app: BaseRouter) -> frozenset[str]:
-    """The caller's Cognito groups. The REST authorizer renders the claim as one string:
-    "reviewers", "reviewers,admins" or "[reviewers admins]"."""
-    raw = str(claims(app).get("cognito:groups") or "")
-    return frozenset(g for g in raw.strip("[]").replace(",", " ").split() if g)
-
-
-def require_group(app: BaseRouter, group: str) -> str:
-    """The caller's id when they belong to `group`; 403 otherwise (401 without a token)."""
-    if group not in groups(app):
-        raise Forbidden(f"this needs the {group} role")
-    return caller_id(app)
+    """The signed-in account's stable id at the identity provider (its `sub`, the authorizer's
+    principal); 401 when the request did not pass the authorizer. The rest of the identity
+    (subject hash, assurance, roles): `miaopi_platform.identity.caller`."""
+    principal = authorizer_context(app).get(PRINCIPAL_ID)
+    if not isinstance(principal, str) or not principal:
+        raise Unauthorized("missing or invalid token")
+    return principal
 
 
 def parse_body[ModelT: BaseModel](model: type[ModelT], body: Any, what: str) -> ModelT:

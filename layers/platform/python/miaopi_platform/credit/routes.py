@@ -1,6 +1,10 @@
-"""The credit list for administrators (group `admins`): look an entry up, list a subject,
-repair (信用修复). Identifiers travel in bodies, never in paths or query strings (which end up in
-access logs), and are answered masked. Every change is written with its history record."""
+"""The credit list for administrators (role `admin`): look an entry up, list a subject, repair
+(信用修复). Identifiers travel in bodies, never in paths or query strings (which end up in
+access logs), and are answered masked. Every change is written with its history record.
+
+The credit list is one list for the city (联合惩戒): every service of every authority consults
+it, so a listing or a repair bars or frees a subject everywhere. Its routes need `admin:*`
+(city-wide); an admin scoped to one authority is refused (403, `out_of_scope`)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
 from miaopi_platform.aws.api import errors, request_body, signed_in
-from miaopi_platform.aws.http import json_body, json_response, parse_body, require_group
+from miaopi_platform.aws.http import json_body, json_response, parse_body
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.credit import flow
 from miaopi_platform.credit.views import (
@@ -22,9 +26,11 @@ from miaopi_platform.credit.views import (
     RepairRequest,
     SubjectRef,
 )
+from miaopi_platform.identity.caller import require_role
+from miaopi_platform.identity.context import EVERY_AUTHORITY
 
 router = Router()
-ADMINS = "admins"
+ADMIN = "admin"
 
 
 @router.post(
@@ -39,11 +45,11 @@ ADMINS = "admins"
         },
         **errors([400, 401, 403, 413, 415, 422, 503], {404: "Not on the list"}),
     },
-    security=signed_in(ADMINS),
+    security=signed_in(ADMIN),
     tags=["Credit list"],
 )
 def lookup() -> Response[str]:
-    require_group(router, ADMINS)
+    require_role(router, ADMIN, EVERY_AUTHORITY)
     request = _request(SubjectRef)
     return json_response(200, flow.lookup(_ports(), request.subject_id, _now()).wire())
 
@@ -60,11 +66,11 @@ def lookup() -> Response[str]:
         },
         **errors([400, 401, 403, 413, 415, 422, 503], {409: "An entry is in force already"}),
     },
-    security=signed_in(ADMINS),
+    security=signed_in(ADMIN),
     tags=["Credit list"],
 )
 def add_entry() -> Response[str]:
-    admin = require_group(router, ADMINS)
+    admin = require_role(router, ADMIN, EVERY_AUTHORITY).subject
     request = _request(ListRequest)
     return json_response(201, flow.add(_ports(), request, admin, _now()).wire())
 
@@ -84,11 +90,11 @@ def add_entry() -> Response[str]:
             {404: "Not on the list", 409: "The entry is not in force"},
         ),
     },
-    security=signed_in(ADMINS),
+    security=signed_in(ADMIN),
     tags=["Credit list"],
 )
 def repair() -> Response[str]:
-    admin = require_group(router, ADMINS)
+    admin = require_role(router, ADMIN, EVERY_AUTHORITY).subject
     request = _request(RepairRequest)
     return json_response(200, flow.repair(_ports(), request, admin, _now()).wire())
 

@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from miaopi_platform.aws.api import PRINCIPAL_ID
 from miaopi_platform.aws.errors import Unauthorized
 
 #: the keys of the authorizer's `context` (API Gateway adds `principalId` itself)
-PRINCIPAL_ID = "principalId"
 SUBJECT_TYPE = "subjectType"
 SUBJECT_ID_HASH = "subjectIdHash"
 ASSURANCE = "assurance"

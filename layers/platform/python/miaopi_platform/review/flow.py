@@ -22,9 +22,11 @@ from miaopi_platform.aws.dynamo import from_item
 from miaopi_platform.aws.errors import Conflict, DependencyUnavailable, Forbidden, NotFound
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
-from miaopi_platform.catalogue.services import find
+from miaopi_platform.catalogue.services import all_services, find
 from miaopi_platform.credit.flow import false_data_listing
 from miaopi_platform.credit.store import AlreadyListed, CreditList, Listing, in_force
+from miaopi_platform.identity.caller import out_of_scope
+from miaopi_platform.identity.context import EVERY_AUTHORITY, Identity
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.privacy.text import masked_comment
 from miaopi_platform.records import grants
@@ -53,6 +55,8 @@ from miaopi_platform.review.views import (
 )
 
 PENDING_REVIEW = Outcome.PENDING_REVIEW.value
+#: the staff role that decides review tasks, for the authorities it names
+REVIEWER = "reviewer"
 #: a claim the workflow has not recorded after this long (its function died) can be made again
 CLAIM_EXPIRES = dt.timedelta(minutes=1)
 
@@ -155,11 +159,41 @@ def task(ports: ReviewPorts, task_id: str) -> ReviewTask:
     return found
 
 
-def case_of(ports: ReviewPorts, task_id: str, reader: str | None = None) -> ReviewTaskDetail:
-    """One task with its case: the application, the evidence and the rules that referred it;
-    the decision's comment (once decided) in clear for its author only, masked for any other
-    reviewer against the case's personal values (privacy.text)."""
+def task_in_scope(ports: ReviewPorts, task_id: str, reviewer: Identity) -> ReviewTask:
+    """A task of a service whose authority the reviewer's roles cover; 403 for any other."""
     found = task(ports, task_id)
+    authority = find(found["serviceId"]).authority_id
+    if not reviewer.may(REVIEWER, authority):
+        raise out_of_scope(REVIEWER, authority)
+    return found
+
+
+def queue(
+    ports: ReviewPorts,
+    reviewer: Identity,
+    status: str,
+    service_id: str | None,
+    limit: int,
+    next_token: str | None,
+) -> tuple[list[ReviewTask], str | None]:
+    """The reviewer's queue: one service's (403 when its authority is not theirs), or those of
+    every service their roles cover."""
+    if service_id is not None:
+        authority = find(service_id).authority_id  # an unknown (or empty) service is a 404
+        if not reviewer.may(REVIEWER, authority):
+            raise out_of_scope(REVIEWER, authority)
+        return ports.reviews.queue(status, service_id, limit, next_token)
+    if reviewer.may(REVIEWER, EVERY_AUTHORITY):
+        return ports.reviews.queue(status, None, limit, next_token)
+    among = [s.id for s in all_services().values() if reviewer.may(REVIEWER, s.authority_id)]
+    return ports.reviews.queue(status, None, limit, next_token, among=among)
+
+
+def case_of(ports: ReviewPorts, task_id: str, reader: Identity) -> ReviewTaskDetail:
+    """One task (of the reader's authorities) with its case: the application, the evidence and
+    the rules that referred it; the decision's comment (once decided) in clear for its author
+    only, masked for any other reviewer against the case's personal values (privacy.text)."""
+    found = task_in_scope(ports, task_id, reader)
     application = ports.store.get(found["applicationId"])
     source = _decision(ports, found["sourceDecisionId"])
     if application is None or source is None:
@@ -186,7 +220,7 @@ def case_of(ports: ReviewPorts, task_id: str, reader: str | None = None) -> Revi
             "ruleSetHash": source["ruleSetHash"],
             "comment": masked_comment(
                 found.get("comment"),
-                reader,
+                reader.subject,
                 found.get("reviewerId"),
                 personal_values(service, [source]),
             ),
@@ -197,13 +231,15 @@ def case_of(ports: ReviewPorts, task_id: str, reader: str | None = None) -> Revi
 def decide(
     ports: ReviewPorts,
     task_id: str,
-    reviewer: str,
+    caller: Identity,
     request: ReviewDecisionRequest,
     now: dt.datetime | None = None,
 ) -> ReviewDecisionAccepted:
-    """A reviewer's decision on a task, once: claimed (a second decision is 409), checked
-    against the credit list, and handed to the waiting workflow, which records it."""
-    found = task(ports, task_id)
+    """A reviewer's decision on a task of their authorities (403 for another's), once: claimed
+    (a second decision is 409), checked against the credit list, and handed to the waiting
+    workflow, which records it."""
+    found = task_in_scope(ports, task_id, caller)
+    reviewer = caller.subject
     if found.get("applicantId") == reviewer:
         raise Forbidden("a reviewer cannot decide their own application")
     moment = now or dt.datetime.now(dt.UTC)

@@ -1,4 +1,6 @@
-"""The reviewers' API (group `reviewers`): the queue, one task with its case, and the decision.
+"""The reviewers' API (role `reviewer`): the queue, one task with its case, and the decision —
+each for the services of the authorities the reviewer's roles name (`reviewer:transport`), or
+every service (`reviewer:*`); a task of another authority is 403. Signed in at L3.
 
 A decision claims the task (OPEN -> DECIDING, conditionally: a second decision is 409) and hands
 it to the waiting workflow with SendTaskSuccess; the workflow records it and closes the task.
@@ -13,9 +15,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from miaopi_platform.aws.api import errors, request_body, signed_in
-from miaopi_platform.aws.http import json_body, json_response, parse_body, require_group
-from miaopi_platform.catalogue.services import find
-from miaopi_platform.review.flow import ReviewPorts, case_of, decide
+from miaopi_platform.aws.http import json_body, json_response, parse_body
+from miaopi_platform.identity.caller import require_role
+from miaopi_platform.review.flow import REVIEWER, ReviewPorts, case_of, decide, queue
 from miaopi_platform.review.views import (
     ReviewDecisionAccepted,
     ReviewDecisionRequest,
@@ -26,7 +28,6 @@ from miaopi_platform.review.views import (
 )
 
 router = Router()
-REVIEWERS = "reviewers"
 _TASK_ID = Annotated[str, Path(alias="taskId", max_length=64)]
 
 
@@ -36,9 +37,15 @@ _TASK_ID = Annotated[str, Path(alias="taskId", max_length=64)]
     operation_id="listReviews",
     responses={
         200: {"description": "A page", "content": {"application/json": {"model": ReviewTaskPage}}},
-        **errors([400, 401, 403, 422, 503], {404: "Unknown service"}),
+        **errors(
+            [400, 401, 422, 503],
+            {
+                403: "Not a reviewer, not at L3, or the service is of another authority",
+                404: "Unknown service",
+            },
+        ),
     },
-    security=signed_in(REVIEWERS),
+    security=signed_in(REVIEWER),
     tags=["Reviews"],
 )
 def list_reviews(
@@ -47,10 +54,8 @@ def list_reviews(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> Response[str]:
-    require_group(router, REVIEWERS)
-    if service_id is not None:
-        find(service_id)  # an unknown (or empty) service is a 404, not an empty (or full) queue
-    items, token = _ports().reviews.queue(status, service_id, limit, next_token)
+    reviewer = require_role(router, REVIEWER)
+    items, token = queue(_ports(), reviewer, status, service_id, limit, next_token)
     page = ReviewTaskPage(
         items=[ReviewTaskSummary.model_validate(i) for i in items], next_token=token
     )
@@ -66,13 +71,19 @@ def list_reviews(
             "description": "The task",
             "content": {"application/json": {"model": ReviewTaskDetail}},
         },
-        **errors([401, 403, 422, 503], {404: "No such task"}),
+        **errors(
+            [401, 422, 503],
+            {
+                403: "Not a reviewer, not at L3, or the task is of another authority",
+                404: "No such task",
+            },
+        ),
     },
-    security=signed_in(REVIEWERS),
+    security=signed_in(REVIEWER),
     tags=["Reviews"],
 )
 def get_review(task_id: _TASK_ID) -> Response[str]:
-    reviewer = require_group(router, REVIEWERS)
+    reviewer = require_role(router, REVIEWER)
     return json_response(200, case_of(_ports(), task_id, reviewer).wire())
 
 
@@ -89,18 +100,19 @@ def get_review(task_id: _TASK_ID) -> Response[str]:
         **errors(
             [400, 401, 413, 415, 503],
             {
-                403: "Not a reviewer, or the reviewer's own application",
+                403: "Not a reviewer, not at L3, the task is of another authority, or the "
+                "reviewer's own application",
                 404: "No such task",
                 409: "The task was decided already, or the subject is on the credit list",
                 422: "Invalid decision: one entry per field in error.details",
             },
         ),
     },
-    security=signed_in(REVIEWERS),
+    security=signed_in(REVIEWER),
     tags=["Reviews"],
 )
 def decide_review(task_id: _TASK_ID) -> Response[str]:
-    reviewer = require_group(router, REVIEWERS)
+    reviewer = require_role(router, REVIEWER)
     ports = _ports()
     body = json_body(router, ports.settings.max_body_bytes)
     request = parse_body(ReviewDecisionRequest, body, "decision")

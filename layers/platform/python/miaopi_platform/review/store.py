@@ -3,6 +3,7 @@ the claim that lets exactly one decision through."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, cast
 
 from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
@@ -75,9 +76,22 @@ class ReviewStore:
         return _task(item) if item else None
 
     def queue(
-        self, status: str, service_id: str | None, limit: int, next_token: str | None
+        self,
+        status: str,
+        service_id: str | None,
+        limit: int,
+        next_token: str | None,
+        among: Collection[str] | None = None,
     ) -> tuple[list[ReviewTask], str | None]:
-        """Tasks in a status, the earliest deadline first; one service's or all."""
+        """Tasks in a status, the earliest deadline first; one service's, those of the services
+        `among` (a page may then hold fewer than `limit`: the others are filtered out after
+        reading), or all."""
+        if among is not None and not service_id:
+            if not among:
+                return [], None
+            if len(among) == 1:
+                service_id = next(iter(among))
+                among = None
         if service_id:
             index, name, value = BY_SERVICE_QUEUE, "serviceQueue", f"{service_id}#{status}"
         else:
@@ -91,6 +105,10 @@ class ReviewStore:
             "ScanIndexForward": True,
             "Limit": limit,
         }
+        if among is not None and not service_id:
+            names = {f":s{n}": {"S": s} for n, s in enumerate(sorted(among))}
+            query["FilterExpression"] = f"serviceId IN ({', '.join(names)})"
+            query["ExpressionAttributeValues"].update(names)
         if next_token:
             query["ExclusiveStartKey"] = decode_token(next_token, _PAGE_KEYS[index], {name: value})
         with dynamodb_errors(_WHAT):
