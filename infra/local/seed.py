@@ -340,11 +340,10 @@ def reference_items(
     personas: list[Persona], digest: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Items for the reference-data table and for the credit list."""
-    services = load_catalogue(SERVICES_DIR)
     reference: list[dict[str, Any]] = []
     credit: list[dict[str, Any]] = []
     for persona in personas:
-        service = services[persona.service_id]
+        service = find(persona.service_id)
         for alias, (source, key) in evidence_keys(service, persona.application).items():
             value = persona.evidence.get(alias)
             if value is None:

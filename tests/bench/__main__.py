@@ -33,7 +33,8 @@ submit.aws_calls_per_auto_decision
     TransactWriteItems).
 submit.http_median_ms, submit.http_p95_ms
     200 sequential POST /services/{id}/applications, round robin over the services
-    (keep-alive, a token of the local identity provider, a new Idempotency-Key and a new bulk persona each) through
+    (keep-alive, a token of the local identity provider, a new Idempotency-Key and a new bulk
+    persona each) through
     infra.local.stack.LocalStack on free ports with a temporary state dir, after 3 warm-up
     requests per service function (the first of each is its cold start, reported apart).
     The gateway, the moto server and the client share this process; each function runs in

@@ -10,20 +10,28 @@ import datetime as dt
 import hashlib
 import importlib.util
 import json
+import random
 import sys
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from miaopi.engine import applicant_identifiers
+from miaopi.errors import ApplicationInvalid, UnknownService
+from miaopi.forms import normalize
 from miaopi_platform.aws.api import PRINCIPAL_ID
+from miaopi_platform.catalogue.services import find
 from miaopi_platform.identity.context import Assurance, Identity, Role, SubjectType
+from miaopi_platform.privacy.pii import PiiHasher
 from moto import mock_aws
+from stdnum.cn import uscc
 
 from infra.local.deploy import AwsClients, Deployment, deploy_in_process
 from infra.local.events import api_gateway_event
-from infra.local.seed import Persona, generate, put_all, reference_items
+from infra.local.seed import Persona, fresh_copy, generate, put_all, reference_items
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -68,6 +76,7 @@ class Stack:
         self.clients = clients
         self.personas = personas
         self._modules: dict[str, ModuleType] = {}
+        self._rng = random.Random(2026)
 
     def env(self, function_id: str) -> dict[str, str]:
         return dict(self.deployment.functions[function_id].environment)
@@ -114,6 +123,38 @@ class Stack:
         answer = self.clients.dynamodb.scan(TableName=self.table(env_name))
         return list(answer["Items"])
 
+    @cached_property
+    def hasher(self) -> PiiHasher:
+        env = next(iter(self.deployment.functions.values())).environment
+        return PiiHasher.from_secret(self.clients.secretsmanager, env["PII_KEY_SECRET_ARN"])
+
+    def applicant(
+        self, service_id: str, application: Any, sub: str = CITIZEN[PRINCIPAL_ID]
+    ) -> dict[str, str]:
+        """The caller context of whom `application` is for (its service's first way of
+        applying: the person, the enterprise), signed in on account `sub`; the citizen's for a
+        body that is no form at all (the request is refused before it is looked at)."""
+        try:
+            service = find(service_id)
+            form = normalize(service.form_model, application)
+            [(_way, identifier), *_] = applicant_identifiers(service, form, {})
+        except (UnknownService, ApplicationInvalid, ValueError):
+            return CITIZEN
+        kind = SubjectType.LEGAL_PERSON if uscc.is_valid(identifier) else SubjectType.PERSON
+        identity = Identity(sub, kind, self.hasher.digest(identifier), Assurance.L2)
+        return {PRINCIPAL_ID: sub, **identity.to_context()}
+
+    def fresh(self, persona: Persona) -> Persona:
+        """Someone new in the persona's situation (seed.fresh_copy), their departments' records
+        loaded: for a test that decides the same kind of case more than once (one grant per
+        subject would refuse the same person a second time)."""
+        copy = fresh_copy(persona, self._rng)
+        env = next(iter(self.deployment.functions.values())).environment
+        reference, credit = reference_items([copy], self.hasher.digest)
+        put_all(self.clients.dynamodb, env["REFERENCE_TABLE"], reference)
+        put_all(self.clients.dynamodb, env["CREDIT_LIST_TABLE"], credit)
+        return copy
+
     def persona(self, service_id: str, outcome: str, failing: list[str] | None = None) -> Persona:
         for persona in self.personas:
             matches = persona.service_id == service_id and persona.expected_outcome == outcome
@@ -151,7 +192,7 @@ def deployed() -> Iterator[Stack]:
 @pytest.fixture
 def stack(deployed: Stack) -> Stack:
     """The module's deployment with empty applications and decisions tables."""
-    deployed.clear("APPLICATIONS_TABLE", "DECISIONS_TABLE")
+    deployed.clear("APPLICATIONS_TABLE", "DECISIONS_TABLE", "GRANTS_TABLE")
     return deployed
 
 

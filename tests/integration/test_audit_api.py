@@ -18,7 +18,7 @@ from miaopi_platform.records.seal import NOT_CONTENT
 from miaopi_rules import SERVICES_DIR
 
 from infra.local.seed import Persona
-from tests.integration.conftest import CITIZEN, OTHER, Invoke, Stack, _Context, staff
+from tests.integration.conftest import CITIZEN, Invoke, Stack, _Context, staff
 from tests.integration.test_submit_handler import function_of, submit
 
 AUDITOR = staff("44444444-aaaa-bbbb-cccc-000000000004", "auditor:*")
@@ -47,10 +47,16 @@ class Audit:
         self,
         persona: Persona,
         when: dt.datetime | None = None,
-        caller: dict[str, Any] = CITIZEN,
+        caller: dict[str, Any] | None = None,
+        *,
+        same_person: bool = False,
     ) -> dict[str, Any]:
-        """Submit a persona's application: through its function now, or decided at `when`."""
+        """Submit a persona's application (signed in as whom it is for, unless `caller` says
+        otherwise): through its function now, or decided at `when`. Each call is someone new
+        in the persona's situation, unless `same_person` (a second grant is then refused)."""
         key = f"audit-{uuid.uuid4().hex}"
+        persona = persona if same_person else self.stack.fresh(persona)
+        caller = caller or self.stack.applicant(persona.service_id, persona.application)
         if when is None:
             answer = submit(
                 self.invoke,
@@ -62,14 +68,16 @@ class Audit:
             )
             assert answer["statusCode"] == 201, answer["json"]
             return dict(answer["json"])
+        from miaopi_platform.applications.capacity import Caller
         from miaopi_platform.applications.flow import submit as decide
+        from miaopi_platform.identity.context import from_context
 
         module = self.stack.module(function_of(self.stack, persona.service_id))
         deps = module.dependencies
         done = decide(
             module.service,
             persona.application,
-            caller["principalId"],
+            Caller(from_context(caller)),
             key,
             evidence=deps.evidence,
             store=deps.store,
@@ -314,9 +322,9 @@ def test_decisions_of_one_applicant_by_their_id_number(
     from miaopi_platform.aws.observability import logger
 
     elder = clean(stack)
-    audit.decide(elder)
-    audit.decide(elder)
-    audit.decide(clean(stack, "graduate-hukou"), caller=OTHER)
+    audit.decide(elder, same_person=True)
+    audit.decide(elder, same_person=True)
+    audit.decide(clean(stack, "graduate-hukou"))
     stream = io.StringIO()
     monkeypatch.setattr(logger.registered_handler, "stream", stream)
     # When an auditor asks for the elder's decisions by ID number (a header, never the URL)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.conftest import OTHER, Invoke, Stack
+from tests.integration.conftest import Invoke, Stack
 from tests.integration.test_audit_api import Audit, clean
 from tests.integration.test_review_flow import SERVICE, Review
 
@@ -39,7 +39,7 @@ def test_an_applications_referral_and_its_review_come_in_order_with_their_reason
     # Given a referred application a reviewer rejected, and another applicant's decision
     audit = Audit(stack, invoke)
     app_id, rule = referred_and_rejected(stack, invoke, "key-audit-by-application-1")
-    other = audit.decide(clean(stack), caller=OTHER)
+    other = audit.decide(clean(stack))  # someone else, in person
     # When an auditor asks for the application's decisions, one per page
     pages = audit.pages("decisions", {"applicationId": app_id, "limit": "1"})
     # Then both come, oldest first, from byApplication, and nothing of the other application

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from miaopi.workdays import CHINA
 
-from tests.integration.conftest import CITIZEN, Invoke, Stack, staff
+from tests.integration.conftest import Invoke, Stack, staff
 from tests.integration.test_submit_handler import submit
 
 ADMIN = staff("44444444-aaaa-bbbb-cccc-000000000004", "admin:*")
@@ -286,10 +286,12 @@ def test_full_width_identifiers_are_the_same_identifiers(stack: Stack, invoke: I
     # Then it is decided as the ASCII application is: the same subject, the same evidence
     assert answer["statusCode"] == 201, answer["json"]
     assert answer["json"]["status"] == "APPROVED"
-    again = submit(invoke, stack, persona.application, key="key-00000002", caller=CITIZEN)
+    # And the ASCII application is the same elder's: refused as a second grant of one subject
+    again = submit(invoke, stack, persona.application, key="key-00000002")
     [first, second] = sorted(
         stack.items("DECISIONS_TABLE"), key=lambda item: item["decidedAt"]["S"]
     )
-    assert again["json"]["status"] == "APPROVED"
+    assert again["json"]["status"] == "REJECTED"
+    assert [r["ruleId"] for r in again["json"]["decision"]["reasons"]] == ["EA-ONCE"]
     assert first["subjectHash"] == second["subjectHash"]
     assert first["application"] == second["application"]

@@ -105,6 +105,7 @@ def test_every_function_gets_its_environment_resolved(
         "DECISIONS_TABLE": deployment.tables["DecisionsTable"],
         "REFERENCE_TABLE": deployment.tables["ReferenceDataTable"],
         "CREDIT_LIST_TABLE": deployment.tables["CreditListTable"],
+        "GRANTS_TABLE": deployment.tables["GrantsTable"],
         "PII_KEY_SECRET_ARN": deployment.secrets["PiiHashKeySecret"],
     }
     tasks = {"REVIEW_TASKS_TABLE": deployment.tables["ReviewTasksTable"]}

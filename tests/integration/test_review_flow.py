@@ -20,7 +20,6 @@ from tests.integration.test_submit_handler import submit
 SERVICE = "graduate-hukou"
 REVIEWER = staff("33333333-aaaa-bbbb-cccc-000000000003", "reviewer:*")
 #: a reviewer who is also an applicant
-REVIEWER_CITIZEN = staff(CITIZEN["principalId"], "reviewer:*")
 WAIT_S = 20.0
 
 
@@ -35,10 +34,11 @@ class Review:
         self.queues = stack.deployment.queues
         self.machine = stack.deployment.state_machines["ReviewStateMachine"]
 
-    def refer(self, key: str = "key-review-0001", caller: dict[str, Any] = CITIZEN) -> str:
+    def refer(self, key: str = "key-review-0001", caller: dict[str, Any] | None = None) -> str:
         persona = self.stack.persona(SERVICE, "PENDING_REVIEW")
+        who = {"caller": caller} if caller is not None else {}
         response = submit(
-            self.invoke, self.stack, persona.application, key=key, service_id=SERVICE, caller=caller
+            self.invoke, self.stack, persona.application, key=key, service_id=SERVICE, **who
         )
         assert response["json"]["status"] == "PENDING_REVIEW", response["json"]
         return str(response["json"]["applicationId"])
@@ -257,15 +257,21 @@ def test_a_task_is_decided_once(review: Review) -> None:
 
 
 def test_reviewers_cannot_decide_their_own_application(review: Review) -> None:
-    # Given an application a reviewer submitted as a citizen
-    app_id = review.refer(key="key-review-0004", caller=REVIEWER_CITIZEN)
+    # Given an application a reviewer submitted for themselves, as a citizen
+    persona = review.stack.persona(SERVICE, "PENDING_REVIEW")
+    reviewer_citizen = {
+        **review.stack.applicant(SERVICE, persona.application),
+        "roles": "reviewer:*",
+        "assurance": "L3",
+    }
+    app_id = review.refer(key="key-review-0004", caller=reviewer_citizen)
     review.start(app_id)
     task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
     # When they try to approve it
     answer = review.api(
         "POST",
         f"/reviews/{task_id}/decision",
-        caller=REVIEWER_CITIZEN,
+        caller=reviewer_citizen,
         body={"decision": "APPROVE"},
     )
     # Then it is forbidden and the task stays open

@@ -232,10 +232,9 @@ def test_an_approval_on_falsified_data_is_revoked_and_the_subject_listed(
 
 
 def test_credit_repair_lets_the_subject_apply_again(sup: Supervision, stack: Stack) -> None:
-    # Given an administrator lists a subject (an audited change)
+    # Given an administrator lists a subject who never applied (an audited change)
     persona = clean_elder(stack)
-    first = sup.apply(persona)
-    subject = sup.records(first["applicationId"])[0]["subjectHash"]["S"]
+    subject = stack.hasher.digest(persona.application["idNumber"])
     sup.guard_credit(subject)
     listed = sup.admin(
         "/credit-list/entries",
@@ -248,7 +247,9 @@ def test_credit_repair_lets_the_subject_apply_again(sup: Supervision, stack: Sta
     )
     assert listed["statusCode"] == 201, listed["json"]
     assert persona.application["idNumber"] not in listed["body"]
-    assert sup.apply(persona)["status"] == "REJECTED"
+    refused = sup.apply(persona)
+    assert refused["status"] == "REJECTED"
+    assert [r["ruleId"] for r in refused["decision"]["reasons"]] == ["EA-CREDIT"]
     # When the administrator repairs the entry (信用修复)
     repaired = sup.admin(
         "/credit-list/repair",
@@ -342,10 +343,12 @@ def test_the_same_batch_delivered_twice_has_each_effect_once(
 def test_a_poison_record_fails_alone_and_the_rest_of_its_batch_is_processed(
     sup: Supervision, stack: Stack
 ) -> None:
-    # Given a batch: two approvals around a record of a service that does not exist
-    persona = clean_elder(stack)
-    one = sup.records(sup.apply(persona)["applicationId"])[0]
-    two = sup.records(sup.apply(persona)["applicationId"])[0]
+    # Given a batch: two elders' approvals around a record of a service that does not exist
+    first, second, *_ = [
+        p for p in stack.personas if p.service_id == ELDERLY and p.expected_outcome == "APPROVED"
+    ]
+    one = sup.records(sup.apply(first)["applicationId"])[0]
+    two = sup.records(sup.apply(second)["applicationId"])[0]
     poison = {**copy.deepcopy(one), "decisionId": {"S": "DECPOISON"}}
     poison["serviceId"] = {"S": "no-such-service"}
     # When it is delivered

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from miaopi_platform.applications.flow import ApplicantPorts, own_application
 from miaopi_platform.aws.api import errors, signed_in
 from miaopi_platform.aws.http import json_response
-from miaopi_platform.identity.request import caller
+from miaopi_platform.identity.caller import identity
 from miaopi_platform.records.views import ApplicationPage, ApplicationView, view
 
 router = Router()
@@ -35,7 +35,7 @@ def list_applications(
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> Response[str]:
     ports: ApplicantPorts = router.context["deps"]
-    me = caller(router)
+    me = identity(router)
     items, token = ports.store.list_own(me.subject, me.subject_id_hash, limit, next_token)
     return json_response(
         200, ApplicationPage(items=[view(i) for i in items], next_token=token).wire()
@@ -60,5 +60,5 @@ def get_application(
     application_id: Annotated[str, Path(alias="applicationId", max_length=64)],
 ) -> Response[str]:
     ports: ApplicantPorts = router.context["deps"]
-    item = own_application(ports.store, caller(router), application_id)
+    item = own_application(ports.store, identity(router), application_id)
     return json_response(200, view(item).wire())

@@ -16,7 +16,7 @@ from miaopi_platform.aws.api import errors, signed_in
 from miaopi_platform.aws.errors import DependencyUnavailable
 from miaopi_platform.aws.http import json_body, json_response
 from miaopi_platform.aws.observability import logger, metrics
-from miaopi_platform.identity.request import caller
+from miaopi_platform.identity.caller import identity
 from miaopi_platform.records.views import ApplicationView, view
 
 router = Router()
@@ -94,7 +94,7 @@ def submit_application(
         result = submit(
             service,
             body,
-            Caller(caller(router), identity_check),
+            Caller(identity(router), identity_check),
             idempotency_key,
             evidence=deps.evidence,
             store=deps.store,

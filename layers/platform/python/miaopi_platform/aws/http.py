@@ -22,7 +22,6 @@ from miaopi.errors import ApplicationInvalid, NoRuleSetInForce, UnknownService
 from miaopi.field_errors import explain, field_errors
 from pydantic import BaseModel, ValidationError
 
-from miaopi_platform.aws.api import PRINCIPAL_ID
 from miaopi_platform.aws.dependencies import invocation
 from miaopi_platform.aws.errors import (
     BadRequest,
@@ -30,7 +29,6 @@ from miaopi_platform.aws.errors import (
     Detail,
     PayloadTooLarge,
     PlatformError,
-    Unauthorized,
     UnprocessableEntity,
     UnsupportedMediaType,
 )
@@ -196,16 +194,6 @@ def authorizer_context(app: BaseRouter) -> Mapping[str, Any]:
     context = cast(APIGatewayProxyEvent, app.current_event).request_context
     found = context.authorizer.raw_event if context.authorizer else None
     return found if isinstance(found, Mapping) else {}
-
-
-def caller_id(app: BaseRouter) -> str:
-    """The signed-in account's stable id at the identity provider (its `sub`, the authorizer's
-    principal); 401 when the request did not pass the authorizer. The rest of the identity
-    (subject hash, assurance, roles): `miaopi_platform.identity.caller`."""
-    principal = authorizer_context(app).get(PRINCIPAL_ID)
-    if not isinstance(principal, str) or not principal:
-        raise Unauthorized("missing or invalid token")
-    return principal
 
 
 def parse_body[ModelT: BaseModel](model: type[ModelT], body: Any, what: str) -> ModelT:

@@ -5,7 +5,8 @@
 Routes of staff (review, audit, credit list) ask `require_role`; what a role covers is the
 role's scope (`reviewer:transport`, `auditor:*`), so a route that lists (a queue, decisions)
 narrows what it shows with `Identity.may`, and a route about one thing (a task, a decision)
-names the thing's authority here. The applicant's own id is `aws.http.caller_id`.
+names the thing's authority here. An applicant's own applications are those of `identity`'s
+subject and of its ID hash (applications.flow.is_own).
 """
 
 from __future__ import annotations
