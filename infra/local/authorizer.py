@@ -8,8 +8,8 @@ For a route behind a Lambda authorizer (template.yaml's `Auth.Authorizers`):
   no body) with the `methodArn` of the request, in the stack's partition, region and account;
 - `Exception("Unauthorized")` is 401; any other failure or a malformed answer is 500;
 - the answer (principal, policy, context) is cached per identity source for `ReauthorizeEvery`
-  seconds and its policy evaluated against each request's method ARN: an explicit Deny, or no
-  Allow that matches, is 403;
+  seconds (requests with the same identity at once make one call) and its policy evaluated
+  against each request's method ARN: an explicit Deny, or no Allow that matches, is 403;
 - the function behind the route gets `principalId` and the context, every value a string, as
   `requestContext.authorizer`.
 
@@ -117,6 +117,7 @@ class Authorizers:
         #: what the cache ages by (a test moves it)
         self.clock = clock
         self._cache: dict[tuple[str, tuple[str, ...]], Answer] = {}
+        self._callers: dict[tuple[str, tuple[str, ...]], threading.Lock] = {}
         self._lock = threading.Lock()
         #: how often each authorizer's function was called (a cached answer is not a call)
         self.calls: dict[str, int] = dict.fromkeys(self.authorizers, 0)
@@ -151,14 +152,20 @@ class Authorizers:
             raise _unauthorized()
         method_arn = self.method_arn(event)
         key = (name, identity)
-        now = self.clock()
-        with self._lock:
-            answer = self._cache.get(key)
-        if answer is None or answer.expires_at <= now or config.ttl_seconds <= 0:
-            answer = self._call(config, event, method_arn, now)
-            if config.ttl_seconds > 0:
-                with self._lock:
-                    self._cache[key] = answer
+        if config.ttl_seconds <= 0:
+            answer = self._call(config, event, method_arn, self.clock())
+        else:
+            with self._lock:
+                one_caller = self._callers.setdefault(key, threading.Lock())
+            # requests with the same token at once: one call, the others wait for its answer
+            with one_caller:
+                now = self.clock()
+                cached = self._cache.get(key)
+                if cached is None or cached.expires_at <= now:
+                    cached = self._call(config, event, method_arn, now)
+                    with self._lock:
+                        self._cache[key] = cached
+            answer = cached
         verdict = _evaluate(answer.statements, method_arn)
         if verdict is not True:
             raise _denied(explicit=verdict is False)

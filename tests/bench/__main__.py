@@ -33,10 +33,10 @@ submit.aws_calls_per_auto_decision
     TransactWriteItems).
 submit.http_median_ms, submit.http_p95_ms
     200 sequential POST /services/{id}/applications, round robin over the services
-    (keep-alive, a token of the local identity provider, a new Idempotency-Key and a new bulk
-    persona each) through
-    infra.local.stack.LocalStack on free ports with a temporary state dir, after 3 warm-up
-    requests per service function (the first of each is its cold start, reported apart).
+    (keep-alive, a token of the local identity provider, a new Idempotency-Key and a new
+    bulk persona each) through infra.local.stack.LocalStack on free ports with a temporary
+    state dir, after 3 warm-up requests per service function (the first of each is its cold
+    start, reported apart).
     The gateway, the moto server and the client share this process; each function runs in
     its own worker process. A breakdown shows the runtime's invoke time, the decision's own
     latencyMs and the gateway's share. Also `submit.http_concurrent_rps`: requests/s of 4

@@ -254,6 +254,25 @@ def test_an_answer_is_cached_per_token_for_the_template_s_ttl(api: Api) -> None:
     assert int(later) > int(first)
 
 
+def test_requests_with_one_new_token_at_once_make_one_authorizer_call(api: Api) -> None:
+    # Given a token the authorizer has not seen, and its calls so far
+    assert api.gateway.authorizers is not None
+    before = api.gateway.authorizers.calls["StubAuthorizer"]
+    start = threading.Barrier(8)
+
+    def one(n: int) -> int:
+        start.wait()
+        return stub(api, "allow-burst", thing=f"burst-{n}").status_code
+
+    # When eight requests bring it at the same instant
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(one, range(8)))
+
+    # Then all are let in, on one answer of the authorizer
+    assert statuses == [200] * 8
+    assert api.gateway.authorizers.calls["StubAuthorizer"] == before + 1
+
+
 def test_a_policy_is_evaluated_for_each_method_and_a_deny_is_403(api: Api) -> None:
     # Given tokens the stub answers with a Deny, and with an Allow of GET only
     # When calling with them
