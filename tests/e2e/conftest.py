@@ -29,6 +29,7 @@ import pytest
 import requests
 from miaopi_platform.identity.context import Assurance
 
+from infra.local import people
 from infra.local.idp import LocalIdentity, random_id_number, random_name
 from infra.local.seed import Persona, read_personas
 from infra.local.stack import free_port
@@ -159,6 +160,16 @@ class Api:
         """A person never seen before (a fresh, valid ID number): no applications yet."""
         rng = random.Random(uuid.uuid4().int)
         return self.person(random_id_number(rng), random_name(rng))
+
+    def applicant_for(self, persona: Persona) -> Client:
+        """Whom the persona's application is for, signed in (the person, the enterprise)."""
+        return Client(self.base_url, people.token(self.info, persona), persona.name)
+
+    def fresh(self, persona: Persona) -> Persona:
+        """Someone new in the persona's situation, known to the stack's departments: for a
+        test that must not meet a grant another test took (one grant per subject)."""
+        [copy] = people.fresh(self.info, [persona], random.Random(uuid.uuid4().int))
+        return copy
 
     @property
     def live_personas(self) -> list[Persona]:
