@@ -1,11 +1,16 @@
 """`python -m infra.local.demo` (`make demo`): every kind of decision, live, against `make run`.
 
-Reads .local/stack.json and the personas the stack seeded (its personasFile), signs in as
-a demo applicant and submits, for each service, one persona per path: the clean
-approval, each rule failing (personas that fail several rules at once count for each), and
-then each evidence source being unavailable once. Prints expected against actual outcome and
-failing rules, with the client's round trip and the decision's own latency, then a summary
-per service. Exit status: 0 all as expected, 1 a mismatch, 2 the stack is not running.
+Reads .local/stack.json and the personas the stack seeded (its personasFile) and submits, for
+each service, one persona per path: the clean approval, each rule failing (personas that fail
+several rules at once count for each), and then each evidence source being unavailable once.
+Each is someone new in the persona's situation (fresh identifiers, their departments' records
+loaded: a grant is held once per subject, so a second run must not meet the first run's), signed
+in as themselves (a token of the stack's identity provider). Prints expected against actual
+outcome and failing rules, with the client's round trip and the decision's own latency, then a
+summary per service. Exit status: 0 all as expected, 1 a mismatch, 2 the stack is not running.
+
+Then who may apply (demo_applying): an elder in person, their child as agent, a clerk at the
+counter, someone refused for applying in another's name, and a second grant refused by a rule.
 
 Then the manual review: two of the referred applications reach the reviewers' queue through
 the review workflow; the reviewer CLI (`python -m infra.cli.review`) lists the queue, shows a
@@ -22,6 +27,7 @@ Each run uses fresh Idempotency-Keys, so every run creates new applications.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import time
@@ -39,8 +45,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from infra.local import demo_review, demo_supervision, seed
-from infra.local.stack_file import DEFAULT_STACK_FILE, DEFAULT_STATE_DIR, id_token, read_stack
+from infra.local import demo_applying, demo_review, demo_supervision, people, seed
+from infra.local.stack_file import DEFAULT_STACK_FILE, DEFAULT_STATE_DIR, read_stack
 
 OUTCOME_ORDER = {"APPROVED": 0, "REJECTED": 1, "PENDING_REVIEW": 2}
 SHORT = {"APPROVED": "APPROVED", "REJECTED": "REJECTED", "PENDING_REVIEW": "PENDING"}
@@ -63,6 +69,8 @@ class Row:
     decision_ms: float | None = None
     error: str = ""
     application_id: str = ""
+    #: the applicant's token: whom the persona's application is for, signed in
+    token: str = ""
 
     @property
     def ok(self) -> bool:
@@ -136,7 +144,7 @@ def check_running(info: dict[str, Any]) -> None:
         ) from None
 
 
-def submit_all(rows: list[Row], api_url: str, token: str) -> None:
+def submit_all(rows: list[Row], api_url: str) -> None:
     run = uuid.uuid4().hex[:12]
     session = requests.Session()
     for i, row in enumerate(rows):
@@ -145,7 +153,10 @@ def submit_all(rows: list[Row], api_url: str, token: str) -> None:
         answer = session.post(
             f"{api_url}/services/{persona.service_id}/applications",
             json=persona.application,
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"demo-{run}-{i:03d}"},
+            headers={
+                "Authorization": f"Bearer {row.token}",
+                "Idempotency-Key": f"demo-{run}-{i:03d}",
+            },
             timeout=TIMEOUT_S,
         )
         row.client_ms = (time.perf_counter() - started) * 1000
@@ -275,7 +286,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local.demo", description=__doc__)
     parser.add_argument("--stack-file", type=Path, default=DEFAULT_STACK_FILE)
     parser.add_argument("--personas", type=Path, default=None, help="default: the stack's own")
-    parser.add_argument("--user", default="citizen", help="the demo applicant to sign in as")
     parser.add_argument("--all", action="store_true", help="every persona, not one per path")
     parser.add_argument(
         "--no-review",
@@ -295,28 +305,30 @@ def main(argv: list[str] | None = None) -> int:
     if not source.exists():
         console.print(f"[bold red]error:[/] {source} not found: the stack seeds it (make run)")
         return 2
-    rows = select(seed.read_personas(source), everything=args.all)
-    token = id_token(args.user, stack_file=args.stack_file)
+    personas = seed.read_personas(source)
+    rows = select(personas, everything=args.all)
+    rng = random.Random(uuid.uuid4().int)
+    for row, someone in zip(rows, people.fresh(info, [r.persona for r in rows], rng), strict=True):
+        row.persona, row.token = someone, people.token(info, someone)
     started = time.perf_counter()
-    submit_all(rows, info["apiUrl"], token)
+    submit_all(rows, info["apiUrl"])
     elapsed = time.perf_counter() - started
     render(console, rows)
     bad = [r for r in rows if not r.ok]
     console.print(
-        f"{len(rows)} applications as [bold]{args.user}[/] in {elapsed:.1f} s against "
+        f"{len(rows)} applications, each by whom it is for, in {elapsed:.1f} s against "
         f"{info['apiUrl']}: "
         + (f"[bold red]{len(bad)} not as expected[/]" if bad else "[green]all as expected[/]")
     )
     if bad:
         return 1
+    applying = demo_applying.run(console, info, personas, rng)
     if args.no_review:
-        return 0
-    referred = [r.application_id for r in rows if r.outcome == "PENDING_REVIEW"]
-    reviewed = demo_review.run(console, info, args.stack_file, token, referred)
-    supervised = demo_supervision.run(
-        console, info, args.stack_file, token, seed.read_personas(source)
-    )
-    return 0 if reviewed and supervised else 1
+        return 0 if applying else 1
+    referred = {r.application_id: r.token for r in rows if r.outcome == "PENDING_REVIEW"}
+    reviewed = demo_review.run(console, info, args.stack_file, referred)
+    supervised = demo_supervision.run(console, info, args.stack_file, personas, rng)
+    return 0 if applying and reviewed and supervised else 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ import requests
 from rich.console import Console
 from rich.rule import Rule
 
-from infra.local import seed
+from infra.local import people, seed
 from infra.local.stack_file import DEFAULT_STACK_FILE, id_token, read_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,14 +51,14 @@ def submit_approvals(console: Console, info: dict[str, object], stack_file: Path
         for p in personas
         if p.service_id == SERVICE and p.expected_outcome == "APPROVED" and not p.bulk
     ]
-    token = id_token("citizen", stack_file=stack_file)
+    # someone new per age band, each applying for themselves (one grant per subject)
     session = requests.Session()
-    for persona in approvals:
+    for persona in people.fresh(dict(info), approvals, random.Random(uuid.uuid4().int)):
         answer = session.post(
             f"{info['apiUrl']}/services/{SERVICE}/applications",
             json=persona.application,
             headers={
-                "Authorization": f"Bearer {token}",
+                "Authorization": f"Bearer {people.token(dict(info), persona)}",
                 "Idempotency-Key": f"audit-demo-{uuid.uuid4().hex}",
             },
             timeout=TIMEOUT_S,

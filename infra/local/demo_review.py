@@ -55,14 +55,14 @@ def run(
     console: Console,
     info: dict[str, Any],
     stack_file: Path,
-    applicant_token: str,
-    referred: list[str],
+    referred: dict[str, str],
 ) -> bool:
+    """`referred`: application id -> its applicant's token."""
     console.print(Rule("manual review: referred applications go to a person"))
     if len(referred) < 2:
         console.print("[red]fewer than two referred applications: nothing to review[/]")
         return False
-    chosen = referred[:2]
+    chosen = list(referred)[:2]
     api = info["apiUrl"]
     reviewer = id_token("reviewer", stack_file=stack_file)
     started = time.perf_counter()
@@ -87,12 +87,12 @@ def run(
         if cli(console, stack_file, *step) != 0:
             return False
     console.print(Rule("the applicant's view"))
-    table = Table(title="the applicant's applications after review", title_justify="left")
+    table = Table(title="the applicants' applications after review", title_justify="left")
     for column in ("application", "status", "decided by", "reasons", "certificate"):
         table.add_column(column)
     ok = True
-    headers = {"Authorization": f"Bearer {applicant_token}"}
     for application_id, expected in zip(chosen, ("APPROVED", "REJECTED"), strict=True):
+        headers = {"Authorization": f"Bearer {referred[application_id]}"}
         body = session.get(
             f"{api}/applications/{application_id}", headers=headers, timeout=TIMEOUT_S
         ).json()

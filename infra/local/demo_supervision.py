@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from infra.local import seed
+from infra.local import people, seed
 from infra.local.demo_review import STYLE, cli
 from infra.local.stack_file import id_token
 
@@ -59,32 +60,24 @@ def _wait(predicate: Any) -> Any:
     return None
 
 
-def _unlisted(
-    personas: list[seed.Persona], admin: Session, service: str, subject_field: str
-) -> seed.Persona | None:
-    """An approved persona of a service whose subject is not on the credit list (a second demo
-    run must not reuse the subject the first one listed)."""
-    for persona in personas:
-        if persona.service_id != service or persona.expected_outcome != "APPROVED":
-            continue
-        if persona.expected_failing:
-            continue
-        code = persona.application[subject_field]
-        if admin.post("/credit-list/lookup", {"subjectId": code}).status_code == 404:
-            return persona
-    return None
+def _someone(
+    info: dict[str, Any], personas: list[seed.Persona], service: str, rng: random.Random
+) -> tuple[seed.Persona, Session]:
+    """Someone new in the situation of the service's clean approval, signed in as themselves
+    (a demo run never meets the grant or the credit listing of an earlier run)."""
+    clean = next(
+        p
+        for p in personas
+        if p.service_id == service and p.expected_outcome == "APPROVED" and not p.expected_failing
+    )
+    [persona] = people.fresh(info, [clean], rng)
+    return persona, Session(info["apiUrl"], people.token(info, persona))
 
 
-def recheck_act(
-    console: Console, citizen: Session, admin: Session, personas: list[seed.Persona]
-) -> bool:
+def recheck_act(console: Console, persona: seed.Persona, citizen: Session, admin: Session) -> bool:
     """联合惩戒: a court lists an elder already approved; the credit list's stream re-checks the
-    approvals under supervision and revokes it without a person; the next application is
-    rejected by the credit list; repair lets them apply again."""
-    persona = _unlisted(personas, admin, ELDERLY, "idNumber")
-    if persona is None:
-        console.print("[red]no approved elderly persona left whose subject is not listed[/]")
-        return False
+    approvals under supervision and revokes it without a person (the grant released with it);
+    the next application is rejected by the credit list; repair lets them apply again."""
     approved = _file(citizen, persona.application, ELDERLY)
     console.print(
         f"a. an elderly allowance: [{STYLE.get(approved['status'], 'white')}]"
@@ -141,20 +134,18 @@ def run(
     console: Console,
     info: dict[str, Any],
     stack_file: Path,
-    citizen_token: str,
     personas: list[seed.Persona],
+    rng: random.Random,
 ) -> bool:
     console.print(Rule("supervision: trust first, check after (信任在先，过程监管)"))
     api = info["apiUrl"]
-    citizen = Session(api, citizen_token)
     reviewer = Session(api, id_token("reviewer", stack_file=stack_file))
     admin = Session(api, id_token("admin", stack_file=stack_file))
-    if not recheck_act(console, citizen, admin, personas):
+    elder, elder_session = _someone(info, personas, ELDERLY, rng)
+    if not recheck_act(console, elder, elder_session, admin):
         return False
-    persona = _unlisted(personas, admin, SERVICE, "enterpriseCreditCode")
-    if persona is None:
-        console.print("[red]no approved filing persona left whose enterprise is not listed[/]")
-        return False
+    # the enterprise files for itself (signed in with its credit code)
+    persona, citizen = _someone(info, personas, SERVICE, rng)
     application = {**persona.application, "totalInvestment": MAJOR_INVESTMENT}
     code = application["enterpriseCreditCode"]
 

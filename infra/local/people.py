@@ -11,10 +11,26 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from miaopi.model import GRANT_SOURCE
+from miaopi_platform.catalogue.services import find
+from miaopi_platform.evidence.port import CREDIT_LIST_SOURCE
 from miaopi_platform.privacy.pii import PiiHasher
 
-from infra.local.seed import Persona, fresh_copy, persona_identity, put_all, reference_items
+from infra.local.idp import LocalIdentity
+from infra.local.seed import (
+    Persona,
+    evidence_keys,
+    fresh_copy,
+    identifiers_of,
+    persona_identity,
+    put_all,
+    reference_items,
+)
 from infra.local.stack_file import issuer, local_client
+
+#: the reference-data source under which the identifiers handed out to new people are kept
+ISSUED = "local-issued-identifiers"
+MAX_DRAWS = 20
 
 
 def load(info: dict[str, Any], personas: list[Persona]) -> None:
@@ -30,12 +46,63 @@ def load(info: dict[str, Any], personas: list[Persona]) -> None:
 
 
 def fresh(info: dict[str, Any], personas: list[Persona], rng: random.Random) -> list[Persona]:
-    """New people in the personas' situations, known to the stack's departments."""
-    copies = [fresh_copy(p, rng) for p in personas]
+    """New people in the personas' situations, known to the stack's departments. Fresh
+    identifiers share the persona's birth date (ages decide), so they are drawn from a few
+    thousand per day: each copy is checked against the records the stack holds and against the
+    identifiers handed out before (a marker per identifier, written with the copy), and drawn
+    again when one is taken."""
+    dynamodb = local_client(info, "dynamodb")
+    table = info["tables"]["ReferenceDataTable"]
+    copies: list[Persona] = []
+    for persona in personas:
+        shared = set(_keys(persona))  # what every copy keeps (a phone, an industry code)
+        for _attempt in range(MAX_DRAWS):
+            copy = fresh_copy(persona, rng)
+            keys = [key for key in _keys(copy) if key not in shared]
+            if not _any_taken(dynamodb, table, keys):
+                break
+        else:
+            raise RuntimeError(f"no free identifiers for {persona.name!r} after {MAX_DRAWS} draws")
+        put_all(
+            dynamodb, table, [{"source": ISSUED, "key": value} for value in identifiers_of(copy)]
+        )
+        copies.append(copy)
     load(info, copies)
     return copies
+
+
+def _keys(persona: Persona) -> list[tuple[str, str]]:
+    """The reference-data keys the persona's records live under, and its identifiers' markers."""
+    own = [
+        key
+        for key in evidence_keys(find(persona.service_id), persona.application).values()
+        if key[0] not in (CREDIT_LIST_SOURCE, GRANT_SOURCE)
+    ]
+    return sorted({*own, *((ISSUED, value) for value in identifiers_of(persona))})
+
+
+def _any_taken(dynamodb: Any, table: str, keys: list[tuple[str, str]]) -> bool:
+    for start in range(0, len(keys), 100):
+        wanted = [{"source": {"S": s}, "key": {"S": k}} for s, k in keys[start : start + 100]]
+        answer = dynamodb.batch_get_item(
+            RequestItems={
+                table: {
+                    "Keys": wanted,
+                    "ProjectionExpression": "#s",
+                    "ExpressionAttributeNames": {"#s": "source"},
+                }
+            }
+        )
+        if answer["Responses"].get(table):
+            return True
+    return False
 
 
 def token(info: dict[str, Any], persona: Persona) -> str:
     """A token of whom the persona's application is for (seed.persona_identity)."""
     return issuer(info).mint(persona_identity(persona))
+
+
+def person_token(info: dict[str, Any], id_number: str, name: str) -> str:
+    """A token of a person by their ID number (an agent the form names, say)."""
+    return issuer(info).mint(LocalIdentity.person(id_number, name))

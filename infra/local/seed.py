@@ -257,6 +257,11 @@ def fresh_copy(persona: Persona, rng: random.Random) -> Persona:
     )
 
 
+def identifiers_of(persona: Persona) -> list[str]:
+    """The values of a persona's application that identify someone or something."""
+    return sorted(_kinds_by_value(find(persona.service_id), persona.application))
+
+
 def generate(on: dt.date, copies: int = 0, seed: int = 2018) -> tuple[list[Persona], list[str]]:
     """Personas for every case of every service on day `on`, plus `copies` bulk copies of each."""
     services = load_catalogue(SERVICES_DIR)
