@@ -188,6 +188,10 @@ def test_an_approval_on_falsified_data_is_revoked_and_the_subject_listed(
     assert application["status"] == "REVOKED"
     assert application["certificate"]["status"] == "REVOKED"
     assert sup.supervision(approval["decisionId"]["S"])["status"] == "REVOKED"  # type: ignore[index]
+    # And the elder's grant is released by the revocation, in its transaction
+    [grant] = stack.items("GRANTS_TABLE")
+    assert grant["status"]["S"] == "RELEASED"
+    assert grant["changedBy"]["S"] == revoked["decisionId"]
     # And the applicant's view names the approval revoked and no longer shows the allowance
     app_id = approved["applicationId"]
     shown = invoke(
