@@ -42,6 +42,11 @@ def live(aws: dict[str, Any]) -> str:
     return str(aws["secrets"].get_secret_value(SecretId=aws["arn"])["SecretString"])
 
 
+def version_ids(aws: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    versions = aws["secrets"].list_secret_version_ids(SecretId=aws["arn"])["Versions"]
+    return sorted((v["VersionId"], v["VersionStages"]) for v in versions)
+
+
 def export(aws: dict[str, Any], path: Path) -> Any:
     return runner.invoke(
         app, ["export", "--secret-id", aws["arn"], "--key-id", aws["key_id"], "-o", str(path)]
@@ -119,14 +124,14 @@ def test_restoring_the_key_already_in_place_changes_nothing(
     # Given an export of the key the secret holds
     backup = tmp_path / "pii-key.json"
     export(aws, backup)
-    versions = aws["secrets"].list_secret_version_ids(SecretId=aws["arn"])["Versions"]
+    versions = version_ids(aws)
 
     # When restoring it
     result = restore(aws, backup)
 
     # Then nothing is written: no new version of the secret
     assert result.exit_code == 0 and "nothing changed" in result.output
-    assert aws["secrets"].list_secret_version_ids(SecretId=aws["arn"])["Versions"] == versions
+    assert version_ids(aws) == versions
 
 
 def test_a_missing_secret_is_created_with_the_key(aws: dict[str, Any], tmp_path: Path) -> None:
