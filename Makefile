@@ -10,10 +10,20 @@ SAM_VERSION := 1.170.0
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
+SAM := PATH="$(abspath $(SAM_VENV)/bin):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(RUNTIME)-$(SAM_VERSION)
+# the deploy checks' tools (checkov, cfn-lint with the Serverless Lens rules, actionlint), pinned
+# with hashes in infra/deploy/tools.txt, in a venv of their own: checkov's boto3 is not the lock's
+DEPLOY_VENV := .venv-deploy
+DEPLOY_BIN := $(DEPLOY_VENV)/bin
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed-$(shell cksum < infra/deploy/tools.txt | cut -d' ' -f1)
+# the regions template.yaml is checked for besides cfn-lint's default (us-east-1): AWS China's
+# two and Hong Kong (README "On AWS")
+REGIONS := cn-north-1 cn-northwest-1 ap-east-1
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
 export PYTHONPATH := layers/core/python:layers/platform/python:layers/rules/python:.
 
-.PHONY: install lock build run test lint typecheck unit demo review audit audit-demo bench coverage-report openapi clean
+.PHONY: install lock build deploy deploy-check deploy-tools deploy-tools-lock run test lint typecheck unit demo review audit audit-demo bench coverage-report openapi clean
 
 # A venv on $(RUNTIME) with uv in it; one on another Python (an older checkout's) is made anew.
 define runtime_venv
@@ -45,12 +55,46 @@ lock:
 
 # sam build (no container) into .aws-sam/build, with sam in a venv of its own on $(RUNTIME):
 # that venv's bin/$(RUNTIME) (with pip) is the interpreter sam's Python builder looks for on PATH.
-build:
+build: $(SAM_STAMP)
+	$(SAM) build $(ARGS)
+
+$(SAM_STAMP):
 	@test -n "$(PY)" || { echo "$(RUNTIME) not found: make build PY=/path/to/$(RUNTIME)" >&2; exit 1; }
-	test -f $(SAM_VENV)/.installed-$(RUNTIME)-$(SAM_VERSION) || { rm -rf $(SAM_VENV) && $(PY) -m venv $(SAM_VENV) \
-		&& $(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_VERSION) \
-		&& touch $(SAM_VENV)/.installed-$(RUNTIME)-$(SAM_VERSION); }
-	PATH="$(abspath $(SAM_VENV)/bin):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build $(ARGS)
+	rm -rf $(SAM_VENV) && $(PY) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli==$(SAM_VERSION)
+	touch $@
+
+# sam deploy of what make build built, with samconfig.toml's environment: make deploy ENV=dev|prod
+deploy: $(SAM_STAMP)
+	@test -n "$(ENV)" || { echo "make deploy ENV=dev|prod (samconfig.toml)" >&2; exit 1; }
+	$(SAM) deploy --config-env $(ENV) $(ARGS)
+
+deploy-tools: $(DEPLOY_STAMP)
+
+$(DEPLOY_STAMP): infra/deploy/tools.txt $(STAMP)
+	@test -n "$(PY)" || { echo "$(RUNTIME) not found: make PY=/path/to/$(RUNTIME)" >&2; exit 1; }
+	rm -rf $(DEPLOY_VENV) && $(PY) -m venv $(DEPLOY_VENV)
+	$(BIN)/uv pip install -q --python $(DEPLOY_BIN)/python --require-hashes -r infra/deploy/tools.txt
+	touch $@
+
+# After changing infra/deploy/tools.in: pin the deploy tools again, with hashes.
+deploy-tools-lock: $(STAMP)
+	$(BIN)/uv pip compile infra/deploy/tools.in --python-version $(RUNTIME:python%=%) \
+		--python-platform x86_64-manylinux_2_28 --generate-hashes --no-header -q -o infra/deploy/tools.txt
+
+# What a deploy would meet, without an AWS account (issue 13): the template validates and lints
+# as SAM, builds without a container, and every built handler answers one event on the runtime's
+# interpreter (infra/deploy/smoke.py); cfn-lint in the regions above, with the Serverless Lens
+# rules; checkov (every skip in template.yaml says why); the CI workflow checked by actionlint.
+deploy-check: $(STAMP) $(SAM_STAMP) $(DEPLOY_STAMP)
+	$(SAM) validate --lint
+	$(SAM) build
+	$(BIN)/python -m infra.deploy.smoke $(PY)
+	$(BIN)/python -m infra.deploy.lint_regions $(DEPLOY_BIN)/cfn-lint $(REGIONS)
+	$(DEPLOY_BIN)/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
+	$(DEPLOY_BIN)/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
+	$(DEPLOY_BIN)/checkov -d .github/workflows --framework github_actions --quiet --compact --skip-download
+	$(DEPLOY_BIN)/actionlint
 
 run: $(STAMP)
 	$(BIN)/python -m infra.local.stack $(ARGS)
@@ -82,7 +126,7 @@ typecheck: $(STAMP)
 coverage-report: $(STAMP)
 	$(BIN)/python -m miaopi.coverage
 
-test: lint typecheck
+test: lint typecheck deploy-check
 	$(BIN)/python -m miaopi.coverage --fail-on-gaps
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
@@ -90,4 +134,4 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf $(VENV) $(SAM_VENV) $(DEPLOY_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .bench

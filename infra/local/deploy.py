@@ -457,6 +457,34 @@ def _substitute(value: Any, substitutions: dict[str, str]) -> Any:
     return value
 
 
+#: What the local stack knowingly does not create, and why; a resource of any other type that
+#: has no creator fails `uncovered_types` (tests/integration/test_local_template.py), so a type
+#: added to template.yaml is either made here or named here.
+SKIPPED_LOCALLY: dict[str, str] = {
+    "AWS::Serverless::Function": "the local runtime runs the code (infra/local/runtime.py)",
+    "AWS::Serverless::LayerVersion": "the local runtime puts the layers' python dirs on the path",
+    "AWS::Serverless::Api": "the local gateway serves the routes (infra/local/gateway.py)",
+    "AWS::SQS::QueuePolicy": "moto does not enforce resource policies",
+    "AWS::KMS::Key": "moto stores data unencrypted; no call names the key",
+    "AWS::KMS::Alias": "as its key",
+    "AWS::IAM::Role": "moto does not enforce IAM",
+    "AWS::Logs::LogGroup": "the functions log to the stack's own output, as make run shows",
+    "AWS::CloudWatch::Alarm": "nothing publishes metrics locally",
+    "AWS::CloudWatch::Dashboard": "nothing publishes metrics locally",
+    "AWS::Backup::BackupVault": "no backups of a local stack (.local is its persistence)",
+    "AWS::Backup::BackupPlan": "as the vault",
+    "AWS::Backup::BackupSelection": "as the vault",
+    "AWS::WAFv2::WebACL": "the local gateway does not rate-limit clients",
+    "AWS::WAFv2::WebACLAssociation": "as the web ACL",
+}
+
+
+def uncovered_types(template: LocalTemplate) -> set[str]:
+    """Resource types of the template the local stack neither creates nor knowingly skips."""
+    types = {res["Type"] for res in template.resources.values()}
+    return types - set(_CREATORS) - set(SKIPPED_LOCALLY)
+
+
 _CREATORS: dict[str, Creator] = {
     "AWS::DynamoDB::Table": _table,
     "AWS::SQS::Queue": _queue,

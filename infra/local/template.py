@@ -453,7 +453,12 @@ class LocalTemplate:
         deps: set[str] = set()
         depends_on = res.get("DependsOn", [])
         deps.update([depends_on] if isinstance(depends_on, str) else depends_on)
-        _collect_refs(res.get("Properties", {}), deps)
+        props = res.get("Properties") or {}
+        if res["Type"] == "AWS::Serverless::Function":
+            # SAM makes a DeploymentPreference a CodeDeploy deployment group of its own: the
+            # alarms it names watch the function (and refer to it), the function needs none
+            props = {k: v for k, v in props.items() if k != "DeploymentPreference"}
+        _collect_refs(props, deps)
         return {d for d in deps if d in self.resources and d != logical_id}
 
     def deployment_order(self, logical_ids: Iterable[str]) -> list[str]:

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from infra.local.deploy import AwsClients, Deployment, deploy_in_process, local_secret_value
+from infra.local.deploy import (
+    SKIPPED_LOCALLY,
+    AwsClients,
+    Deployment,
+    deploy_in_process,
+    local_secret_value,
+    uncovered_types,
+)
 from infra.local.gateway import RouteMatch, Router
 from infra.local.template import SERVICE_ID_VARIABLE, LocalTemplate, load_yaml
 
@@ -198,6 +205,21 @@ def test_the_authorizer_is_the_template_s_lambda_with_the_identity_provider_s_se
     assert env["PII_KEY_SECRET_ARN"] == deployment.secrets["PiiHashKeySecret"]
     # And nothing of Cognito is left in the template
     assert not [r for r in deployment.template.resources.values() if "Cognito" in r["Type"]]
+
+
+def test_every_resource_type_is_created_locally_or_skipped_knowingly(
+    local: tuple[Deployment, AwsClients],
+) -> None:
+    # Given the template and what the local deployment made of it
+    deployment, _ = local
+    template = LocalTemplate.load(TEMPLATE)
+    # Then no resource type is left to chance: each is created, or skipped for a stated reason
+    assert uncovered_types(template) == set()
+    assert all(reason for reason in SKIPPED_LOCALLY.values())
+    # And the deployment skipped only those (and resources whose condition is false)
+    for lid, rtype in deployment.skipped.items():
+        conditional = "Condition" in template.resources[lid]
+        assert rtype in SKIPPED_LOCALLY or conditional, (lid, rtype)
 
 
 def test_deploying_again_reuses_every_resource(local: tuple[Deployment, AwsClients]) -> None:
