@@ -181,6 +181,7 @@ def test_an_unreachable_key_store_is_a_503_and_the_next_request_fetches_the_key_
             "DECISIONS_TABLE": "d",
             "REFERENCE_TABLE": "r",
             "CREDIT_LIST_TABLE": "c",
+            "GRANTS_TABLE": "g",
             "PII_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
         }
     )
