@@ -1,24 +1,16 @@
 """`python -m infra.deploy.lint_regions CFN_LINT REGION...`: cfn-lint template.yaml in the regions
-it is meant to deploy to, and fail on any finding but the ones still allowed below.
+it is meant to deploy to (the AWS China regions among them), and fail on any finding.
 
-Every finding is printed. ALLOWED is the one exception, and a temporary one: Cognito does not
-exist in the AWS China regions (E3006) and leaves the template when the OIDC authorizer replaces
-it (the identity issue issue 13 depends on). When it has, ALLOWED is empty: delete it.
+Every finding is printed. None is allowed: the identity provider is an OIDC Lambda authorizer
+(Cognito, absent from cn-north-1 and cn-northwest-1, left the template with it).
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
 TEMPLATE = "template.yaml"
-#: (rule, message pattern) findings that do not fail the check, each with its reason above
-ALLOWED = [("E3006", re.compile(r"Resource type 'AWS::Cognito::\w+' does not exist in 'cn-"))]
-
-
-def allowed(rule: str, message: str) -> bool:
-    return any(rule == r and pattern.search(message) for r, pattern in ALLOWED)
 
 
 def main(argv: list[str]) -> int:
@@ -38,20 +30,10 @@ def main(argv: list[str]) -> int:
         print("cfn-lint did not run to the end", file=sys.stderr)
         return 1
     findings = [line for line in proc.stdout.splitlines() if line.strip()]
-    failing = []
     for line in findings:
-        # path:line:column:end line:end column:rule:message
-        parts = line.split(":", 6)
-        rule, message = (parts[5], parts[6]) if len(parts) == 7 else ("", line)
-        print(("allowed " if allowed(rule, message) else "") + line)
-        if not allowed(rule, message):
-            failing.append(line)
-    print(
-        f"cfn-lint --regions {' '.join(regions)}: {len(findings)} findings,"
-        f" {len(findings) - len(failing)} allowed (Cognito in the China regions),"
-        f" {len(failing)} failing"
-    )
-    return 1 if failing else 0
+        print(line)
+    print(f"cfn-lint --regions {' '.join(regions)}: {len(findings)} findings")
+    return 1 if findings else 0
 
 
 if __name__ == "__main__":
