@@ -279,6 +279,31 @@ def test_reviewers_cannot_decide_their_own_application(review: Review) -> None:
     assert review.api("GET", f"/reviews/{task_id}")["json"]["status"] == "OPEN"
 
 
+def test_reviewers_cannot_decide_an_application_someone_else_submitted_for_them(
+    review: Review,
+) -> None:
+    # Given an application for a reviewer, submitted on another account (an agent, a counter)
+    persona = review.stack.persona(SERVICE, "PENDING_REVIEW")
+    for_them = review.stack.applicant(SERVICE, persona.application, sub="someone-else")
+    app_id = review.refer(key="key-review-0005", caller=for_them)
+    review.start(app_id)
+    task_id = review.deliver_tasks(1, app_id)[0]["task"]["taskId"]
+    # When the reviewer it is about tries to approve it on their own account
+    themselves = {
+        **for_them,
+        "principalId": "the-reviewer",
+        "roles": "reviewer:*",
+        "assurance": "L3",
+    }
+    answer = review.api(
+        "POST", f"/reviews/{task_id}/decision", caller=themselves, body={"decision": "APPROVE"}
+    )
+    # Then it is forbidden (回避) and the task stays open
+    assert answer["statusCode"] == 403
+    assert "themselves" in answer["json"]["error"]["message"]
+    assert review.api("GET", f"/reviews/{task_id}")["json"]["status"] == "OPEN"
+
+
 def test_only_reviewers_see_the_queue(review: Review) -> None:
     # Given a citizen without the reviewers group
     # When they ask for the queue, a task, or to decide

@@ -254,6 +254,8 @@ def decide(
     source = _decision(ports, found["sourceDecisionId"])
     if source is None:
         raise NotFound("no such review task")
+    if source.get("subjectHash") == caller.subject_id_hash:  # 回避: submitted for them by another
+        raise Forbidden("a reviewer cannot decide an application about themselves")
     _still_decidable(ports, found, source, request.decision, moment)
     choice = ReviewerChoice(
         decision=request.decision,
