@@ -368,9 +368,9 @@ def persona_identity(persona: Persona) -> LocalIdentity:
     application = normalize(service.form_model, persona.application)
     [(_way, identifier), *_] = applicant_identifiers(service, application, {})
     name = str(persona.application.get("name") or persona.name)
-    if ric.is_valid(identifier):
-        return LocalIdentity.person(identifier, name)
-    return LocalIdentity.legal_person(identifier, name)
+    if uscc.is_valid(identifier):
+        return LocalIdentity.legal_person(identifier, name)
+    return LocalIdentity.person(identifier, name)
 
 
 def write_personas(path: Path, personas: list[Persona]) -> None:
