@@ -98,12 +98,11 @@ def test_a_generated_client_reads_errors_as_the_error_object(
     api: Api, generated: ModuleType
 ) -> None:
     # Given an elder's own application with the last character of the ID number changed
-    persona = next(p for p in api.live_personas if p.service_id == "elderly-allowance")
-    data = persona.application
+    data = next(p for p in api.live_personas if p.service_id == "elderly-allowance").application
     wrong = data["idNumber"][:-1] + ("0" if data["idNumber"][-1] != "0" else "1")
     models = module("models")
     application = models.ElderlyAllowanceApplication.from_dict({**data, "idNumber": wrong})
-    elder = api.applicant_for(persona)
+    elder = api.person(data["idNumber"], data["name"])
     client = generated.AuthenticatedClient(base_url=api.base_url, token=elder.token)
     submit = module("api.applications.submit_elderly_allowance_application")
     # When it is submitted, and when the queue is asked for without the reviewers' role
