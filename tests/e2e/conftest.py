@@ -30,18 +30,11 @@ from typing import Any
 import pytest
 import requests
 from miaopi_platform.catalogue.services import find
-from miaopi_platform.identity.context import Assurance, SubjectType
-from stdnum.cn import uscc
+from miaopi_platform.identity.context import Assurance
 
 from infra.local import people
 from infra.local.idp import LocalIdentity, random_id_number, random_name
-from infra.local.seed import (
-    Persona,
-    evidence_keys,
-    fresh_copy,
-    persona_identity,
-    read_personas,
-)
+from infra.local.seed import Persona, evidence_keys, fresh_copy, read_personas
 from infra.local.stack import free_port
 from infra.local.stack_file import STACK_FILE_NAME, id_token, token_for
 
@@ -189,23 +182,13 @@ class Api:
         return copies
 
     def _free_copy(self, persona: Persona, rng: random.Random, attempts: int = 50) -> Persona:
-        """seed.fresh_copy with identifiers no record of the stack is looked up by yet, and
-        that `applicant_for` signs in as what they are.
-
-        Its new ID numbers keep the birth date (some 4,000 per day and area set), and the bulk
+        """seed.fresh_copy with identifiers no record of the stack is looked up by yet. Its
+        new ID numbers keep the birth date (some 4,000 per day and area set), and the bulk
         personas share their cases' birth dates, so an unchecked copy meets someone's
-        population record or credit-list entry once in a few dozen draws. And
-        seed.persona_identity takes an ID number that stdnum's `ric.is_valid` refuses (an area
-        code assigned after the birth year) for a credit code: a legal person's token the
-        authorizer refuses (401), for a few copies in a hundred."""
+        population record or credit-list entry once in a few dozen draws."""
         for _attempt in range(attempts):
             copy = fresh_copy(persona, rng)
             keys = set(evidence_keys(find(copy.service_id), copy.application).values())
-            identity = persona_identity(copy)
-            if identity.subject_type is SubjectType.LEGAL_PERSON and not uscc.is_valid(
-                identity.identifier
-            ):
-                continue
             if not keys & self._taken_keys:
                 self._taken_keys.update(keys)
                 return copy
