@@ -1,4 +1,10 @@
-"""Submit latency through the local gateway: moto server, the function runtime, real HTTP."""
+"""Submit latency through the local gateway: moto server, the function runtime, real HTTP.
+
+Each application is submitted by whom it is for (one may apply only for oneself), a new person
+each time; their tokens are minted and authorized (a GET /applications: API Gateway caches the
+authorizer's answer per token) before the timed requests, so the figures are a signed-in
+person's submit, as before sign-in moved to the identity provider.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tests.bench.bench_common import (
@@ -39,12 +45,13 @@ class Client:
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
 
     def submit(
-        self, service_id: str, application: dict[str, Any]
+        self, service_id: str, application: dict[str, Any], token: str | None = None
     ) -> tuple[int, float, str, float | None]:
-        """(status, ms, outcome, the decision's own latencyMs) of one POST, a fresh key each."""
+        """(status, ms, outcome, the decision's own latencyMs) of one POST, a fresh key each;
+        signed in with `token` if given."""
         body = json.dumps(application, ensure_ascii=False).encode()
         headers = {
-            "Authorization": f"Bearer {self.token}",
+            "Authorization": f"Bearer {token or self.token}",
             "Content-Type": "application/json",
             "Idempotency-Key": f"bench-{uuid.uuid4().hex}",
         }
@@ -68,8 +75,24 @@ class Client:
             inside = (document.get("decision") or {}).get("latencyMs")
         return response.status, elapsed, outcome, inside
 
+    def sign_in(self, token: str) -> int:
+        """GET /applications with `token`: the gateway calls the authorizer and caches its
+        answer for the token. The status (200 when the token is let in)."""
+        headers = {"Authorization": f"Bearer {token}"}
+        self.conn.request("GET", f"{self.prefix}/applications?limit=1", headers=headers)
+        response = self.conn.getresponse()
+        response.read()
+        return response.status
+
     def close(self) -> None:
         self.conn.close()
+
+
+class Applicant(NamedTuple):
+    """A persona and a token of whom its application is for."""
+
+    persona: Any
+    token: str
 
 
 class _Swallow(logging.Handler):
@@ -121,6 +144,7 @@ def run_http(quick: bool) -> Section:
 
 def _measure(section: Section, quick: bool, state_dir: Path) -> None:
     import infra.local.seed as seed
+    from infra.local import people
     from infra.local.stack import LocalStack
     from infra.local.stack_file import STACK_FILE_NAME, id_token
 
@@ -166,31 +190,43 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
             queues[sid] = [p for p in bulk if p.service_id == sid]
             rng.shuffle(queues[sid])
 
-        def take(sid: str) -> Any:
-            return queues[sid].pop()
-
         client = Client(base_url, token)
         clients.append(client)
+        refused_tokens: list[int] = []
+
+        def take(sid: str) -> Applicant:
+            """The next persona of the service, signed in as whom its application is for."""
+            persona = queues[sid].pop()
+            applicant = Applicant(persona, people.token(stack.info, persona))
+            status = client.sign_in(applicant.token)
+            if status != 200:
+                refused_tokens.append(status)
+            return applicant
+
+        def submit(c: Client, sid: str, a: Applicant) -> tuple[int, float, str, float | None]:
+            return c.submit(sid, a.persona.application, a.token)
+
         # Warm-up: a few requests per service function (the first is the cold start).
         cold_ms: list[float] = []
         warm_statuses: list[int] = []
         for sid in SERVICES:
             for i in range(3):
-                status, ms, _, _ = client.submit(sid, take(sid).application)
+                status, ms, _, _ = submit(client, sid, take(sid))
                 warm_statuses.append(status)
                 if i == 0:
                     cold_ms.append(ms)
 
         # Sequential, round robin over the services, every persona a new one.
         count = 60 if quick else 200
+        sequence = [SERVICES[i % len(SERVICES)] for i in range(count)]
+        applicants = [take(sid) for sid in sequence]
         latencies: list[float] = []
         decide_ms: list[float] = []
         timed.durations.clear()
         statuses: dict[int, int] = {}
         outcomes: dict[str, list[float]] = {}
-        for i in range(count):
-            sid = SERVICES[i % len(SERVICES)]
-            status, ms, outcome, inside = client.submit(sid, take(sid).application)
+        for sid, applicant in zip(sequence, applicants, strict=True):
+            status, ms, outcome, inside = submit(client, sid, applicant)
             if inside is not None:
                 decide_ms.append(inside)
             statuses[status] = statuses.get(status, 0) + 1
@@ -206,20 +242,16 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
         workers = [Client(base_url, token) for _ in range(concurrency)]
         clients.extend(workers)
         for k in range(2, concurrency + 1):
+            ramp = {id(c): take(CONCURRENT_SERVICE) for c in workers[:k]}
             _in_parallel(
                 workers[:k],
-                lambda c: [c.submit(CONCURRENT_SERVICE, take(CONCURRENT_SERVICE).application)],
+                lambda c, ramp=ramp: [submit(c, CONCURRENT_SERVICE, ramp[id(c)])],
             )
         per_client = 10 if quick else 15
-        lock = threading.Lock()
+        bursts = {id(c): [take(CONCURRENT_SERVICE) for _ in range(per_client)] for c in workers}
 
         def burst(c: Client) -> list[tuple[int, float, str, float | None]]:
-            out = []
-            for _ in range(per_client):
-                with lock:
-                    persona = take(CONCURRENT_SERVICE)
-                out.append(c.submit(CONCURRENT_SERVICE, persona.application))
-            return out
+            return [submit(c, CONCURRENT_SERVICE, a) for a in bursts[id(c)]]
 
         t0 = time.perf_counter()
         results = _in_parallel(workers, burst)
@@ -335,6 +367,8 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
     )
     if any(s not in (200, 201) for s in warm_statuses):
         section.notes.append(f"[red]warm-up statuses {warm_statuses}[/]")
+    if refused_tokens:
+        section.notes.append(f"[red]applicants' tokens not let in: statuses {refused_tokens}[/]")
 
 
 def _in_parallel(clients: list[Client], work: Any) -> list[Any]:

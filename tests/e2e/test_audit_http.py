@@ -16,6 +16,7 @@ import boto3
 from typer.testing import CliRunner
 
 from infra.cli.audit import app as audit_cli
+from infra.local.seed import Persona
 from tests.e2e.conftest import Api, Client
 from tests.e2e.test_review_http import referred, wait_for
 
@@ -36,17 +37,22 @@ def today() -> str:
     return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
 
-def submit_all(
-    api: Api, applicant: Client, service_id: str, outcome: str | None = None
-) -> list[str]:
-    """Every live persona of a service (of one expected outcome), as decision ids."""
-    ids = []
-    for persona in api.live_personas:
-        if persona.service_id == service_id and outcome in (None, persona.expected_outcome):
-            answer = applicant.submit(service_id, persona.application)
-            assert answer.status == 201, answer.text
-            ids.append(answer.body["decision"]["decisionId"])
-    return ids
+def submit_all(api: Api, service_id: str, outcome: str | None = None) -> dict[str, Persona]:
+    """Every live persona of a service (of one expected outcome), each as someone new in its
+    situation applying for themselves: decision id -> whom it is for."""
+    personas = api.fresh_all(
+        [
+            p
+            for p in api.live_personas
+            if p.service_id == service_id and outcome in (None, p.expected_outcome)
+        ]
+    )
+    decided = {}
+    for persona in personas:
+        answer = api.applicant_for(persona).submit(service_id, persona.application)
+        assert answer.status == 201, answer.text
+        decided[answer.body["decision"]["decisionId"]] = persona
+    return decided
 
 
 def wait_chained(api: Api, service_id: str, decision_ids: list[str]) -> None:
@@ -62,8 +68,8 @@ def wait_chained(api: Api, service_id: str, decision_ids: list[str]) -> None:
 
 
 def test_an_auditor_answers_the_questions_with_the_cli(api: Api, tmp_path: Path) -> None:
-    # Given an applicant's elderly-allowance applications of every path, chained by the stack
-    decided = submit_all(api, api.new_applicant(), ELDERLY)
+    # Given elders' elderly-allowance applications of every path, chained by the stack
+    decided = list(submit_all(api, ELDERLY))
     wait_chained(api, ELDERLY, decided)
     # When the auditor asks for today's rejections of the elderly allowance
     listed = cli(
@@ -116,10 +122,9 @@ def test_an_auditor_answers_the_questions_with_the_cli(api: Api, tmp_path: Path)
 
 
 def test_statistics_and_an_applicants_decisions(api: Api) -> None:
-    # Given an applicant's approvals of the elderly allowance
-    applicant = api.new_applicant()
-    decided = submit_all(api, applicant, ELDERLY, "APPROVED")
-    persona = next(p for p in api.live_personas if p.service_id == ELDERLY)
+    # Given approvals of the elderly allowance
+    decided = submit_all(api, ELDERLY, "APPROVED")
+    decision_id, persona = next(iter(decided.items()))
     # When the auditor asks for the figures and for one elder's decisions by ID number
     stats = cli(api, "stats", "--service", ELDERLY, "--today", "--json")
     found = cli(api, "decisions", "--applicant", persona.application["idNumber"], "--json")
@@ -128,13 +133,14 @@ def test_statistics_and_an_applicants_decisions(api: Api) -> None:
     figures = json.loads(stats.output)
     assert figures["system"]["approved"] >= len(decided)
     assert found.exit_code == 0, found.output
-    assert {json.loads(line)["serviceId"] for line in found.output.splitlines()} == {ELDERLY}
+    elders = [json.loads(line) for line in found.output.splitlines()]
+    assert {d["serviceId"] for d in elders} == {ELDERLY}
+    assert decision_id in {d["decisionId"] for d in elders}
 
 
 def test_why_an_application_was_referred_is_one_command(api: Api) -> None:
     # Given a referred application that a reviewer rejected on the rule that referred it
-    applicant = api.new_applicant()
-    application = referred(api, applicant)
+    application, applicant = referred(api)
     app_id, task_id = application["applicationId"], "TSK" + application["applicationId"][3:]
     reviewer = api.client("reviewer")
     wait_for(lambda: reviewer.get(f"/reviews/{task_id}").status == 200, "the review task")
@@ -190,7 +196,7 @@ def test_only_auditors_read_and_nobody_writes(api: Api, citizen: Client) -> None
 def test_tampering_in_the_running_stack_is_caught(api: Api) -> None:
     # Given chained ride-hailing vehicle permits, one then altered straight in the table
     service = "ride-hailing-vehicle-permit"
-    decided = submit_all(api, api.new_applicant(), service, "APPROVED")
+    decided = list(submit_all(api, service, "APPROVED"))
     wait_chained(api, service, decided)
     dynamodb = boto3.client(
         "dynamodb",

@@ -6,11 +6,13 @@ is checked: no 5xx, a documented status, a body of the documented schema, invali
 rejected, and a rejected request wrote nothing (the tables a request can write are counted
 around each operation's batch and must have grown by exactly what its successes wrote).
 
-Identifier fields are generated valid (check digits included) in schema-valid requests, and
-ids the API gave (applications, tasks, decisions, listed subjects) are fed back in, so
-requests get past validation to the flows. The stack is one of its own: the fuzzer submits
-hundreds of applications, decides review tasks and lists subjects, which no other test should
-see. The seed is fixed (MIAOPI_FUZZ_SEED to explore others): the same requests on every run.
+Identifier fields are generated valid (check digits included) in schema-valid requests, a
+citizen's application is submitted by whom it is for (the person or enterprise its identifiers
+name: one may apply only for oneself), and ids the API gave (applications, tasks, decisions,
+listed subjects) are fed back in, so requests get past validation to the flows. The stack is
+one of its own: the fuzzer submits hundreds of applications, decides review tasks and lists
+subjects, which no other test should see. The seed is fixed (MIAOPI_FUZZ_SEED to explore
+others): the same requests on every run.
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, assume, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from miaopi.engine import applicant_identifiers
+from miaopi.errors import DomainError
+from miaopi.forms import normalize
 from miaopi.workdays import CHINA
+from miaopi_platform.catalogue.services import find
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -47,6 +53,7 @@ from stdnum import luhn
 from stdnum.cn import ric, uscc
 from vininfo import Vin
 
+from infra.local.idp import LocalIdentity
 from tests.e2e.conftest import ROOT, TIMEOUT_S, Api, running_api
 
 pytestmark = pytest.mark.e2e
@@ -176,11 +183,30 @@ class Fuzz:
     failures: list[str] = field(default_factory=list)
     #: ids the API answered, fed back into later operations
     seen: dict[str, list[str]] = field(default_factory=dict)
+    #: application id -> the token of whom it is for (who submitted it), in submission order
+    holders: dict[str, str] = field(default_factory=dict)
     session: requests.Session = field(default_factory=requests.Session)
 
     def remember(self, kind: str, value: Any) -> None:
         if isinstance(value, str) and value not in self.seen.setdefault(kind, []):
             self.seen[kind].append(value)
+
+    def token(self, caller: str | None, operation_id: str, case: Any) -> str | None:
+        """The caller's token. A citizen is whom the application is for: for a submission, the
+        one its form names (any other body is refused before identity matters); for reading an
+        application the API gave, whoever it is for; for the list, the last one who applied."""
+        if caller is None:
+            return None
+        if caller == "citizen" and operation_id.startswith("submit"):
+            holder = holder_of(case.path, case.body)
+            if holder is not None:
+                return self.api.signed_in(holder, "holder").token
+        if caller == "citizen" and operation_id == "getApplication":
+            app_id = (case.path_parameters or {}).get("applicationId")
+            return self.holders.get(app_id, self.tokens[caller])
+        if caller == "citizen" and operation_id == "listApplications" and self.holders:
+            return list(self.holders.values())[-1]
+        return self.tokens[caller]
 
     def callers(self, operation: Any) -> st.SearchStrategy[str | None]:
         """Mostly a user the operation admits; sometimes another role, or no token."""
@@ -193,6 +219,19 @@ class Fuzz:
         return st.one_of(
             st.sampled_from(right), st.sampled_from(right), st.sampled_from([*others, None])
         )
+
+
+def holder_of(path: str, body: Any) -> LocalIdentity | None:
+    """Whom an application is for (its service's first way of applying), if it is one."""
+    try:
+        service = find(path.split("/")[2])
+        form = normalize(service.form_model, body)
+        [(_way, identifier), *_] = applicant_identifiers(service, form, {})
+    except (DomainError, IndexError, ValueError):
+        return None
+    if uscc.is_valid(identifier):
+        return LocalIdentity.legal_person(identifier, "申请单位")
+    return LocalIdentity.person(identifier, "申请人")
 
 
 def table_counts(api: Api) -> dict[str, int]:
@@ -257,13 +296,17 @@ def feed(fuzz: Fuzz, operation_id: str) -> Callable[[Any, st.DataObject], None]:
     return apply
 
 
-def learn(fuzz: Fuzz, operation_id: str, case: Any, response: requests.Response) -> None:
-    """Ids in successful answers, for the operations that come later."""
+def learn(
+    fuzz: Fuzz, operation_id: str, case: Any, response: requests.Response, token: str | None
+) -> None:
+    """Ids in successful answers (and who may read an application), for later operations."""
     if response.status_code >= 300:
         return
     body = response.json()
     if operation_id.startswith("submit"):
         fuzz.remember("applicationId", body.get("applicationId"))
+        if isinstance(body.get("applicationId"), str) and token:
+            fuzz.holders[body["applicationId"]] = token
         fuzz.remember("decisionId", (body.get("decision") or {}).get("decisionId"))
     if operation_id == "listReviews":
         for item in body.get("items", []):
@@ -307,7 +350,8 @@ def run_batch(
             apply(case, data)
         # an empty list in a query sends nothing: no invalid request to make of it
         assume(all(value != [] for value in (case.query or {}).values()))
-        headers = {"Authorization": f"Bearer {fuzz.tokens[caller]}"} if caller else {}
+        token = fuzz.token(caller, operation_id, case)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = case.call(
             base_url=fuzz.api.base_url, session=fuzz.session, headers=headers, timeout=TIMEOUT_S
         )
@@ -322,7 +366,7 @@ def run_batch(
                 + f"\n    {case.method} {case.formatted_path} query={case.query!r}"
                 + f" body={case.body!r:.300}"
             )
-        learn(fuzz, operation_id, case, response)
+        learn(fuzz, operation_id, case, response, token)
 
     send()
 

@@ -14,6 +14,7 @@ Lambda and API Gateway do: a 503 is the function's own answer, within its time.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,15 +23,23 @@ from typing import Any
 
 import pytest
 import requests
+from miaopi_platform.privacy.pii import PiiHasher
 from moto.server import ThreadedMotoServer
 
 from infra.local.authorizer import Authorizers
 from infra.local.deploy import AwsClients, Deployment, deploy
 from infra.local.fault_proxy import Fault, FaultProxy
 from infra.local.gateway import Gateway
-from infra.local.idp import DemoUser, IdentityProvider, Issuer
+from infra.local.idp import IdentityProvider, Issuer
 from infra.local.runtime import Runtime
-from infra.local.seed import Persona, generate, put_all, reference_items
+from infra.local.seed import (
+    Persona,
+    fresh_copy,
+    generate,
+    persona_identity,
+    put_all,
+    reference_items,
+)
 from infra.local.stack import free_port
 from infra.local.template import LocalTemplate
 
@@ -55,13 +64,26 @@ class FaultStack:
     personas: list[Persona]
     issuer: Issuer
     endpoint: str
+    hasher: PiiHasher
 
     def persona(self, service_id: str, outcome: str) -> Persona:
-        return next(
+        """Someone new in the situation of the service's persona with `outcome`, their
+        departments' records loaded: each test's approval is its own (one grant per subject)."""
+        seeded = next(
             p
             for p in self.personas
             if p.service_id == service_id and p.expected_outcome == outcome and not p.bulk
         )
+        person = fresh_copy(seeded, random.Random(uuid.uuid4().int))
+        env = self.deployment.functions["ApplicationsFunction"].environment
+        reference, credit = reference_items([person], self.hasher.digest)
+        put_all(self.clients.dynamodb, env["REFERENCE_TABLE"], reference)
+        put_all(self.clients.dynamodb, env["CREDIT_LIST_TABLE"], credit)
+        return person
+
+    def sub_of(self, persona: Persona) -> str:
+        """The account id of whom the persona's application is for."""
+        return self.issuer.subject_id(persona_identity(persona))
 
     def applications_of(self, applicant_sub: str) -> list[dict[str, Any]]:
         table = self.deployment.tables["ApplicationsTable"]
@@ -87,7 +109,6 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
         parameters = idp.parameters(template)
         deployment = deploy(template, clients, stack_name=STACK, parameters=parameters)
         from miaopi_platform.applications.flow import CHINA
-        from miaopi_platform.privacy.pii import PiiHasher
 
         env = deployment.functions["ApplicationsFunction"].environment
         hasher = PiiHasher.from_secret(clients.secretsmanager, env["PII_KEY_SECRET_ARN"])
@@ -95,7 +116,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
         reference, credit = reference_items(personas, hasher.digest)
         put_all(clients.dynamodb, env["REFERENCE_TABLE"], reference)
         put_all(clients.dynamodb, env["CREDIT_LIST_TABLE"], credit)
-        yield FaultStack(deployment, clients, proxy, personas, idp.issuer, endpoint)
+        yield FaultStack(deployment, clients, proxy, personas, idp.issuer, endpoint, hasher)
     finally:
         idp.stop()
         proxy.stop()
@@ -105,13 +126,15 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
 @dataclass
 class Api:
     base_url: str
-    token: str
+    issuer: Issuer
 
-    def submit(self, service_id: str, body: Any, key: str) -> requests.Response:
+    def submit(self, persona: Persona, key: str) -> requests.Response:
+        """The persona's application, submitted by whom it is for."""
+        token = self.issuer.mint(persona_identity(persona))
         return requests.post(
-            f"{self.base_url}/services/{service_id}/applications",
-            json=body,
-            headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": key},
+            f"{self.base_url}/services/{persona.service_id}/applications",
+            json=persona.application,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
             timeout=CLIENT_TIMEOUT_S,
         )
 
@@ -134,18 +157,11 @@ def api(faults: FaultStack) -> Iterator[Api]:
     )
     try:
         with gateway:
-            yield Api(gateway.base_url, faults.issuer.mint(CITIZEN.identity(STACK)))
+            yield Api(gateway.base_url, faults.issuer)
     finally:
         faults.proxy.clear()
         runtime.close()
         direct.close()
-
-
-CITIZEN = DemoUser("citizen")
-
-
-def citizen_sub(faults: FaultStack) -> str:
-    return faults.issuer.subject_id(CITIZEN.identity(STACK))
 
 
 def assert_unavailable(answer: requests.Response) -> dict[str, Any]:
@@ -162,19 +178,19 @@ def test_a_hung_database_on_submit_is_a_503_that_says_nothing_was_recorded(
 ) -> None:
     # Given DynamoDB hangs: no call is answered
     persona = faults.persona(SERVICE, "APPROVED")
-    api.submit(SERVICE, faults.persona(SERVICE, "REJECTED").application, f"warm-{uuid.uuid4()}")
+    api.submit(faults.persona(SERVICE, "REJECTED"), f"warm-{uuid.uuid4()}")
     faults.proxy.inject(DYNAMODB, Fault.hang())
-    before = len(faults.applications_of(citizen_sub(faults)))
+    before = len(faults.applications_of(faults.sub_of(persona)))
 
     # When an application is submitted
-    answer = api.submit(SERVICE, persona.application, f"hung-{uuid.uuid4()}")
+    answer = api.submit(persona, f"hung-{uuid.uuid4()}")
 
     # Then the answer is a 503 with Retry-After before the function's timeout, saying that
     # nothing was recorded, and indeed nothing was
     error = assert_unavailable(answer)
     assert [d.get("recorded") for d in error["details"]] == [False]
     faults.proxy.clear()
-    assert len(faults.applications_of(citizen_sub(faults))) == before
+    assert len(faults.applications_of(faults.sub_of(persona))) == before
 
 
 def test_a_slow_write_is_a_503_and_a_same_key_retry_returns_the_one_application(
@@ -183,13 +199,13 @@ def test_a_slow_write_is_a_503_and_a_same_key_retry_returns_the_one_application(
     # Given the application's write reaches DynamoDB but its answer comes far too late
     persona = faults.persona(SERVICE, "APPROVED")
     key = f"slow-{uuid.uuid4()}"
-    api.submit(SERVICE, faults.persona(SERVICE, "REJECTED").application, f"warm-{uuid.uuid4()}")
-    sub = citizen_sub(faults)
+    api.submit(faults.persona(SERVICE, "REJECTED"), f"warm-{uuid.uuid4()}")
+    sub = faults.sub_of(persona)
     before = len(faults.applications_of(sub))
     faults.proxy.inject(WRITE, Fault.delay(60))
 
     # When the application is submitted
-    answer = api.submit(SERVICE, persona.application, key)
+    answer = api.submit(persona, key)
 
     # Then the answer is a 503 with Retry-After within the function's timeout, saying the
     # outcome is unknown (the write was sent, its answer lost)
@@ -199,11 +215,11 @@ def test_a_slow_write_is_a_503_and_a_same_key_retry_returns_the_one_application(
     # And when the database is back, the same key returns the application the lost write
     # recorded, once
     faults.proxy.clear()
-    retry = api.submit(SERVICE, persona.application, key)
+    retry = api.submit(persona, key)
     assert retry.status_code == 200, retry.text
     assert retry.json()["status"] == "APPROVED"
     assert len(faults.applications_of(sub)) == before + 1
-    again = api.submit(SERVICE, persona.application, key)
+    again = api.submit(persona, key)
     assert again.status_code == 200
     assert again.json()["applicationId"] == retry.json()["applicationId"]
 
@@ -216,7 +232,7 @@ def test_the_key_store_unreachable_at_cold_start_is_a_503_then_served_when_it_is
     persona = faults.persona(SERVICE, "APPROVED")
 
     # When an application is submitted
-    answer = api.submit(SERVICE, persona.application, f"cold-{uuid.uuid4()}")
+    answer = api.submit(persona, f"cold-{uuid.uuid4()}")
 
     # Then it is a 503 with Retry-After, nothing recorded
     error = assert_unavailable(answer)
@@ -225,5 +241,6 @@ def test_the_key_store_unreachable_at_cold_start_is_a_503_then_served_when_it_is
 
     # And once the key store answers again, the same environment fetches the key and decides
     faults.proxy.clear()
-    retry = api.submit(SERVICE, persona.application, f"cold-{uuid.uuid4()}")
+    retry = api.submit(persona, f"cold-{uuid.uuid4()}")
     assert retry.status_code == 201, retry.text
+    assert retry.json()["status"] == "APPROVED"

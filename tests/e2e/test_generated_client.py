@@ -59,11 +59,14 @@ def module(name: str) -> Any:
 def test_a_generated_client_submits_an_application_and_reads_it_back(
     api: Api, generated: ModuleType
 ) -> None:
-    # Given a persona's data, an applicant's token and the generated client's own models
-    persona = next(
-        p
-        for p in api.live_personas
-        if p.service_id == "elderly-allowance" and p.expected_outcome == "APPROVED"
+    # Given an elder's data (someone new in an approved persona's situation), the elder's token
+    # and the generated client's own models
+    persona, applicant = api.fresh_applicant(
+        next(
+            p
+            for p in api.live_personas
+            if p.service_id == "elderly-allowance" and p.expected_outcome == "APPROVED"
+        )
     )
     data = persona.application
     models = module("models")
@@ -75,7 +78,6 @@ def test_a_generated_client_submits_an_application_and_reads_it_back(
         bank_name=data["bankName"],
         phone=data["phone"],
     )
-    applicant = api.new_applicant()
     client = generated.AuthenticatedClient(base_url=api.base_url, token=applicant.token)
     submit = module("api.applications.submit_elderly_allowance_application")
     # When it submits with an idempotency key
@@ -95,12 +97,13 @@ def test_a_generated_client_submits_an_application_and_reads_it_back(
 def test_a_generated_client_reads_errors_as_the_error_object(
     api: Api, generated: ModuleType
 ) -> None:
-    # Given a persona's application with the last character of its ID number changed
+    # Given an elder's own application with the last character of the ID number changed
     data = next(p for p in api.live_personas if p.service_id == "elderly-allowance").application
     wrong = data["idNumber"][:-1] + ("0" if data["idNumber"][-1] != "0" else "1")
     models = module("models")
     application = models.ElderlyAllowanceApplication.from_dict({**data, "idNumber": wrong})
-    client = generated.AuthenticatedClient(base_url=api.base_url, token=api.new_applicant().token)
+    elder = api.person(data["idNumber"], data["name"])
+    client = generated.AuthenticatedClient(base_url=api.base_url, token=elder.token)
     submit = module("api.applications.submit_elderly_allowance_application")
     # When it is submitted, and when the queue is asked for without the reviewers' role
     invalid = submit.sync_detailed(client=client, body=application, idempotency_key=new_key())

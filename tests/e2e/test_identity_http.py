@@ -143,7 +143,7 @@ def test_the_token_cli_signs_in_demo_users_personas_and_anyone(api: Api) -> None
 
 def task_of(api: Api, service_id: str) -> str:
     """A review task of `service_id`, once it is in the queue (any reviewer:* sees it)."""
-    application = referred(api, api.new_applicant(), service_id)
+    application, _applicant = referred(api, service_id)
     task_id = "TSK" + application["applicationId"][3:]
     reviewer = api.client("reviewer")
     wait_for(lambda: reviewer.get(f"/reviews/{task_id}").status == 200, "the review task")

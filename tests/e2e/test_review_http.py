@@ -16,16 +16,20 @@ from tests.e2e.conftest import Api, Client
 WAIT_S = 30.0
 
 
-def referred(api: Api, applicant: Client, service_id: str = "graduate-hukou") -> dict[str, Any]:
-    persona = next(
-        p
-        for p in api.live_personas
-        if p.service_id == service_id and p.expected_outcome == "PENDING_REVIEW"
+def referred(api: Api, service_id: str = "graduate-hukou") -> tuple[dict[str, Any], Client]:
+    """A referred application of someone new in a referred persona's situation, and its
+    applicant (whom it is for, signed in)."""
+    persona, applicant = api.fresh_applicant(
+        next(
+            p
+            for p in api.live_personas
+            if p.service_id == service_id and p.expected_outcome == "PENDING_REVIEW"
+        )
     )
     answer = applicant.submit(service_id, persona.application)
     assert answer.status == 201 and answer.body["status"] == "PENDING_REVIEW", answer.text
     body: dict[str, Any] = answer.body
-    return body
+    return body, applicant
 
 
 def wait_for(predicate: Any, what: str) -> Any:
@@ -47,8 +51,7 @@ def cli(api: Api, *args: str) -> Any:
 
 def test_a_referred_application_is_decided_by_a_reviewer_with_the_cli(api: Api) -> None:
     # Given an applicant's referred application
-    applicant = api.new_applicant()
-    application = referred(api, applicant)
+    application, applicant = referred(api)
     task_id = "TSK" + application["applicationId"][3:]
     reviewer = api.client("reviewer")
     # When its task reaches the queue (stream -> workflow -> queue -> task function)
@@ -79,8 +82,7 @@ def test_a_referred_application_is_decided_by_a_reviewer_with_the_cli(api: Api) 
 
 def test_the_cli_rejects_with_the_rules_it_names(api: Api) -> None:
     # Given a referred application in the queue
-    applicant = api.new_applicant()
-    application = referred(api, applicant, "ride-hailing-driver-permit")
+    application, applicant = referred(api, "ride-hailing-driver-permit")
     task_id = "TSK" + application["applicationId"][3:]
     reviewer = api.client("reviewer")
     task = wait_for(

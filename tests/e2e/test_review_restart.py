@@ -36,25 +36,29 @@ def test_open_review_tasks_survive_a_restart(tmp_path: Path) -> None:
     stack = StackProcess(tmp_path)
     api = connect(tmp_path, stack.start())
     try:
-        citizen, reviewer = api.client("citizen"), api.client("reviewer")
-        persona = next(
-            p
-            for p in api.live_personas
-            if p.service_id == "graduate-hukou" and p.expected_outcome == "PENDING_REVIEW"
+        reviewer = api.client("reviewer")
+        graduate, citizen = api.fresh_applicant(
+            next(
+                p
+                for p in api.live_personas
+                if p.service_id == "graduate-hukou" and p.expected_outcome == "PENDING_REVIEW"
+            )
         )
-        submitted = citizen.submit("graduate-hukou", persona.application).body
+        submitted = citizen.submit("graduate-hukou", graduate.application).body
         app_id = submitted["applicationId"]
         task_id = "TSK" + app_id[3:]
         wait_for(lambda: reviewer.get(f"/reviews/{task_id}").status == 200, "the task")
-        filing = next(
-            p
-            for p in api.live_personas
-            if p.service_id == "enterprise-investment-filing"
-            and p.expected_outcome == "APPROVED"
-            and not p.expected_failing
+        filing, enterprise = api.fresh_applicant(
+            next(
+                p
+                for p in api.live_personas
+                if p.service_id == "enterprise-investment-filing"
+                and p.expected_outcome == "APPROVED"
+                and not p.expected_failing
+            )
         )
         major = {**filing.application, "totalInvestment": "80000000.00"}  # always spot-checked
-        approved = citizen.submit("enterprise-investment-filing", major).body
+        approved = enterprise.submit("enterprise-investment-filing", major).body
         assert approved["status"] == "APPROVED", approved
         spot_id = "SPT" + approved["applicationId"][3:]
         wait_for(lambda: reviewer.get(f"/reviews/{spot_id}").status == 200, "the spot check")
@@ -65,7 +69,7 @@ def test_open_review_tasks_survive_a_restart(tmp_path: Path) -> None:
     try:
         assert restarted["restored"] is True
         api = connect(tmp_path, restarted)
-        citizen, reviewer = api.client("citizen"), api.client("reviewer")
+        citizen, reviewer = api.applicant_for(graduate), api.client("reviewer")
         # Then the task is still in the queue and the applicant still sees it pending
         listed = reviewer.get("/reviews", params={"serviceId": "graduate-hukou"}).body
         assert task_id in [t["taskId"] for t in listed["items"]]
