@@ -23,18 +23,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from miaopi_platform.catalogue.services import find
 from miaopi_platform.identity.context import Assurance
 
 from infra.local import people
 from infra.local.idp import LocalIdentity, random_id_number, random_name
-from infra.local.seed import Persona, evidence_keys, fresh_copy, read_personas
+from infra.local.seed import Persona, read_personas
 from infra.local.stack import free_port
 from infra.local.stack_file import STACK_FILE_NAME, id_token, token_for
 
@@ -175,33 +173,9 @@ class Api:
         return copy
 
     def fresh_all(self, personas: list[Persona]) -> list[Persona]:
-        """`fresh` for many personas at once (one load into the departments' data)."""
-        rng = random.Random(uuid.uuid4().int)
-        copies = [self._free_copy(p, rng) for p in personas]
-        people.load(self.info, copies)
-        return copies
-
-    def _free_copy(self, persona: Persona, rng: random.Random, attempts: int = 50) -> Persona:
-        """seed.fresh_copy with identifiers no record of the stack is looked up by yet. Its
-        new ID numbers keep the birth date (some 4,000 per day and area set), and the bulk
-        personas share their cases' birth dates, so an unchecked copy meets someone's
-        population record or credit-list entry once in a few dozen draws."""
-        for _attempt in range(attempts):
-            copy = fresh_copy(persona, rng)
-            keys = set(evidence_keys(find(copy.service_id), copy.application).values())
-            if not keys & self._taken_keys:
-                self._taken_keys.update(keys)
-                return copy
-        raise AssertionError(f"no free identifiers for a copy of {persona.name!r}")
-
-    @cached_property
-    def _taken_keys(self) -> set[tuple[str, str]]:
-        """The (source, key) of every record the stack was seeded with, and of fresh copies."""
-        return {
-            key
-            for p in self.personas
-            for key in evidence_keys(find(p.service_id), p.application).values()
-        }
+        """`fresh` for many personas at once (people.fresh: each copy drawn again until nothing
+        it is looked up by is in the stack yet)."""
+        return people.fresh(self.info, personas, random.Random(uuid.uuid4().int))
 
     def fresh_applicant(self, persona: Persona) -> tuple[Persona, Client]:
         """Someone new in the persona's situation and a client signed in as them: a person (or

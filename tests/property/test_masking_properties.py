@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from miaopi import EvidenceItem, EvidenceStatus
 from miaopi.workdays import CHINA
+from miaopi_platform.applications.capacity import Caller
 from miaopi_platform.applications.flow import submit
 from miaopi_platform.audit.auditor import (
     decision_detail,
@@ -137,15 +138,22 @@ class Evidence:
 class Tables:
     """The applications and decisions as stored, read the ways the views read them."""
 
+    grants_table = "grants"
+
     def __init__(self) -> None:
         self.applications: dict[str, dict[str, Any]] = {}
         self.decisions: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.grants: list[dict[str, Any]] = []
 
     # records.store.ApplicationStore
-    def record(self, application: dict[str, Any], decision: dict[str, Any]) -> None:
+    def record(
+        self, application: dict[str, Any], decision: dict[str, Any], grant: Any = None
+    ) -> None:
         self.applications[application["applicationId"]] = application
         self.decisions[decision["decisionId"]] = decision
+        if grant is not None:
+            self.grants.append(grant)
 
     def get(self, key: str) -> dict[str, Any] | None:  # an application, or a decision (audit)
         return self.applications.get(key) or self.decisions.get(key) or self.tasks.get(key)
@@ -209,10 +217,14 @@ def test_no_generated_personal_value_appears_in_clear_in_any_view(person: dict[s
         "phone": person["phone"],
         "agent": {"name": person["agentName"], "idNumber": person["agentId"], "relation": "CHILD"},
     }
+    # (submitted by the agent the form names, signed in with their ID number)
+    agent = Identity(
+        "applicant-1", SubjectType.PERSON, HASHER.digest(person["agentId"]), Assurance.L2
+    )
     done = submit(
         SERVICE,
         body,
-        "applicant-1",
+        Caller(agent),
         "key-property-0001",
         evidence=Evidence(person),
         store=tables,  # type: ignore[arg-type]
