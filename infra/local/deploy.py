@@ -41,6 +41,7 @@ class AwsClients:
     stepfunctions: Any
     region: str
     endpoint_url: str | None = None
+    kms: Any = None
 
     @classmethod
     def create(cls, endpoint_url: str | None = None, region: str | None = None) -> AwsClients:
@@ -66,6 +67,7 @@ class AwsClients:
             sns=make("sns"),
             secretsmanager=make("secretsmanager"),
             stepfunctions=make("stepfunctions"),
+            kms=make("kms"),
             region=region,
             endpoint_url=endpoint_url,
         )
@@ -191,6 +193,9 @@ def deploy(
         finally:
             resolver.lenient = False
         physical = creator(lid, props, resolver, clients)
+        if physical is None:  # a type created only in some of its forms (KMS keys)
+            skipped[lid] = res["Type"]
+            continue
         resolver.bind(lid, physical.ref, **physical.attrs)
         created[lid] = physical
     functions = {spec.logical_id: spec for spec in tpl.function_specs(resolver)}
@@ -235,7 +240,7 @@ def _code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
 
-Creator = Callable[[str, dict[str, Any], Resolver, AwsClients], PhysicalResource]
+Creator = Callable[[str, dict[str, Any], Resolver, AwsClients], PhysicalResource | None]
 
 
 def _table(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
@@ -400,6 +405,33 @@ def _secret(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> Phys
     return PhysicalResource(lid, "AWS::SecretsManager::Secret", arn, {"Id": arn})
 
 
+def _signing_key(
+    lid: str, props: dict[str, Any], r: Resolver, c: AwsClients
+) -> PhysicalResource | None:
+    """An asymmetric signing key (the certificates'): its private key is needed to sign, so it
+    is created in moto; symmetric keys are not (moto stores data unencrypted). Found again by
+    an alias of the stack's on a redeploy. moto keeps no key across a restart: a restarted
+    local stack signs with a new key (docs/certificates.md)."""
+    if props.get("KeyUsage") != "SIGN_VERIFY":
+        return None
+    alias = f"alias/{r.stack_name}/{lid}"
+    try:
+        key_id = str(c.kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"])
+    except ClientError as err:
+        if _code(err) != "NotFoundException":
+            raise
+        key_id = str(
+            c.kms.create_key(
+                Description=str(props.get("Description", "")),
+                KeySpec=str(props.get("KeySpec", "ECC_NIST_P256")),
+                KeyUsage="SIGN_VERIFY",
+            )["KeyMetadata"]["KeyId"]
+        )
+        c.kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    arn = r.arn("kms", f"key/{key_id}")
+    return PhysicalResource(lid, "AWS::KMS::Key", key_id, {"Arn": arn, "KeyId": key_id})
+
+
 def _state_machine(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
     rtype = r.template.resources[lid]["Type"]
     name = r.declared_name(lid)
@@ -465,7 +497,7 @@ SKIPPED_LOCALLY: dict[str, str] = {
     "AWS::Serverless::LayerVersion": "the local runtime puts the layers' python dirs on the path",
     "AWS::Serverless::Api": "the local gateway serves the routes (infra/local/gateway.py)",
     "AWS::SQS::QueuePolicy": "moto does not enforce resource policies",
-    "AWS::KMS::Key": "moto stores data unencrypted; no call names the key",
+    "AWS::KMS::Key": "symmetric keys: moto stores data unencrypted (signing keys are created)",
     "AWS::KMS::Alias": "as its key",
     "AWS::IAM::Role": "moto does not enforce IAM",
     "AWS::Logs::LogGroup": "the functions log to the stack's own output, as make run shows",
@@ -493,4 +525,5 @@ _CREATORS: dict[str, Creator] = {
     "AWS::SecretsManager::Secret": _secret,
     "AWS::Serverless::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachine": _state_machine,
+    "AWS::KMS::Key": _signing_key,
 }

@@ -110,8 +110,12 @@ def test_the_pii_hash_key_and_every_key_and_vault_outlive_the_stack() -> None:
         # Then each is retained on deletion and on replacement
         assert res.get("DeletionPolicy") == "Retain", lid
         assert res.get("UpdateReplacePolicy") == "Retain", lid
-    # And the keys rotate, and the secret is on one of them
-    assert all(props(key).get("EnableKeyRotation") is True for key in KEYS.values())
+    # And the encryption keys rotate; a signing key cannot (KMS rotates symmetric keys only):
+    # it is replaced by a new key published beside it (CertificatePublishedKeyIds)
+    for lid, key in KEYS.items():
+        signing = props(key).get("KeyUsage") == "SIGN_VERIFY"
+        assert props(key).get("EnableKeyRotation") is (not signing), lid
+    assert "CertificatePublishedKeyIds" in TEMPLATE["Parameters"]
     assert ref(props(RESOURCES["PiiHashKeySecret"])["KmsKeyId"]) in KEYS
 
 

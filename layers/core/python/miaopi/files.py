@@ -101,6 +101,14 @@ class Certificate(Strict):
     kind: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z_]*$")]
     title: Text
     prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,6}$")]
+    #: the form field (a dotted path) naming the holder, printed masked on the signed
+    #: certificate; none for a service whose form names no holder
+    holder_name: (
+        Annotated[
+            str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
+        ]
+        | None
+    ) = Field(default=None, alias="holderName")
 
 
 class RiskFactor(Strict):

@@ -34,11 +34,12 @@ def document() -> dict[str, Any]:
     from miaopi_platform.applications import submit_route as submit
     from miaopi_platform.audit import routes as audit
     from miaopi_platform.catalogue import routes as catalogue
+    from miaopi_platform.certificates import routes as certificates
     from miaopi_platform.credit import routes as credit
     from miaopi_platform.review import routes as reviews
 
     app = make_resolver()
-    for module in (catalogue, submit, applications, reviews, credit, audit):
+    for module in (catalogue, submit, applications, certificates, reviews, credit, audit):
         app.include_router(module.router)
     spec = app.get_openapi_json_schema(
         title=TITLE,

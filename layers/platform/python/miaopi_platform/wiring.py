@@ -27,6 +27,8 @@ from miaopi_platform.review.store import ReviewStore
 if TYPE_CHECKING:  # imported where first used: a service function's cold start skips them
     from miaopi_platform.audit.sequencer import ChainStore
     from miaopi_platform.audit.store import AuditStore
+    from miaopi_platform.certificates.signing import CertificateSigner
+    from miaopi_platform.certificates.store import CertificateStore
     from miaopi_platform.supervision.store import SupervisionStore
 
 
@@ -39,6 +41,7 @@ class Dependencies:
         hasher: PiiHasher | None = None,
         stepfunctions: Any | None = None,
         sns: Any | None = None,
+        kms: Any | None = None,
     ) -> None:
         self.settings = settings
         self._dynamodb = dynamodb
@@ -46,6 +49,7 @@ class Dependencies:
         self._hasher = hasher
         self._stepfunctions = stepfunctions
         self._sns = sns
+        self._kms = kms
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -131,4 +135,25 @@ class Dependencies:
 
         return ChainStore(
             self.dynamodb, self.settings.decisions_table, self.settings.chain_heads_table
+        )
+
+    @cached_property
+    def kms(self) -> Any:
+        return self._kms or client("kms")
+
+    @cached_property
+    def certificates(self) -> CertificateStore:
+        from miaopi_platform.certificates.store import CertificateStore
+
+        return CertificateStore(
+            self.dynamodb, self.settings.certificates_table, self.settings.applications_table
+        )
+
+    @cached_property
+    def signer(self) -> CertificateSigner:
+        from miaopi_platform.certificates.signing import CertificateSigner
+
+        earlier = self.settings.certificate_published_key_ids.split(",")
+        return CertificateSigner(
+            self.kms, self.settings.certificate_key_id, tuple(k.strip() for k in earlier if k)
         )

@@ -26,6 +26,11 @@ class Settings(BaseModel):
     chain_heads_table: str = Field(default="", alias="CHAIN_HEADS_TABLE")
     applicant_topic_arn: str = Field(default="", alias="APPLICANT_TOPIC_ARN")
     supervisor_topic_arn: str = Field(default="", alias="SUPERVISOR_TOPIC_ARN")
+    #: signed e-certificates (miaopi_platform.certificates): the register, the KMS key that
+    #: signs, and earlier keys still published (comma-separated) so their certificates verify
+    certificates_table: str = Field(default="", alias="CERTIFICATES_TABLE")
+    certificate_key_id: str = Field(default="", alias="CERTIFICATE_KEY_ID")
+    certificate_published_key_ids: str = Field(default="", alias="CERTIFICATE_PUBLISHED_KEY_IDS")
     #: only the functions that start review workflows are given it
     review_state_machine_arn: str = Field(default="", alias="REVIEW_STATE_MACHINE_ARN")
     #: bound per function in template.yaml; empty for functions that serve every service

@@ -80,7 +80,8 @@ class Certificate(TypedDict):
     title: LocalizedText
     number: str
     issuedAt: str
-    status: NotRequired[Literal["VALID", "REVOKED"]]
+    #: ISSUING until signed (absent on items recorded before certificates were signed: VALID)
+    status: NotRequired[Literal["ISSUING", "VALID", "REVOKED"]]
     revokedAt: NotRequired[str]
     revokedBy: NotRequired[str]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
 from miaopi_platform.aws.api import ApiModel, Localized
 from miaopi_platform.records.items import ApplicationItem
@@ -57,9 +57,15 @@ class CertificateView(ApiModel):
     title: Localized
     number: str
     issued_at: dt.datetime
-    #: REVOKED when the approval was overturned after the fact
-    status: Literal["VALID", "REVOKED"] = "VALID"
+    #: ISSUING for a second or two until signed; REVOKED when the approval was overturned
+    status: Literal["ISSUING", "VALID", "REVOKED"] = "VALID"
     revoked_at: dt.datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verification_path(self) -> str:
+        """Where anyone checks it, under the API's base URL (no sign-in)."""
+        return f"/certificates/{self.number}"
 
 
 class SubmittedByView(ApiModel):
