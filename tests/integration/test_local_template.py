@@ -116,6 +116,11 @@ def test_every_function_gets_its_environment_resolved(
         "PII_KEY_SECRET_ARN": deployment.secrets["PiiHashKeySecret"],
     }
     tasks = {"REVIEW_TASKS_TABLE": deployment.tables["ReviewTasksTable"]}
+    # the signing key is made in moto (it must sign); the published earlier keys: none
+    certificates = {
+        "CERTIFICATES_TABLE": deployment.tables["CertificatesTable"],
+        "CERTIFICATE_KEY_ID": deployment.resources["CertificateSigningKey"].ref,
+    }
     machine = {"REVIEW_STATE_MACHINE_ARN": deployment.state_machines["ReviewStateMachine"]}
     own_env = {
         **{fid: {SERVICE_ID_VARIABLE: service_id} for fid, service_id in SERVICES.items()},
@@ -145,6 +150,8 @@ def test_every_function_gets_its_environment_resolved(
             "CREDIT_HISTORY_TABLE": deployment.tables["CreditListHistoryTable"]
         },
         "ChainSequencerFunction": {"CHAIN_HEADS_TABLE": deployment.tables["ChainHeadsTable"]},
+        "CertificatesFunction": {**certificates, "CERTIFICATE_PUBLISHED_KEY_IDS": ""},
+        "CertificateIssuerFunction": certificates,
         "AuditFunction": {
             "CHAIN_HEADS_TABLE": deployment.tables["ChainHeadsTable"],
             "SUPERVISION_TABLE": deployment.tables["SupervisionTable"],

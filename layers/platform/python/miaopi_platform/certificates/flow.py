@@ -63,15 +63,17 @@ def issue(ports: CertificatePorts, approval: DecisionRecord) -> str | None:
     application has no certificate of this approval (nothing to sign)."""
     application = ports.store.get(approval["applicationId"])
     certificate = application.get("certificate") if application is not None else None
-    service = find(approval["serviceId"])
-    expected = number(
-        service, dt.date.fromisoformat(approval["applicationDate"]), approval["decisionId"]
-    )
-    if application is None or certificate is None or certificate["number"] != expected:
+    if application is None or certificate is None:
         logger.warning(
             "approval without its certificate on the application",
             extra={"decision_id": approval["decisionId"]},
         )
+        return None
+    service = find(approval["serviceId"])
+    expected = number(
+        service, dt.date.fromisoformat(approval["applicationDate"]), approval["decisionId"]
+    )
+    if certificate["number"] != expected:  # an approval the application no longer shows
         return None
     known = ports.certificates.get(expected)
     if known is None or "payload" not in known:
