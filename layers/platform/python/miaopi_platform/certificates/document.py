@@ -242,3 +242,26 @@ def public_key(key_id: str, algorithm: str, der: bytes) -> PublicKey:
         jwk = cast("dict[str, str]", ECAlgorithm.to_jwk(loaded, as_dict=True))
         published["jwk"] = {**jwk, "kid": key_id, "use": "sig"}
     return published
+
+
+#: the KMS signing algorithm of each curve's ECDSA key
+_ALGORITHM_OF_CURVE = {
+    "secp256r1": "ECDSA_SHA_256",
+    "secp384r1": "ECDSA_SHA_384",
+    "secp521r1": "ECDSA_SHA_512",
+}
+
+
+def key_from_pem(key_id: str, pem: str) -> PublicKey:
+    """A published key from its PEM alone (the offline verifier): its algorithm from its curve.
+    ValueError when it is not an elliptic-curve public key this verifier knows."""
+    try:
+        loaded = serialization.load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError("not a PEM public key") from None
+    if not isinstance(loaded, ec.EllipticCurvePublicKey):
+        raise ValueError("not an elliptic-curve public key")
+    algorithm = _ALGORITHM_OF_CURVE.get(loaded.curve.name)
+    if algorithm is None:
+        raise ValueError(f"an {loaded.curve.name} key: not a curve this verifier knows")
+    return {"keyId": key_id, "algorithm": algorithm, "pem": pem}
