@@ -19,9 +19,10 @@ from miaopi_platform.certificates import document as doc
 
 from infra.local.seed import Persona
 from tests.integration.conftest import OTHER, Invoke, Stack, _Context, insert_event
+from tests.integration.test_review_flow import Review, review
 from tests.integration.test_supervision import ELDERLY, Supervision, clean_elder, sup
 
-__all__ = ["sup"]  # the fixture, used by the tests below
+__all__ = ["review", "sup"]  # the fixtures, used by the tests below
 
 PUBLIC = "CertificatesFunction"
 
@@ -250,3 +251,29 @@ def test_the_published_keys_verify_a_certificate_offline(certs: Certificates) ->
     assert key["jwk"]["crv"] == "P-256" and key["jwk"]["kid"] == key["keyId"]
     body, signature = doc.from_document(document)
     assert doc.check_signature(body, signature, published).valid
+
+
+def test_a_reviewers_approval_issues_a_certificate(certs: Certificates, review: Review) -> None:
+    # Given a referred graduate-hukou application a reviewer approves
+    app_id = review.refer(key="key-cert-review")
+    review.start(app_id)
+    review.deliver_tasks(1, app_id)
+    task = next(
+        t for t in review.api("GET", "/reviews")["json"]["items"] if t["applicationId"] == app_id
+    )
+    decided = review.api(
+        "POST", f"/reviews/{task['taskId']}/decision", body={"decision": "APPROVE"}
+    )
+    assert decided["statusCode"] == 202, decided["json"]
+    assert review.wait_finished(app_id)["status"] == "SUCCEEDED"
+    referral, approval = review.decisions(app_id)
+    number = review.application(app_id)["certificate"]["number"]
+    # When the decisions stream delivers both records to the issuer
+    assert certs.issue(referral, approval) == {"batchItemFailures": []}
+    # Then the reviewer's approval's certificate is signed, VALID, and names that decision
+    shown = certs.get(number)["json"]
+    assert shown["status"] == "VALID" and shown["certificate"]["kind"] == (
+        "TALENT_INTRODUCTION_APPROVAL"
+    )
+    [item] = certs.register()
+    assert item["decisionId"] == approval["decisionId"]["S"]
