@@ -27,6 +27,7 @@ from miaopi_platform.review.store import ReviewStore
 if TYPE_CHECKING:  # imported where first used: a service function's cold start skips them
     from miaopi_platform.audit.sequencer import ChainStore
     from miaopi_platform.audit.store import AuditStore
+    from miaopi_platform.outcomes.inbox import Inbox
     from miaopi_platform.supervision.store import SupervisionStore
 
 
@@ -39,6 +40,7 @@ class Dependencies:
         hasher: PiiHasher | None = None,
         stepfunctions: Any | None = None,
         sns: Any | None = None,
+        events: Any | None = None,
     ) -> None:
         self.settings = settings
         self._dynamodb = dynamodb
@@ -46,6 +48,7 @@ class Dependencies:
         self._hasher = hasher
         self._stepfunctions = stepfunctions
         self._sns = sns
+        self._events = events
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -93,6 +96,16 @@ class Dependencies:
     @cached_property
     def sns(self) -> Any:
         return self._sns or client("sns")
+
+    @cached_property
+    def events(self) -> Any:
+        return self._events or client("events")
+
+    @cached_property
+    def inbox(self) -> Inbox:
+        from miaopi_platform.outcomes.inbox import Inbox
+
+        return Inbox(self.dynamodb, self.settings.notifications_table)
 
     @cached_property
     def credit(self) -> CreditList:

@@ -26,6 +26,9 @@ class Settings(BaseModel):
     chain_heads_table: str = Field(default="", alias="CHAIN_HEADS_TABLE")
     applicant_topic_arn: str = Field(default="", alias="APPLICANT_TOPIC_ARN")
     supervisor_topic_arn: str = Field(default="", alias="SUPERVISOR_TOPIC_ARN")
+    #: the outcome events' bus (outcomes.publisher) and the applicant's inbox (outcomes.inbox)
+    event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
+    notifications_table: str = Field(default="", alias="NOTIFICATIONS_TABLE")
     #: only the functions that start review workflows are given it
     review_state_machine_arn: str = Field(default="", alias="REVIEW_STATE_MACHINE_ARN")
     #: bound per function in template.yaml; empty for functions that serve every service
