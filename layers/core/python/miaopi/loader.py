@@ -282,7 +282,9 @@ def _check_results(service: ServiceFile, file: str) -> None:
         if effect is None:
             continue
         if "APPROVED" not in result.outcomes:
-            raise RuleLoadError(file, f"{where}.effect", "an effect needs `outcomes` to list APPROVED")
+            raise RuleLoadError(
+                file, f"{where}.effect", "an effect needs `outcomes` to list APPROVED"
+            )
         if (effect.evidence is None) == (effect.source is None):
             raise RuleLoadError(
                 file, f"{where}.effect", "name either `evidence` (an alias) or `source`"

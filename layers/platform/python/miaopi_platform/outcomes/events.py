@@ -69,7 +69,7 @@ def decided(
     outcome = str(decision["outcome"])
     kind = "REVOKED" if outcome == "REVOKED" else "DECIDED"
     certificate = new.get("certificate") or {}
-    return {
+    detail: OutcomeDetail = {
         "version": VERSION,
         "eventId": event_id(kind, str(decision["decisionId"])),
         "kind": kind,
@@ -83,6 +83,7 @@ def decided(
         "subjectHash": str(new.get("subjectHash", "")),
         "departments": departments(service, outcome),
     }
+    return detail
 
 
 def entry(detail: OutcomeDetail, bus_name: str) -> dict[str, Any]:

@@ -46,9 +46,7 @@ class NotificationPage(ApiModel):
 def view(item: NotificationItem) -> NotificationView:
     service = all_services().get(item["serviceId"])
     names = service.file.name if service else None
-    zh, en = _WORDS.get(
-        (item["kind"], item["outcome"]), ("「{zh}」: {outcome}", "{en}: {outcome}")
-    )
+    zh, en = _WORDS.get((item["kind"], item["outcome"]), ("「{zh}」: {outcome}", "{en}: {outcome}"))
     fill = {
         "zh": names.zh if names else item["serviceId"],
         "en": names.en if names else item["serviceId"],

@@ -222,9 +222,7 @@ def reverify(
     # A department's record the approval itself changed (its outcome event's effect, e.g. the
     # Shenzhen hukou a graduate's approval moved in) is judged as it stood for the application.
     caused = {
-        alias: EvidenceItem(
-            EvidenceStatus(recorded[alias]["status"]), recorded[alias]["record"]
-        )
+        alias: EvidenceItem(EvidenceStatus(recorded[alias]["status"]), recorded[alias]["record"])
         for alias, item in gathered.items()
         if alias in recorded and caused_by(item, approval["applicationId"])
     }
