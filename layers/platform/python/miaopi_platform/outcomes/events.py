@@ -18,7 +18,7 @@ from miaopi.model import ServiceDefinition
 
 SOURCE = "miaopi.outcomes"
 #: the detail's schema version: a consumer checks it before reading the detail
-VERSION = "1"
+VERSION: Literal["1"] = "1"
 #: kind -> the event's detail-type
 DETAIL_TYPES: dict[str, str] = {
     "DECIDED": "Application decided",
