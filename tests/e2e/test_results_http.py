@@ -105,8 +105,15 @@ def test_the_inbox_shows_a_reviewers_decision_without_polling_the_application(ap
     assert note["certificateNumber"] and note["read"] is False
     assert note["message"]["zh"] and note["message"]["en"]
     # And marking it read shows it read; someone else cannot read or mark it
-    read = applicant.request("POST", f"/notifications/{note['notificationId']}/read")
+    read = applicant.request(
+        "PATCH", f"/notifications/{note['notificationId']}", json={"read": True}
+    )
     assert read.status == 200 and read.body["read"] is True, read.text
     other = api.new_applicant()
-    assert other.request("POST", f"/notifications/{note['notificationId']}/read").status == 404
+    assert (
+        other.request(
+            "PATCH", f"/notifications/{note['notificationId']}", json={"read": True}
+        ).status
+        == 404
+    )
     assert not [n for n in inbox(other) if n["applicationId"] == app_id]

@@ -176,20 +176,38 @@ def test_the_inbox_lists_own_notifications_newest_first_in_pages(
     assert [n["applicationId"] for n in theirs] == [ids[1]]
     # When the elder marks it read, twice
     note = theirs[0]
-    path = f"/notifications/{note['notificationId']}/read"
+    path = f"/notifications/{note['notificationId']}"
     params = {"notificationId": note["notificationId"]}
-    resource = "/notifications/{notificationId}/read"
+    resource = "/notifications/{notificationId}"
     read = invoke(
-        "NotificationsFunction", "POST", resource, path, path_parameters=params, caller=elder
+        "NotificationsFunction",
+        "PATCH",
+        resource,
+        path,
+        body={"read": True},
+        path_parameters=params,
+        caller=elder,
     )
     again = invoke(
-        "NotificationsFunction", "POST", resource, path, path_parameters=params, caller=elder
+        "NotificationsFunction",
+        "PATCH",
+        resource,
+        path,
+        body={"read": True},
+        path_parameters=params,
+        caller=elder,
     )
     # Then it is read, at the first reading's time
     assert read["json"]["read"] is True and again["json"]["readAt"] == read["json"]["readAt"]
     # And the third elder, on an account of their own, gets a 404 for it
     other = stack.applicant("elderly-allowance", elders[2].application, sub="elder-3-account")
     refused = invoke(
-        "NotificationsFunction", "POST", resource, path, path_parameters=params, caller=other
+        "NotificationsFunction",
+        "PATCH",
+        resource,
+        path,
+        body={"read": True},
+        path_parameters=params,
+        caller=other,
     )
     assert refused["statusCode"] == 404

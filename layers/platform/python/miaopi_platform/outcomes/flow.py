@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.errors import NotFound
 from miaopi_platform.aws.observability import logger, metrics
+from miaopi_platform.aws.settings import Settings
 from miaopi_platform.identity.context import Identity
 from miaopi_platform.outcomes.events import DETAIL_TYPES, SOURCE, VERSION
 from miaopi_platform.outcomes.inbox import Inbox, NotificationItem
@@ -18,6 +19,8 @@ from miaopi_platform.records.store import ApplicationStore
 
 
 class InboxPorts(Protocol):
+    @property
+    def settings(self) -> Settings: ...
     @property
     def inbox(self) -> Inbox: ...
     @property

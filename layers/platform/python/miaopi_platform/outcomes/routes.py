@@ -1,4 +1,4 @@
-"""GET /notifications and POST /notifications/{notificationId}/read: the applicant's inbox."""
+"""GET /notifications and PATCH /notifications/{notificationId}: the applicant's inbox."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from miaopi_platform.aws.api import errors, signed_in
-from miaopi_platform.aws.http import json_response
+from miaopi_platform.aws.api import errors, request_body, signed_in
+from miaopi_platform.aws.http import json_body, json_response, parse_body
 from miaopi_platform.identity.caller import identity
 from miaopi_platform.outcomes.flow import InboxPorts, mark_read
-from miaopi_platform.outcomes.views import NotificationPage, NotificationView, view
+from miaopi_platform.outcomes.views import (
+    NotificationPage,
+    NotificationUpdate,
+    NotificationView,
+    view,
+)
 
 router = Router()
 
@@ -45,16 +50,17 @@ def list_notifications(
     )
 
 
-@router.post(
-    "/notifications/<notificationId>/read",
+@router.patch(
+    "/notifications/<notificationId>",
     summary="Mark one of the caller's notifications read",
-    operation_id="readNotification",
+    operation_id="updateNotification",
+    openapi_extensions=request_body(NotificationUpdate, "The notification is read"),
     responses={
         200: {
             "description": "The notification, read",
             "content": {"application/json": {"model": NotificationView}},
         },
-        **errors([401, 422, 503], {404: "No such notification of the caller's"}),
+        **errors([400, 401, 413, 415, 422, 503], {404: "No such notification of the caller's"}),
     },
     security=signed_in(),
     tags=["Notifications"],
@@ -63,5 +69,7 @@ def read_notification(
     notification_id: Annotated[str, Path(alias="notificationId", max_length=64)],
 ) -> Response[str]:
     ports: InboxPorts = router.context["deps"]
-    item = mark_read(ports.inbox, identity(router), notification_id)
+    me = identity(router)
+    parse_body(NotificationUpdate, json_body(router, ports.settings.max_body_bytes), "notification")
+    item = mark_read(ports.inbox, me, notification_id)
     return json_response(200, view(item).wire())

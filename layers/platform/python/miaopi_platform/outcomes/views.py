@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
+
+from pydantic import ConfigDict
 
 from miaopi_platform.aws.api import ApiModel, Localized
 from miaopi_platform.catalogue.services import all_services
@@ -36,6 +39,14 @@ class NotificationView(ApiModel):
     message: Localized
     read: bool
     read_at: dt.datetime | None = None
+
+
+class NotificationUpdate(ApiModel):
+    """What an owner changes on a notification: it is read (reading is not undone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read: Literal[True]
 
 
 class NotificationPage(ApiModel):
