@@ -42,6 +42,7 @@ class AwsClients:
     region: str
     endpoint_url: str | None = None
     kms: Any = None
+    events: Any = None
 
     @classmethod
     def create(cls, endpoint_url: str | None = None, region: str | None = None) -> AwsClients:
@@ -70,6 +71,7 @@ class AwsClients:
             kms=make("kms"),
             region=region,
             endpoint_url=endpoint_url,
+            events=make("events"),
         )
 
 
@@ -380,6 +382,38 @@ def _subscription(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -
     return PhysicalResource(lid, "AWS::SNS::Subscription", arn)
 
 
+def _event_bus(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
+    name = str(props.get("Name") or r.physical_name(lid))
+    try:
+        arn = c.events.create_event_bus(Name=name)["EventBusArn"]
+    except ClientError as err:
+        if "ResourceAlreadyExists" not in _code(err):
+            raise
+        arn = c.events.describe_event_bus(Name=name)["Arn"]
+    return PhysicalResource(lid, "AWS::Events::EventBus", name, {"Arn": arn, "Name": name})
+
+
+def _event_rule(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
+    """The rule and its targets: moto's EventBridge delivers matching events to SQS targets
+    itself (in server mode too), as EventBridge would."""
+    name = str(props.get("Name") or r.physical_name(lid))
+    bus = str(props.get("EventBusName") or "default")
+    arn = c.events.put_rule(
+        Name=name,
+        EventBusName=bus,
+        EventPattern=json.dumps(props["EventPattern"]),
+        State=str(props.get("State", "ENABLED")),
+        Description=str(props.get("Description", "")),
+    )["RuleArn"]
+    targets = [
+        {k: v for k, v in target.items() if k in ("Id", "Arn", "RetryPolicy", "DeadLetterConfig")}
+        for target in props.get("Targets") or []
+    ]
+    if targets:
+        c.events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+    return PhysicalResource(lid, "AWS::Events::Rule", arn, {"Arn": arn})
+
+
 def _secret(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
     name = r.declared_name(lid)
     try:
@@ -523,6 +557,8 @@ _CREATORS: dict[str, Creator] = {
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
     "AWS::SecretsManager::Secret": _secret,
+    "AWS::Events::EventBus": _event_bus,
+    "AWS::Events::Rule": _event_rule,
     "AWS::Serverless::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::KMS::Key": _signing_key,

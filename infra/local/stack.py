@@ -30,6 +30,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from infra.local import moto_server, seed
+from infra.local.departments import DepartmentStandIns
 from infra.local.deploy import AwsClients, Deployment, deploy
 from infra.local.gateway import Gateway
 from infra.local.idp import DEMO_USERS, IdentityProvider
@@ -154,6 +155,7 @@ class LocalStack:
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
         self.pollers: EventSourcePollers | None = None
+        self.departments: DepartmentStandIns | None = None
         self.info: dict[str, Any] = {}
 
     @property
@@ -202,6 +204,7 @@ class LocalStack:
             checkpoint_path=self.state_dir / "checkpoints" / f"{self.stack_name}.json",
             starting_position="LATEST" if self.restored else None,
         ).start()
+        self.departments = DepartmentStandIns(deployment, clients).start()
         self.gateway = Gateway.from_deployment(
             deployment, self.runtime, host=self.host, port=self.port
         ).start()
@@ -265,6 +268,8 @@ class LocalStack:
             self.runtime.close()
         if self.pollers:
             self.pollers.join()
+        if self.departments:
+            self.departments.stop()
         if self.snapshots:  # only a stack that started completely: never save half a restore
             try:
                 self.snapshots.stop()
@@ -278,6 +283,7 @@ class LocalStack:
         if self.info and stack_file.exists():
             stack_file.unlink()
         self.pollers = None
+        self.departments = None
         self.gateway = None
         self.runtime = None
         self.snapshots = None

@@ -158,6 +158,33 @@ class Grant(Strict):
     title: Text
 
 
+SourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]
+#: outcomes a department can receive (结果推送): the final ones
+ResultOutcome = Literal["APPROVED", "REJECTED", "REVOKED"]
+ScalarValue = str | bool | int
+
+
+class ResultEffect(Strict):
+    """What the receiving department's system does with an approval (the local stack's
+    department stand-ins apply it to the reference data): set attributes of the record one of
+    the service's evidence aliases reads (`evidence`), or of a new record of `source` keyed by
+    the certificate number; `dated` attributes get the decision's date."""
+
+    evidence: Identifier | None = None
+    source: SourceName | None = None
+    set: Annotated[dict[Identifier, ScalarValue], Field(min_length=1)]
+    dated: list[Identifier] = Field(default_factory=list)
+
+
+class Result(Strict):
+    """A department that receives the service's outcomes (数据传递、结果推送)."""
+
+    department: SourceName
+    title: Text
+    outcomes: Annotated[list[ResultOutcome], Field(min_length=1)]
+    effect: ResultEffect | None = None
+
+
 class ServiceFile(Strict):
     id: ServiceId
     name: Text
@@ -181,6 +208,8 @@ class ServiceFile(Strict):
     applicants: list[Applicant] = Field(default_factory=list)
     #: what a grant is unique by (the loader requires it)
     grant: Grant | None = None
+    #: who receives which outcomes, and what an approval changes in their data
+    results: list[Result] = Field(default_factory=list)
 
 
 class ParameterValue(Strict):

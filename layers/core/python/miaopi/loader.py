@@ -270,6 +270,38 @@ def load_service(folder: Path) -> ServiceDefinition:
     return definition
 
 
+def _check_results(service: ServiceFile, file: str) -> None:
+    """Each department once; an effect names one record: an evidence alias or a new source's."""
+    seen: set[str] = set()
+    for i, result in enumerate(service.results):
+        where = f"results[{i}]"
+        if result.department in seen:
+            raise RuleLoadError(file, f"{where}.department", "this department is listed twice")
+        seen.add(result.department)
+        effect = result.effect
+        if effect is None:
+            continue
+        if "APPROVED" not in result.outcomes:
+            raise RuleLoadError(
+                file, f"{where}.effect", "an effect needs `outcomes` to list APPROVED"
+            )
+        if (effect.evidence is None) == (effect.source is None):
+            raise RuleLoadError(
+                file, f"{where}.effect", "name either `evidence` (an alias) or `source`"
+            )
+        if effect.evidence is not None and effect.evidence not in service.evidence:
+            raise RuleLoadError(
+                file, f"{where}.effect.evidence", f"no evidence alias {effect.evidence!r}"
+            )
+        if effect.source == GRANT_SOURCE:
+            raise RuleLoadError(file, f"{where}.effect.source", "the grants are the platform's")
+        overlap = set(effect.dated) & set(effect.set)
+        if overlap:
+            raise RuleLoadError(
+                file, f"{where}.effect.dated", f"set and dated both: {sorted(overlap)}"
+            )
+
+
 def _check_declarations(service: ServiceFile, file: str) -> None:
     """Every service says who may apply and what a grant is unique by; the platform's grants
     are declared by the loader alone."""
@@ -290,6 +322,7 @@ def _check_declarations(service: ServiceFile, file: str) -> None:
             f"evidence.{GRANT_ALIAS}",
             f"the alias {GRANT_ALIAS!r} is the platform's grants, declared by `grant:`",
         )
+    _check_results(service, file)
     for alias, spec in service.evidence.items():
         if spec.source == GRANT_SOURCE:
             raise RuleLoadError(

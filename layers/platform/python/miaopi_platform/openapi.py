@@ -36,10 +36,11 @@ def document() -> dict[str, Any]:
     from miaopi_platform.catalogue import routes as catalogue
     from miaopi_platform.certificates import routes as certificates
     from miaopi_platform.credit import routes as credit
+    from miaopi_platform.outcomes import routes as notifications
     from miaopi_platform.review import routes as reviews
 
     app = make_resolver()
-    for module in (catalogue, submit, applications, certificates, reviews, credit, audit):
+    for module in (catalogue, submit, applications, certificates, notifications, reviews, credit, audit):
         app.include_router(module.router)
     spec = app.get_openapi_json_schema(
         title=TITLE,

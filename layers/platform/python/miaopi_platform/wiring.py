@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported where first used: a service function's cold start 
     from miaopi_platform.audit.store import AuditStore
     from miaopi_platform.certificates.signing import CertificateSigner
     from miaopi_platform.certificates.store import CertificateStore
+    from miaopi_platform.outcomes.inbox import Inbox
     from miaopi_platform.supervision.store import SupervisionStore
 
 
@@ -42,6 +43,7 @@ class Dependencies:
         stepfunctions: Any | None = None,
         sns: Any | None = None,
         kms: Any | None = None,
+        events: Any | None = None,
     ) -> None:
         self.settings = settings
         self._dynamodb = dynamodb
@@ -50,6 +52,7 @@ class Dependencies:
         self._stepfunctions = stepfunctions
         self._sns = sns
         self._kms = kms
+        self._events = events
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -97,6 +100,16 @@ class Dependencies:
     @cached_property
     def sns(self) -> Any:
         return self._sns or client("sns")
+
+    @cached_property
+    def events(self) -> Any:
+        return self._events or client("events")
+
+    @cached_property
+    def inbox(self) -> Inbox:
+        from miaopi_platform.outcomes.inbox import Inbox
+
+        return Inbox(self.dynamodb, self.settings.notifications_table)
 
     @cached_property
     def credit(self) -> CreditList:

@@ -31,6 +31,9 @@ class Settings(BaseModel):
     certificates_table: str = Field(default="", alias="CERTIFICATES_TABLE")
     certificate_key_id: str = Field(default="", alias="CERTIFICATE_KEY_ID")
     certificate_published_key_ids: str = Field(default="", alias="CERTIFICATE_PUBLISHED_KEY_IDS")
+    #: the outcome events' bus (outcomes.publisher) and the applicant's inbox (outcomes.inbox)
+    event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
+    notifications_table: str = Field(default="", alias="NOTIFICATIONS_TABLE")
     #: only the functions that start review workflows are given it
     review_state_machine_arn: str = Field(default="", alias="REVIEW_STATE_MACHINE_ARN")
     #: bound per function in template.yaml; empty for functions that serve every service

@@ -27,6 +27,9 @@ CREDIT_LIST_SOURCE = "credit-list"
 CREDIT_EVIDENCE_ATTRIBUTES = ("status", "validUntil", "reasonCode", "listedAt")
 #: local synthetic data only: an item carrying this marks its source as not answering
 SIMULATE_ATTRIBUTE = "simulate"
+#: a department's record changed by an outcome event carries what changed it, in the record:
+#: {"eventId", "applicationId", "decisionId"} (docs/results.md)
+EFFECT_MARK = "effectOf"
 
 
 class EvidencePort(Protocol):
@@ -114,6 +117,13 @@ class DynamoEvidence:
                 continue
             result[alias] = _evidence(identity[0], from_item(stored), self._grants)
         return result
+
+
+def caused_by(item: EvidenceItem, application_id: str) -> bool:
+    """Whether this record is as it is because of the application's own outcome (the mark an
+    effect leaves on the record it changes)."""
+    mark = (item.record or {}).get(EFFECT_MARK) if item.status is EvidenceStatus.FOUND else None
+    return isinstance(mark, dict) and mark.get("applicationId") == application_id
 
 
 def _evidence(table: str, document: dict[str, Any], grants_table: str) -> EvidenceItem:

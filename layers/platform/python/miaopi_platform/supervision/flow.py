@@ -41,7 +41,7 @@ from miaopi_platform.catalogue.services import find
 from miaopi_platform.credit.flow import false_data_listing
 from miaopi_platform.credit.items import CreditEntry
 from miaopi_platform.credit.store import LISTED, AlreadyListed, CreditList, Listing
-from miaopi_platform.evidence.port import EvidencePort
+from miaopi_platform.evidence.port import EvidencePort, caused_by
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records import grants
 from miaopi_platform.records.decision import FALSE_DATA, REVIEWER, SYSTEM
@@ -202,8 +202,8 @@ def reverify(
     deps: SupervisionPorts, service: ServiceDefinition, approval: DecisionRecord
 ) -> tuple[Decision, dict[str, EvidenceItem]]:
     """The same rule-set version, the same application and date, fresh evidence — but for
-    the platform's own grants register, where the approval now holds its grant itself: what
-    the approval was decided on stands there."""
+    the platform's own grants register, where the approval now holds its grant itself, and the
+    records the approval's own outcome changed: what the approval was decided on stands there."""
     rule_set = service.rule_set_named(approval["ruleSetVersion"])
     application = approval["application"]
     requests, skipped = evidence_requests(service, application)
@@ -218,7 +218,15 @@ def reverify(
         if r.source == GRANT_SOURCE
     }
     fresh = [r for r in requests if r.source != GRANT_SOURCE]
-    evidence = {**skipped, **deps.evidence.gather(fresh), **own}
+    gathered = deps.evidence.gather(fresh)
+    # A department's record the approval itself changed (its outcome event's effect, e.g. the
+    # Shenzhen hukou a graduate's approval moved in) is judged as it stood for the application.
+    caused = {
+        alias: EvidenceItem(EvidenceStatus(recorded[alias]["status"]), recorded[alias]["record"])
+        for alias, item in gathered.items()
+        if alias in recorded and caused_by(item, approval["applicationId"])
+    }
+    evidence = {**skipped, **gathered, **caused, **own}
     on = dt.date.fromisoformat(approval["applicationDate"])
     return decide(service, rule_set, application, evidence, on), evidence
 

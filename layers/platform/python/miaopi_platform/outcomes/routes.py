@@ -1,0 +1,75 @@
+"""GET /notifications and PATCH /notifications/{notificationId}: the applicant's inbox."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from miaopi_platform.aws.api import errors, request_body, signed_in
+from miaopi_platform.aws.http import json_body, json_response, parse_body
+from miaopi_platform.identity.caller import identity
+from miaopi_platform.outcomes.flow import InboxPorts, mark_read
+from miaopi_platform.outcomes.views import (
+    NotificationPage,
+    NotificationUpdate,
+    NotificationView,
+    view,
+)
+
+router = Router()
+
+
+@router.get(
+    "/notifications",
+    summary="The caller's notifications, newest first",
+    description="What happened to the caller's applications (decisions, a reviewer's "
+    "decision, revocations, certificates), delivered as it happens: no polling needed.",
+    operation_id="listNotifications",
+    responses={
+        200: {
+            "description": "A page",
+            "content": {"application/json": {"model": NotificationPage}},
+        },
+        **errors([400, 401, 422, 503]),
+    },
+    security=signed_in(),
+    tags=["Notifications"],
+)
+def list_notifications(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
+) -> Response[str]:
+    ports: InboxPorts = router.context["deps"]
+    me = identity(router)
+    items, token = ports.inbox.list_own(me.subject, me.subject_id_hash, limit, next_token)
+    return json_response(
+        200, NotificationPage(items=[view(i) for i in items], next_token=token).wire()
+    )
+
+
+@router.patch(
+    "/notifications/<notificationId>",
+    summary="Mark one of the caller's notifications read",
+    operation_id="updateNotification",
+    openapi_extensions=request_body(NotificationUpdate, "The notification is read"),
+    responses={
+        200: {
+            "description": "The notification, read",
+            "content": {"application/json": {"model": NotificationView}},
+        },
+        **errors([400, 401, 413, 415, 422, 503], {404: "No such notification of the caller's"}),
+    },
+    security=signed_in(),
+    tags=["Notifications"],
+)
+def read_notification(
+    notification_id: Annotated[str, Path(alias="notificationId", max_length=64)],
+) -> Response[str]:
+    ports: InboxPorts = router.context["deps"]
+    me = identity(router)
+    parse_body(NotificationUpdate, json_body(router, ports.settings.max_body_bytes), "notification")
+    item = mark_read(ports.inbox, me, notification_id)
+    return json_response(200, view(item).wire())
