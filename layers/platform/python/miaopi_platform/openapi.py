@@ -40,7 +40,16 @@ def document() -> dict[str, Any]:
     from miaopi_platform.review import routes as reviews
 
     app = make_resolver()
-    for module in (catalogue, submit, applications, certificates, notifications, reviews, credit, audit):
+    for module in (
+        catalogue,
+        submit,
+        applications,
+        certificates,
+        notifications,
+        reviews,
+        credit,
+        audit,
+    ):
         app.include_router(module.router)
     spec = app.get_openapi_json_schema(
         title=TITLE,
