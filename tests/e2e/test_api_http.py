@@ -18,6 +18,7 @@ from openapi_spec_validator import validate
 
 from infra.local.seed import Persona
 from tests.e2e.conftest import TIMEOUT_S, Api, Client, Response, new_key
+from tests.e2e.test_certificates_http import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +37,12 @@ def applying(api: Api, service_id: str, outcome: str) -> tuple[Persona, Client]:
     """Someone new in the situation of the service's persona with `outcome`, signed in as
     whom the application is for: no applications yet, no grant taken by another test."""
     return api.fresh_applicant(persona_of(api, service_id, outcome))
+
+
+def signed(applications: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The applications once no certificate of theirs is still ISSUING, else None."""
+    issuing = [a for a in applications if (a.get("certificate") or {}).get("status") == "ISSUING"]
+    return None if issuing else applications
 
 
 def problems_with(persona: Persona, answer: Response) -> list[str]:
@@ -238,7 +245,8 @@ def test_rejected_requests_answer_their_status_and_write_nothing(api: Api) -> No
     # Given an applicant with one application
     persona, applicant = applying(api, ELDERLY, "APPROVED")
     assert applicant.submit(ELDERLY, persona.application).status == 201
-    before = applicant.applications()
+    # (its certificate signed: the issuer's ISSUING -> VALID is not a write of these requests)
+    before = wait_for(lambda: signed(applicant.applications()), seconds=30.0)
     problems = []
     for name, spec in invalid_requests(persona.application):
         # When a request is malformed, invalid, misrouted, too large or unauthenticated
