@@ -92,7 +92,9 @@ def test_fifty_concurrent_applications_for_one_elder_give_exactly_one_approval(a
     outcomes = [a.body["status"] for a in answers]
     assert outcomes.count("APPROVED") == 1, outcomes
     refused = [a for a in answers if a.body["status"] != "APPROVED"]
-    assert all(a.body["status"] == "REJECTED" and reasons(a) == ["EA-ONCE"] for a in refused)
+    # (once the approval's result reached the civil affairs roll, the elder is also a current
+    # recipient: EA-NOT-RECEIVING may fail too)
+    assert all(a.body["status"] == "REJECTED" and "EA-ONCE" in reasons(a) for a in refused)
     assert "GET /applications" in refused[0].body["decision"]["reasons"][0]["remedy"]["en"]
     # And the elder sees all fifty in their own list, one certificate among them
     mine = api.applicant_for(elder).applications()
