@@ -156,6 +156,10 @@ def test_every_function_gets_its_environment_resolved(
             "CHAIN_HEADS_TABLE": deployment.tables["ChainHeadsTable"],
             "SUPERVISION_TABLE": deployment.tables["SupervisionTable"],
         },
+        # the outcome bus by name, as EventBridge's PutEvents takes it
+        "OutcomePublisherFunction": {"EVENT_BUS_NAME": f"{deployment.stack_name}-outcomes"},
+        "InboxFunction": {"NOTIFICATIONS_TABLE": deployment.tables["NotificationsTable"]},
+        "NotificationsFunction": {"NOTIFICATIONS_TABLE": deployment.tables["NotificationsTable"]},
     }
     assert set(deployment.functions) == set(own_env)
     for function_id, spec in deployment.functions.items():
