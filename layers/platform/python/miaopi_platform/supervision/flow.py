@@ -140,20 +140,7 @@ def supervise(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime
             cause = cause_of(
                 service, service.rule_set_named(verification.rule_set_version), verification
             )
-            revoke = _releasing(
-                deps,
-                service,
-                revocation(
-                    approval,
-                    verification,
-                    evidence,
-                    cause,
-                    decision_id_for(
-                        deps.hasher, approval["applicationId"], "revoke", approval["decisionId"]
-                    ),
-                    now,
-                ),
-            )
+            revoke = _revoking(deps, service, approval, verification, evidence, cause, now)
             item["status"] = REVOKED
             if cause == FALSE_DATA:  # the subject is listed in the same transaction
                 listing = _false_data_listing(deps, service, revoke.record, now)
@@ -181,16 +168,31 @@ def supervise(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime
     _spot_check_if_due(deps, approval, stored, now)
 
 
-def _releasing(
-    deps: SupervisionPorts, service: ServiceDefinition, revoke: Revocation
+def _revoking(
+    deps: SupervisionPorts,
+    service: ServiceDefinition,
+    approval: DecisionRecord,
+    verification: Decision,
+    evidence: dict[str, EvidenceItem],
+    cause: str,
+    now: dt.datetime,
 ) -> Revocation:
-    """The revocation with the release of the application's grant, in its transaction: once
-    revoked, the subject may apply again (the credit list decides whether they succeed)."""
+    """The revocation of an approval, with the release of its grant in the same transaction:
+    once revoked, the subject may apply again (the credit list decides whether they succeed)."""
+    app_id = approval["applicationId"]
+    revoke = revocation(
+        approval,
+        verification,
+        evidence,
+        cause,
+        decision_id_for(deps.hasher, app_id, "revoke", approval["decisionId"]),
+        now,
+    )
     record = revoke.record
     grant = grants.settle(
         deps.settings.grants_table,
         grants.held_by(deps.hasher, service, record),
-        record["applicationId"],
+        app_id,
         grants.RELEASED,
         record["decisionId"],
         record["decidedAt"],
@@ -381,20 +383,7 @@ def recheck(deps: SupervisionPorts, approval: DecisionRecord, now: dt.datetime) 
     cause = cause_of(
         service, service.rule_set_named(verification.rule_set_version), verification, later=True
     )
-    revoke = _releasing(
-        deps,
-        service,
-        revocation(
-            approval,
-            verification,
-            evidence,
-            cause,
-            decision_id_for(
-                deps.hasher, approval["applicationId"], "revoke", approval["decisionId"]
-            ),
-            now,
-        ),
-    )
+    revoke = _revoking(deps, service, approval, verification, evidence, cause, now)
     done = deps.supervision.revoke_supervised(
         approval["decisionId"],
         verification_record(verification, now),
