@@ -230,7 +230,8 @@ class Gateway:
             method=method,
             resource=route.path,
             path=unquote(path),
-            headers=headers,
+            # as API Gateway adds it (it says https): how the caller reached the API
+            headers=[*headers, ("X-Forwarded-Proto", "http")],
             query=parse_qsl(url.query, keep_blank_values=True),
             path_parameters=found.path_parameters,
             body=body,

@@ -51,6 +51,8 @@ class Response:
     body: Any
     text: str
     headers: dict[str, str]
+    #: the body as sent (a PDF's bytes)
+    content: bytes = b""
 
 
 @dataclass
@@ -75,7 +77,7 @@ class Client:
             body = answer.json()
         except ValueError:
             body = None
-        return Response(answer.status_code, body, answer.text, dict(answer.headers))
+        return Response(answer.status_code, body, answer.text, dict(answer.headers), answer.content)
 
     def get(self, path: str, **kwargs: Any) -> Response:
         return self.request("GET", path, **kwargs)

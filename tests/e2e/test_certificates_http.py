@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import pypdfium2 as pdfium
+import zxingcpp
 from miaopi_platform.certificates import document as doc
 
 from infra.local.seed import Persona
@@ -85,6 +87,47 @@ def test_a_certificate_verifies_for_anyone_without_signing_in(api: Api) -> None:
     assert persona.application["idNumber"] not in str(by_document)
 
 
+PDF = {"Accept": "application/pdf"}
+
+
+def test_the_holder_prints_the_certificate_its_qr_verifies_and_the_inbox_says_it_is_ready(
+    api: Api,
+) -> None:
+    # Given an elder's certificate, VALID
+    persona, client, approved, document = issued(api)
+    number = approved["certificate"]["number"]
+    path = f"/applications/{approved['applicationId']}/certificate"
+    # When the elder asks for it as a PDF
+    printed = client.get(path, headers=PDF)
+    # Then it is a one-page PDF whose text is the certificate's, with the verification URL
+    assert printed.status == 200, printed.text
+    assert printed.headers["Content-Type"] == "application/pdf"
+    assert printed.content.startswith(b"%PDF-")
+    pages = pdfium.PdfDocument(printed.content)
+    text = pages[0].get_textpage().get_text_bounded().replace("\r\n", "").replace("\n", "")
+    assert number in text and document["payload"]["authority"]["zh"] in text
+    assert f"{api.base_url}/certificates/{number}" in text
+    assert persona.application["idNumber"] not in text and persona.application["name"] not in text
+    # When a bank scans the QR code on the printed page and verifies what it reads
+    image = pages[0].render(scale=150 / 72).to_pil()
+    [code] = zxingcpp.read_barcodes(image)
+    answer = verify(api, {"qr": code.text})
+    # Then it is the certificate, VALID
+    assert answer["valid"] is True and answer["certificate"]["number"] == number
+
+    # And the elder's inbox said the certificate is ready, without asking
+    def ready_note() -> list[dict[str, Any]] | None:
+        notes = client.get("/notifications").body["items"]
+        return [n for n in notes if n["kind"] == "CERTIFICATE_ISSUED"] or None
+
+    ready = wait_for(ready_note)
+    assert [n["certificateNumber"] for n in ready] == [number]
+    assert ready[0]["applicationId"] == approved["applicationId"]
+    # And JSON stays the default, and someone else gets no PDF of it
+    assert client.get(path).body == document
+    assert api.new_applicant().get(path, headers=PDF).status == 404
+
+
 def test_a_changed_byte_or_another_key_fails_verification(api: Api) -> None:
     # Given a downloaded certificate
     _persona, _client, _approved, document = issued(api)
@@ -146,6 +189,11 @@ def test_a_revoked_certificate_verifies_as_revoked_within_seconds(api: Api) -> N
     assert answer["valid"] is False and answer["signature"] == "VALID"
     status = api.client(None).get(f"/certificates/{document['payload']['number']}")
     assert status.body["status"] == "REVOKED"
+    # And its holder can no longer print it (the signed document stays, as JSON)
+    path = f"/applications/{approved['applicationId']}/certificate"
+    refused = client.get(path, headers={"Accept": "application/pdf"})
+    assert refused.status == 410 and refused.body["error"]["code"] == "GONE"
+    assert client.get(path).status == 200
 
 
 def test_the_public_keys_are_published_and_bad_input_is_a_clear_error(api: Api) -> None:

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import boto3
+import pypdfium2 as pdfium
 import pytest
 from miaopi.workdays import CHINA
 from miaopi_platform.aws.dynamo import from_item
@@ -277,3 +278,31 @@ def test_a_reviewers_approval_issues_a_certificate(certs: Certificates, review: 
     )
     [item] = certs.register()
     assert item["decisionId"] == approval["decisionId"]["S"]
+
+
+def test_the_holder_prints_the_certificate_with_a_link_to_where_it_is_checked(
+    certs: Certificates,
+) -> None:
+    # Given an elder's issued certificate
+    persona, approved, _approval = certs.approved()
+    number = approved["certificate"]["number"]
+    # When the elder asks for it as a PDF, through the API's address
+    printed = certs.invoke(
+        PUBLIC,
+        "GET",
+        "/applications/{applicationId}/certificate",
+        f"/applications/{approved['applicationId']}/certificate",
+        path_parameters={"applicationId": approved["applicationId"]},
+        headers={"Accept": "application/pdf", "Host": "api.example.cn"},
+        caller=certs.stack.applicant(ELDERLY, persona.application),
+    )
+    # Then it is a PDF, base64 for API Gateway to send as bytes, never cached by others
+    assert printed["statusCode"] == 200, printed.get("body")
+    assert printed["headers"]["content-type"] == "application/pdf"
+    assert printed["isBase64Encoded"] is True
+    assert printed["headers"]["cache-control"] == "private, no-store"
+    content = base64.b64decode(printed["body"])
+    assert content.startswith(b"%PDF-")
+    # And it links to the public status under the address the request came to (https, stage)
+    text = pdfium.PdfDocument(content)[0].get_textpage().get_text_bounded()
+    assert f"https://api.example.cn/v1/certificates/{number}" in text.replace("\r\n", "")

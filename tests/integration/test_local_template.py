@@ -132,7 +132,7 @@ def test_every_function_gets_its_environment_resolved(
         "CatalogueFunction": {},
         "ApplicationsFunction": {},
         "ReviewStarterFunction": machine,
-        "ReviewTaskFunction": tasks,
+        "ReviewTaskFunction": {**tasks, "EVENT_BUS_NAME": f"{deployment.stack_name}-outcomes"},
         "ReviewsFunction": tasks,
         "SupervisionFunction": {
             "SUPERVISION_TABLE": deployment.tables["SupervisionTable"],

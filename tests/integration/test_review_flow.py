@@ -96,6 +96,18 @@ class Review:
         assert len(got) == expected, got
         return got
 
+    def inbox_events(self, application_id: str) -> list[dict[str, Any]]:
+        """The outcome events about one application the bus delivered to the inbox's queue."""
+        url = self.queues["InboxQueue"]
+        found: list[dict[str, Any]] = []
+        while got := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            for message in got:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                event = json.loads(message["Body"])
+                if event["detail"]["applicationId"] == application_id:
+                    found.append(event)
+        return found
+
     def api(self, method: str, path: str, caller: dict[str, Any] = REVIEWER, **kw: Any) -> Any:
         parts = path.strip("/").split("/")
         resource = "/reviews"
@@ -357,6 +369,10 @@ def test_past_the_deadline_the_task_is_escalated_and_never_decided(review: Revie
     assert overdue[0]["body"]["taskId"] == task_id
     task = review.api("GET", f"/reviews/{task_id}")["json"]
     assert task["escalated"] is True and task["status"] == "OPEN"
+    # ... the applicant's inbox is sent a "review overdue" event, ids only ...
+    [event] = review.inbox_events(app_id)
+    assert event["detail-type"] == "Review overdue"
+    assert event["detail"]["outcome"] == "PENDING_REVIEW" and event["detail"]["departments"] == []
     # ... the application is still pending (a timeout never approves or rejects) ...
     time.sleep(1.0)
     assert review.application(app_id)["status"] == "PENDING_REVIEW"

@@ -63,6 +63,7 @@ ERRORS: dict[int, str] = {
     "the real-name level",
     404: "Not found",
     409: "Conflicts with the resource's current state",
+    410: "No longer available",
     413: "The body exceeds the size limit",
     415: "The body is not declared as application/json (charset utf-8 at most)",
     422: "Invalid fields: one entry per field in error.details",

@@ -50,6 +50,10 @@ class Conflict(PlatformError):
     status, code = 409, "CONFLICT"
 
 
+class Gone(PlatformError):
+    status, code = 410, "GONE"
+
+
 class UnprocessableEntity(PlatformError):
     status, code = 422, "VALIDATION_FAILED"
 

@@ -6,6 +6,7 @@ or hung dependency is a 503 with Retry-After before the function's timeout, not 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping
@@ -56,6 +57,22 @@ def json_response(
         body=json.dumps(body, ensure_ascii=False, default=str),
         headers=headers,
     )
+
+
+def binary_response(
+    status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
+) -> Response[str]:
+    """Bytes (a PDF) as a proxy integration returns them: base64 text with `isBase64Encoded`,
+    sent as bytes by API Gateway when the request's Accept names one of the API's
+    BinaryMediaTypes. Encoded here, not by the resolver, so response validation sees text."""
+    response = Response(
+        status_code=status,
+        content_type=content_type,
+        body=base64.b64encode(body).decode("ascii"),
+        headers=headers,
+    )
+    response.base64_encoded = True
+    return response
 
 
 class _Resolver(APIGatewayRestResolver):
@@ -207,3 +224,39 @@ def parse_body[ModelT: BaseModel](model: type[ModelT], body: Any, what: str) -> 
             {"field": e.field, "code": e.code, "message": e.message} for e in errors
         ]
         raise UnprocessableEntity(f"the {what} has invalid fields", details) from None
+
+
+def preferred(app: BaseRouter, offered: tuple[str, ...]) -> str:
+    """Which of the `offered` media types the request's Accept header prefers (RFC 9110
+    12.5.1: the highest q, then the order offered); the first when it names none of them or
+    there is no header. A type with q=0 is refused by the client and never chosen."""
+    header = app.current_event.headers.get("accept") or ""
+    weights: dict[str, float] = {}
+    for part in header.split(","):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media:
+            weights[media.lower()] = max(quality, weights.get(media.lower(), 0.0))
+    ranked = [(weights.get(media, 0.0), -n, media) for n, media in enumerate(offered)]
+    best = max(ranked)
+    return best[2] if best[0] > 0 else offered[0]
+
+
+def public_base_url(app: BaseRouter) -> str:
+    """The API's address as the caller reached it (scheme, host, and the stage or base path a
+    custom domain maps), for links a person follows later, such as a printed certificate's
+    verification URL. API Gateway says the scheme in X-Forwarded-Proto and the whole path,
+    stage included, in `requestContext.path`."""
+    event = cast(APIGatewayProxyEvent, app.current_event)
+    scheme = (event.headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
+    host = event.headers.get("host") or event.request_context.domain_name
+    full = event.request_context.path or event.path
+    prefix = full[: -len(event.path)] if event.path and full.endswith(event.path) else ""
+    return f"{scheme}://{host}{prefix}"

@@ -16,8 +16,9 @@ from typing import Any, Protocol, cast
 
 from miaopi.model import Outcome, ServiceDefinition
 
+from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import from_item
-from miaopi_platform.aws.errors import NotFound
+from miaopi_platform.aws.errors import Gone, NotFound, UnprocessableEntity
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
@@ -89,7 +90,8 @@ def issue(ports: CertificatePorts, approval: DecisionRecord) -> str | None:
             approval["decidedAt"],
         )
         metrics.add_metric(name="CertificatesIssued", unit="Count", value=1)
-    ports.certificates.mark_application_valid(approval["applicationId"], expected)
+    signed_at = iso(dt.datetime.now(dt.UTC))
+    ports.certificates.mark_application_valid(approval["applicationId"], expected, signed_at)
     return expected
 
 
@@ -195,3 +197,27 @@ def holders_document(ports: CertificatePorts, application: ApplicationItem) -> d
     if found is None:
         raise NotFound("the certificate is being issued, try again in a few seconds")
     return found
+
+
+def printable(ports: CertificatePorts, document: doc.Document, base_url: str) -> bytes:
+    """The holder's certificate as a PDF to print, with its QR code and the URL where anyone
+    checks it. A revoked certificate is not printed (410: it would be shown as if valid). The
+    PDF renderer is imported here, for the few requests that ask for it: it and its font stay
+    out of the function's cold start."""
+    number = document["payload"]["number"]
+    item = ports.certificates.get(number)
+    if item is not None and item["status"] == "REVOKED":
+        raise Gone("the certificate was revoked: it is not printed")
+    from miaopi_platform.certificates import pdf
+
+    try:
+        return pdf.render(
+            document["payload"], doc.qr_text(document), f"{base_url}/certificates/{number}"
+        )
+    except pdf.Unprintable as exc:
+        # a character the shipped font lacks: say where, never what (a name is personal data)
+        raise UnprocessableEntity(
+            "the certificate cannot be printed: a field has characters the certificate font "
+            "lacks; the signed document (JSON) is complete",
+            [{"field": f"certificate.{exc.field}", "code": "unprintable"}],
+        ) from None

@@ -13,11 +13,20 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from miaopi_platform.applications.flow import own_application
 from miaopi_platform.aws.api import errors, request_body, signed_in
 from miaopi_platform.aws.errors import UnprocessableEntity
-from miaopi_platform.aws.http import json_body, json_response, parse_body
+from miaopi_platform.aws.http import (
+    JSON,
+    binary_response,
+    json_body,
+    json_response,
+    parse_body,
+    preferred,
+    public_base_url,
+)
 from miaopi_platform.certificates import document as doc
 from miaopi_platform.certificates.flow import (
     CertificatePorts,
     holders_document,
+    printable,
     registered,
     verify,
 )
@@ -136,19 +145,32 @@ def verify_certificate() -> Response[str]:
     return json_response(200, shown.wire(), {"Cache-Control": "no-store"})
 
 
+PDF = "application/pdf"
+
+
 @router.get(
     "/applications/<applicationId>/certificate",
-    summary="The signed certificate of one of the caller's applications",
+    summary="The signed certificate of one of the caller's applications, or its printable PDF",
+    description="JSON by default: the signed document (payload and signature). With "
+    "`Accept: application/pdf`: one A4 page to print or show, the QR code encoding the whole "
+    "signed certificate (POST /certificates/verify takes its text) and the verification URL. "
+    "A revoked certificate is not printed (410); its document stays available as JSON.",
     operation_id="getApplicationCertificate",
     tags=["Certificates"],
     responses={
         200: {
-            "description": "The signed document",
-            "content": {"application/json": {"model": SignedDocument}},
+            "description": "The signed document, or its printable PDF",
+            "content": {
+                "application/json": {"model": SignedDocument},
+                PDF: {"schema": {"type": "string", "format": "binary"}},
+            },
         },
         **errors(
             [401, 422, 503],
-            {404: "No such application of the caller's, or no certificate (yet)"},
+            {
+                404: "No such application of the caller's, or no certificate (yet)",
+                410: "The certificate was revoked: it is not printed",
+            },
         ),
     },
     security=signed_in(),
@@ -159,4 +181,10 @@ def get_application_certificate(
     ports: CertificatePorts = router.context["deps"]
     application = own_application(ports.store, identity(router), application_id)
     document = holders_document(ports, application)
-    return json_response(200, dict(document), {"Cache-Control": "private, no-store"})
+    private = {"Cache-Control": "private, no-store"}
+    if preferred(router, (JSON, PDF)) != PDF:
+        return json_response(200, dict(document), private)
+    body = printable(ports, document, public_base_url(router))
+    number = document["payload"]["number"]
+    disposition = {"Content-Disposition": f'inline; filename="{number}.pdf"'}
+    return binary_response(200, PDF, body, {**private, **disposition})

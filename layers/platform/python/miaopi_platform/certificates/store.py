@@ -101,15 +101,16 @@ class CertificateStore:
                 },
             )
 
-    def mark_application_valid(self, application_id: str, number: str) -> bool:
-        """The application's copy of the certificate leaves ISSUING (and only that: a
-        revocation already recorded there stays). False when there was nothing to change."""
+    def mark_application_valid(self, application_id: str, number: str, at: str) -> bool:
+        """The application's copy of the certificate leaves ISSUING, signed `at` (and only
+        that: a revocation already recorded there stays). False when there was nothing to
+        change."""
         try:
             with dynamodb_errors(_WHAT):
                 self._client.update_item(
                     TableName=self._applications,
                     Key={"applicationId": {"S": application_id}},
-                    UpdateExpression="SET certificate.#status = :valid",
+                    UpdateExpression="SET certificate.#status = :valid, certificate.signedAt = :at",
                     ConditionExpression=(
                         "certificate.#number = :n AND certificate.#status = :issuing"
                     ),
@@ -118,6 +119,7 @@ class CertificateStore:
                         ":valid": {"S": "VALID"},
                         ":issuing": {"S": "ISSUING"},
                         ":n": {"S": number},
+                        ":at": {"S": at},
                     },
                 )
         except ConditionFailed:

@@ -86,6 +86,68 @@ def decided(
     return detail
 
 
+def certificate_issued(
+    service: ServiceDefinition, new: dict[str, Any], old: dict[str, Any] | None
+) -> OutcomeDetail | None:
+    """The event of an application's certificate becoming VALID (signed and stored): its
+    holder may download and show it now. None for any other change."""
+    certificate = new.get("certificate") or {}
+    before = (old or {}).get("certificate") or {}
+    if certificate.get("status") != "VALID" or (
+        before.get("status") == "VALID" and before.get("number") == certificate.get("number")
+    ):
+        return None
+    decision = new.get("decision") or {}
+    return {
+        "version": VERSION,
+        "eventId": event_id("CERTIFICATE_ISSUED", str(certificate["number"])),
+        "kind": "CERTIFICATE_ISSUED",
+        "applicationId": str(new["applicationId"]),
+        "serviceId": service.id,
+        "decisionId": str(decision.get("decisionId", "")),
+        "outcome": "APPROVED",
+        "decidedBy": str(decision.get("decidedBy", "SYSTEM")),
+        "occurredAt": str(certificate.get("signedAt") or certificate.get("issuedAt", "")),
+        "certificateNumber": str(certificate["number"]),
+        "subjectHash": str(new.get("subjectHash", "")),
+        # the departments act on the approval's own event; this one is for the holder
+        "departments": [],
+    }
+
+
+def review_overdue(
+    service: ServiceDefinition, application: dict[str, Any], task_id: str, at: str
+) -> OutcomeDetail | None:
+    """The event of a referral whose review passed its due date (the workflow escalated it):
+    its applicant hears the review is late and a supervisor was told. None once the
+    application is no longer waiting (decided meanwhile)."""
+    decision = application.get("decision") or {}
+    if application.get("status") != "PENDING_REVIEW":
+        return None
+    return {
+        "version": VERSION,
+        "eventId": event_id("REVIEW_OVERDUE", task_id),
+        "kind": "REVIEW_OVERDUE",
+        "applicationId": str(application["applicationId"]),
+        "serviceId": service.id,
+        "decisionId": str(decision.get("decisionId", "")),
+        "outcome": "PENDING_REVIEW",
+        "decidedBy": "SYSTEM",
+        "occurredAt": at,
+        "certificateNumber": None,
+        "subjectHash": str(application.get("subjectHash", "")),
+        "departments": [],
+    }
+
+
+def of_change(
+    service: ServiceDefinition, new: dict[str, Any], old: dict[str, Any] | None
+) -> list[OutcomeDetail]:
+    """Every event one change of an application item stands for, in the order they happened."""
+    found = (decided(service, new, old), certificate_issued(service, new, old))
+    return [detail for detail in found if detail is not None]
+
+
 def entry(detail: OutcomeDetail, bus_name: str) -> dict[str, Any]:
     """The PutEvents entry of one event."""
     return {

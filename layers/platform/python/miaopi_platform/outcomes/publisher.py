@@ -4,14 +4,18 @@ with the same `eventId`: receivers apply an event once (docs/results.md)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from typing import Any, Protocol
 
+from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dependencies import dependency_errors
 from miaopi_platform.aws.dynamo import from_item
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import find
-from miaopi_platform.outcomes.events import OutcomeDetail, decided, entry
+from miaopi_platform.outcomes.events import OutcomeDetail, entry, of_change, review_overdue
+from miaopi_platform.records.store import ApplicationStore
 
 
 class PublisherPorts(Protocol):
@@ -19,6 +23,11 @@ class PublisherPorts(Protocol):
     def settings(self) -> Settings: ...
     @property
     def events(self) -> Any: ...
+
+
+class OverduePorts(PublisherPorts, Protocol):
+    @property
+    def store(self) -> ApplicationStore: ...
 
 
 class NotPublished(Exception):
@@ -32,9 +41,27 @@ def on_application_change(deps: PublisherPorts, stream_record: dict[str, Any]) -
         return
     new = from_item(image)
     old = from_item(change["OldImage"]) if change.get("OldImage") else None
-    detail = decided(find(str(new["serviceId"])), new, old)
-    if detail is not None:
+    for detail in of_change(find(str(new["serviceId"])), new, old):
         publish(deps, detail)
+
+
+def on_review_task(deps: OverduePorts, body: str, now: dt.datetime | None = None) -> bool:
+    """A review workflow's task message (the review queue's): when the workflow escalated a
+    referral past its due date, its applicant's event. True when one was published; a
+    redelivered or restarted escalation publishes the same event id (stored once)."""
+    message: dict[str, Any] = json.loads(body)
+    task = message.get("task") or {}
+    if not message.get("escalated") or task.get("kind") != "REFERRAL":
+        return False
+    application = deps.store.get(str(task["applicationId"]))
+    if application is None:
+        return False
+    at = iso(now or dt.datetime.now(dt.UTC))
+    detail = review_overdue(find(str(task["serviceId"])), dict(application), task["taskId"], at)
+    if detail is None:
+        return False
+    publish(deps, detail)
+    return True
 
 
 def publish(deps: PublisherPorts, detail: OutcomeDetail) -> None:

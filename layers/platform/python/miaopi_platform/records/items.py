@@ -82,6 +82,8 @@ class Certificate(TypedDict):
     issuedAt: str
     #: ISSUING until signed (absent on items recorded before certificates were signed: VALID)
     status: NotRequired[Literal["ISSUING", "VALID", "REVOKED"]]
+    #: when the signed document was stored (ISSUING -> VALID)
+    signedAt: NotRequired[str]
     revokedAt: NotRequired[str]
     revokedBy: NotRequired[str]
 
