@@ -177,6 +177,7 @@ def deploy(
 ) -> Deployment:
     """Create (or reuse) every locally supported resource, in dependency order."""
     tpl = template if isinstance(template, LocalTemplate) else LocalTemplate.load(template)
+    parameters = {**push_parameters(tpl, clients, stack_name), **(parameters or {})}
     resolver = tpl.resolver(stack_name, clients.region, parameters)
     created: dict[str, PhysicalResource] = {}
     skipped: dict[str, str] = {}
@@ -211,6 +212,27 @@ def deploy(
         skipped=skipped,
         endpoint_url=clients.endpoint_url,
     )
+
+
+#: the platform the local stack pushes through (Firebase Cloud Messaging, SNS's GCM)
+LOCAL_PUSH_PLATFORM = "GCM"
+
+
+def push_parameters(tpl: LocalTemplate, clients: AwsClients, stack_name: str) -> dict[str, str]:
+    """Mobile push, locally: an SNS platform application in moto (it accepts any credential and
+    keeps what is published to its endpoints) and the template parameter that names it, found
+    by the variable it sets, so the name is written once (template.yaml). None for a template
+    that pushes nothing."""
+    try:
+        name = tpl.parameter_of_variable("PUSH_PLATFORM_APPLICATIONS")
+    except KeyError:
+        return {}
+    answer = clients.sns.create_platform_application(
+        Name=f"{stack_name}-push",
+        Platform=LOCAL_PUSH_PLATFORM,
+        Attributes={"PlatformCredential": "local-stand-in"},
+    )
+    return {name: f"{LOCAL_PUSH_PLATFORM}={answer['PlatformApplicationArn']}"}
 
 
 def deploy_in_process(

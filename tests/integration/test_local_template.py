@@ -122,6 +122,13 @@ def test_every_function_gets_its_environment_resolved(
         "CERTIFICATE_KEY_ID": deployment.resources["CertificateSigningKey"].ref,
     }
     machine = {"REVIEW_STATE_MACHINE_ARN": deployment.state_machines["ReviewStateMachine"]}
+    # the local stack pushes through a GCM platform application it makes in moto
+    push_app = f"arn:aws:sns:us-east-1:123456789012:app/GCM/{deployment.stack_name}-push"
+    inbox = {
+        "NOTIFICATIONS_TABLE": deployment.tables["NotificationsTable"],
+        "DEVICES_TABLE": deployment.tables["DevicesTable"],
+        "PUSH_PLATFORM_APPLICATIONS": f"GCM={push_app}",
+    }
     own_env = {
         **{fid: {SERVICE_ID_VARIABLE: service_id} for fid, service_id in SERVICES.items()},
         "AuthorizerFunction": {
@@ -158,8 +165,8 @@ def test_every_function_gets_its_environment_resolved(
         },
         # the outcome bus by name, as EventBridge's PutEvents takes it
         "OutcomePublisherFunction": {"EVENT_BUS_NAME": f"{deployment.stack_name}-outcomes"},
-        "InboxFunction": {"NOTIFICATIONS_TABLE": deployment.tables["NotificationsTable"]},
-        "NotificationsFunction": {"NOTIFICATIONS_TABLE": deployment.tables["NotificationsTable"]},
+        "InboxFunction": inbox,
+        "NotificationsFunction": inbox,
     }
     assert set(deployment.functions) == set(own_env)
     for function_id, spec in deployment.functions.items():

@@ -211,3 +211,98 @@ def test_the_inbox_lists_own_notifications_newest_first_in_pages(
         caller=other,
     )
     assert refused["statusCode"] == 404
+
+
+def pushed(endpoint_arn: str) -> list[dict[str, Any]]:
+    """What moto's SNS kept as published to one platform endpoint (a phone)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    endpoint = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].platform_endpoints[endpoint_arn]
+    return [json.loads(m) for m in endpoint.messages.values()]
+
+
+def devices(invoke: Invoke, caller: Any, method: str = "GET", **kw: Any) -> dict[str, Any]:
+    return invoke("NotificationsFunction", method, "/devices", "/devices", caller=caller, **kw)
+
+
+def test_a_registered_phone_is_pushed_each_new_notification_once(
+    sup: Supervision, stack: Stack, invoke: Invoke
+) -> None:
+    stack.clear("DEVICES_TABLE")
+    # Given an elder who registered a phone, twice (the app registers on every start)
+    elder = stack.fresh(stack.persona("elderly-allowance", "APPROVED", []))
+    me = stack.applicant("elderly-allowance", elder.application)
+    phone = {"platform": "GCM", "token": "fcm-token-elder-0001"}
+    first = devices(invoke, me, "POST", body=phone)
+    again = devices(invoke, me, "POST", body=phone)
+    assert first["statusCode"] == 201 and again["statusCode"] == 200, first["json"]
+    assert again["json"]["deviceId"] == first["json"]["deviceId"]
+    listed = devices(invoke, me)["json"]
+    assert [d["deviceId"] for d in listed["items"]] == [first["json"]["deviceId"]]
+    assert listed["offered"] == ["GCM"] and "token" not in json.dumps(listed)
+    [device] = [from_item(i) for i in stack.items("DEVICES_TABLE")]
+    # When the elder's approval is published and its event delivered to the inbox twice
+    answer = sup.apply(elder)
+    publish(stack, answer["applicationId"])
+    bodies = [b for b in received(stack, "InboxQueue") if answer["applicationId"] in b]
+    inbox = stack.module("InboxFunction")
+    records = [{"messageId": "1", "body": bodies[0], "receiptHandle": "h"}]
+    event = {"Records": [{**r, "eventSource": "aws:sqs", "attributes": {}} for r in records]}
+    for _ in range(2):
+        assert inbox.lambda_handler(event, _Context("inbox")) == {"batchItemFailures": []}
+    # Then the phone got one push saying so, in both languages, with no personal data
+    [message] = pushed(device["endpointArn"])
+    android = json.loads(message["GCM"])["fcmV1Message"]["message"]
+    assert "高龄" in android["notification"]["title"]
+    assert android["data"]["applicationId"] == answer["applicationId"]
+    text = json.dumps(message, ensure_ascii=False)
+    assert elder.application["idNumber"] not in text and elder.name not in text
+    # When the elder removes the phone
+    removed = invoke(
+        "NotificationsFunction",
+        "DELETE",
+        "/devices/{deviceId}",
+        f"/devices/{device['deviceId']}",
+        path_parameters={"deviceId": device["deviceId"]},
+        caller=me,
+    )
+    # Then it is gone, and someone else removing it gets a 404
+    assert removed["statusCode"] == 204
+    assert devices(invoke, me)["json"]["items"] == []
+    other = stack.applicant("elderly-allowance", elder.application, sub="someone-else")
+    gone = invoke(
+        "NotificationsFunction",
+        "DELETE",
+        "/devices/{deviceId}",
+        f"/devices/{device['deviceId']}",
+        path_parameters={"deviceId": device["deviceId"]},
+        caller=other,
+    )
+    assert gone["statusCode"] == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"platform": "APNS", "token": "apns-token"}, "platform"),
+        ({"platform": "PAGER", "token": "x"}, "platform"),
+        ({"platform": "GCM", "token": ""}, "token"),
+        ({"platform": "GCM", "token": "has spaces"}, "token"),
+        ({"platform": "GCM"}, "token"),
+    ],
+)
+def test_a_device_this_deployment_cannot_push_to_is_a_clear_error_and_stores_nothing(
+    stack: Stack, invoke: Invoke, body: dict[str, Any], field: str
+) -> None:
+    stack.clear("DEVICES_TABLE")
+    # Given a deployment that pushes through GCM only
+    me = stack.applicant(
+        "elderly-allowance", stack.persona("elderly-allowance", "APPROVED").application
+    )
+    # When a device of another platform, or a malformed one, is registered
+    answer = devices(invoke, me, "POST", body=body)
+    # Then it is a 422 naming the field, and nothing is stored
+    assert answer["statusCode"] == 422, answer["json"]
+    assert field in [d["field"] for d in answer["json"]["error"]["details"]]
+    assert stack.items("DEVICES_TABLE") == []

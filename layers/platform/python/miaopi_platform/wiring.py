@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported where first used: a service function's cold start 
     from miaopi_platform.audit.store import AuditStore
     from miaopi_platform.certificates.signing import CertificateSigner
     from miaopi_platform.certificates.store import CertificateStore
+    from miaopi_platform.outcomes.devices import Devices, Push
     from miaopi_platform.outcomes.inbox import Inbox
     from miaopi_platform.supervision.store import SupervisionStore
 
@@ -110,6 +111,18 @@ class Dependencies:
         from miaopi_platform.outcomes.inbox import Inbox
 
         return Inbox(self.dynamodb, self.settings.notifications_table)
+
+    @cached_property
+    def devices(self) -> Devices:
+        from miaopi_platform.outcomes.devices import Devices
+
+        return Devices(self.dynamodb, self.settings.devices_table)
+
+    @cached_property
+    def push(self) -> Push:
+        from miaopi_platform.outcomes.devices import Push, offered
+
+        return Push(self.sns, offered(self.settings.push_platform_applications))
 
     @cached_property
     def credit(self) -> CreditList:

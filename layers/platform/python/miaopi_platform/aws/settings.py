@@ -34,6 +34,10 @@ class Settings(BaseModel):
     #: the outcome events' bus (outcomes.publisher) and the applicant's inbox (outcomes.inbox)
     event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
     notifications_table: str = Field(default="", alias="NOTIFICATIONS_TABLE")
+    #: mobile push (outcomes.devices): the registered devices, and `platform=ARN` pairs of the
+    #: SNS platform applications (empty where the partition has no mobile push)
+    devices_table: str = Field(default="", alias="DEVICES_TABLE")
+    push_platform_applications: str = Field(default="", alias="PUSH_PLATFORM_APPLICATIONS")
     #: only the functions that start review workflows are given it
     review_state_machine_arn: str = Field(default="", alias="REVIEW_STATE_MACHINE_ARN")
     #: bound per function in template.yaml; empty for functions that serve every service

@@ -8,13 +8,17 @@ import datetime as dt
 import json
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from miaopi_platform.aws.clock import iso
-from miaopi_platform.aws.errors import NotFound
+from miaopi_platform.aws.errors import DependencyUnavailable, NotFound, UnprocessableEntity
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.identity.context import Identity
+from miaopi_platform.outcomes.devices import DeviceItem, Devices, EndpointGone, Push, device_id
 from miaopi_platform.outcomes.events import DETAIL_TYPES, SOURCE, VERSION
 from miaopi_platform.outcomes.inbox import Inbox, NotificationItem
+from miaopi_platform.outcomes.views import view
 from miaopi_platform.records.store import ApplicationStore
 
 
@@ -25,6 +29,10 @@ class InboxPorts(Protocol):
     def inbox(self) -> Inbox: ...
     @property
     def store(self) -> ApplicationStore: ...
+    @property
+    def devices(self) -> Devices: ...
+    @property
+    def push(self) -> Push: ...
 
 
 def notification_id(event_id: str) -> str:
@@ -65,6 +73,87 @@ def on_event(deps: InboxPorts, body: str) -> None:
     if deps.inbox.add(item):
         metrics.add_metric(name="NotificationsStored", unit="Count", value=1)
         logger.info("notification stored", extra={"notificationId": nid, "kind": item["kind"]})
+        push(deps, item)
+
+
+def push(deps: InboxPorts, item: NotificationItem) -> int:
+    """A newly stored notification, pushed to its owners' registered devices (once: a
+    redelivered event stores nothing and pushes nothing). A failed push is counted and
+    logged, never retried: the inbox holds the notification. The number of devices reached."""
+    if not deps.push.applications:
+        return 0
+    owners = deps.devices.of_owner(item["applicantId"])
+    if item.get("holderHash"):
+        owners += deps.devices.of_person(item["holderHash"])
+    endpoints = {device["endpointArn"]: device for device in owners}
+    if not endpoints:
+        return 0
+    shown = view(item)
+    data = {
+        "notificationId": item["notificationId"],
+        "applicationId": item["applicationId"],
+        "kind": item["kind"],
+    }
+    reached = 0
+    for arn, device in endpoints.items():
+        try:
+            deps.push.send(arn, shown.message.zh, shown.message.en, data)
+            reached += 1
+        except EndpointGone:
+            deps.devices.remove(device["ownerId"], device["deviceId"])
+            logger.info(
+                "push endpoint disabled: device removed", extra={"deviceId": device["deviceId"]}
+            )
+            metrics.add_metric(name="PushEndpointsRemoved", unit="Count", value=1)
+        except (ClientError, DependencyUnavailable) as exc:
+            logger.warning(
+                "push failed", extra={"deviceId": device["deviceId"], "error": type(exc).__name__}
+            )
+            metrics.add_metric(name="PushFailed", unit="Count", value=1)
+    if reached:
+        metrics.add_metric(name="PushSent", unit="Count", value=reached)
+    return reached
+
+
+def register_device(
+    deps: InboxPorts, me: Identity, platform: str, token: str, now: dt.datetime | None = None
+) -> tuple[DeviceItem, bool]:
+    """The caller's device, registered for push; (it, whether new). Registering the same
+    token again is the same device. A platform not offered here is a 422 naming the ones that
+    are (none where the partition has no mobile push: the inbox is the fallback)."""
+    if platform not in deps.push.applications:
+        here = ", ".join(sorted(deps.push.applications)) or "none"
+        raise UnprocessableEntity(
+            f"mobile push is not offered for this platform here (offered: {here}); "
+            "GET /notifications is the inbox",
+            [{"field": "platform", "code": "not_offered"}],
+        )
+    device = device_id(platform, token)
+    known = deps.devices.get(me.subject, device)
+    if known is not None:
+        return known, False
+    item: DeviceItem = {
+        "ownerId": me.subject,
+        "deviceId": device,
+        "personHash": me.subject_id_hash,
+        "platform": platform,
+        "endpointArn": deps.push.endpoint(platform, token, device),
+        "registeredAt": iso(now or dt.datetime.now(dt.UTC)),
+    }
+    if not deps.devices.add(item):  # registered by a concurrent request meanwhile
+        found = deps.devices.get(me.subject, device)
+        return (found or item), False
+    metrics.add_metric(name="PushDevicesRegistered", unit="Count", value=1)
+    return item, True
+
+
+def remove_device(deps: InboxPorts, me: Identity, device: str) -> None:
+    """The caller's device, no longer pushed to; anyone else's is a 404."""
+    item = deps.devices.get(me.subject, device)
+    if item is None:
+        raise NotFound("no such device of the caller's")
+    deps.push.forget(item["endpointArn"])
+    deps.devices.remove(me.subject, device)
 
 
 def is_own(item: NotificationItem, me: Identity) -> bool:

@@ -1,4 +1,5 @@
-"""GET /notifications and PATCH /notifications/{notificationId}: the applicant's inbox."""
+"""GET /notifications and PATCH /notifications/{notificationId}: the applicant's inbox; GET and
+POST /devices, DELETE /devices/{deviceId}: the phones it is also pushed to."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from miaopi_platform.aws.api import errors, request_body, signed_in
 from miaopi_platform.aws.http import json_body, json_response, parse_body
 from miaopi_platform.identity.caller import identity
-from miaopi_platform.outcomes.flow import InboxPorts, mark_read
+from miaopi_platform.outcomes.flow import InboxPorts, mark_read, register_device, remove_device
 from miaopi_platform.outcomes.views import (
+    DeviceList,
+    DeviceRegistration,
+    DeviceView,
     NotificationPage,
     NotificationUpdate,
     NotificationView,
+    device_view,
     view,
 )
 
@@ -73,3 +78,70 @@ def read_notification(
     parse_body(NotificationUpdate, json_body(router, ports.settings.max_body_bytes), "notification")
     item = mark_read(ports.inbox, me, notification_id)
     return json_response(200, view(item).wire())
+
+
+@router.get(
+    "/devices",
+    summary="The caller's devices registered for push, and the platforms offered here",
+    operation_id="listDevices",
+    responses={
+        200: {"description": "The devices", "content": {"application/json": {"model": DeviceList}}},
+        **errors([401, 503]),
+    },
+    security=signed_in(),
+    tags=["Notifications"],
+)
+def list_devices() -> Response[str]:
+    ports: InboxPorts = router.context["deps"]
+    me = identity(router)
+    items = [device_view(d) for d in ports.devices.of_owner(me.subject)]
+    shown = DeviceList(items=items, offered=sorted(ports.push.applications))
+    return json_response(200, shown.wire())
+
+
+@router.post(
+    "/devices",
+    summary="Register a phone for push notifications",
+    description="The caller's notifications are also pushed to this device (SNS mobile push). "
+    "The same token again is the same device (200). A platform this deployment does not push "
+    "to is a 422 naming the ones it does: none in the China regions, where SNS has no mobile "
+    "push; GET /notifications is the inbox everywhere.",
+    operation_id="registerDevice",
+    openapi_extensions=request_body(DeviceRegistration, "The device"),
+    responses={
+        200: {
+            "description": "Registered already",
+            "content": {"application/json": {"model": DeviceView}},
+        },
+        201: {"description": "Registered", "content": {"application/json": {"model": DeviceView}}},
+        **errors([400, 401, 413, 415, 422, 503]),
+    },
+    security=signed_in(),
+    tags=["Notifications"],
+)
+def register() -> Response[str]:
+    ports: InboxPorts = router.context["deps"]
+    me = identity(router)
+    body = json_body(router, ports.settings.max_body_bytes)
+    request = parse_body(DeviceRegistration, body, "device")
+    item, created = register_device(ports, me, request.platform, request.token)
+    return json_response(201 if created else 200, device_view(item).wire())
+
+
+@router.delete(
+    "/devices/<deviceId>",
+    summary="Stop pushing to one of the caller's devices",
+    operation_id="removeDevice",
+    responses={
+        204: {"description": "Removed"},
+        **errors([401, 503], {404: "No such device of the caller's"}),
+    },
+    security=signed_in(),
+    tags=["Notifications"],
+)
+def remove(
+    device: Annotated[str, Path(alias="deviceId", max_length=64)],
+) -> Response[str]:
+    ports: InboxPorts = router.context["deps"]
+    remove_device(ports, identity(router), device)
+    return Response(status_code=204, body="")

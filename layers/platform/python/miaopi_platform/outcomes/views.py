@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from miaopi_platform.aws.api import ApiModel, Localized
 from miaopi_platform.catalogue.services import all_services
+from miaopi_platform.outcomes.devices import DeviceItem, Platform
 from miaopi_platform.outcomes.inbox import NotificationItem
 
 #: (kind, outcome) -> what the applicant is told, with the service's name in {zh}/{en}
@@ -77,4 +78,34 @@ def view(item: NotificationItem) -> NotificationView:
         read_at=dt.datetime.fromisoformat(item["readAt"].replace("Z", "+00:00"))
         if "readAt" in item
         else None,
+    )
+
+
+class DeviceRegistration(ApiModel):
+    """A phone to push the caller's notifications to: its platform and the token the
+    platform's SDK gave the app (sent to SNS only, never shown or stored here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Platform
+    token: str = Field(min_length=1, max_length=4096, pattern=r"^[\x21-\x7e]+$")
+
+
+class DeviceView(ApiModel):
+    device_id: str
+    platform: str
+    registered_at: dt.datetime
+
+
+class DeviceList(ApiModel):
+    items: list[DeviceView]
+    #: the platforms this deployment pushes to (none where the partition has no mobile push)
+    offered: list[str]
+
+
+def device_view(item: DeviceItem) -> DeviceView:
+    return DeviceView(
+        device_id=item["deviceId"],
+        platform=item["platform"],
+        registered_at=dt.datetime.fromisoformat(item["registeredAt"].replace("Z", "+00:00")),
     )
