@@ -45,7 +45,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from infra.local import demo_applying, demo_results, demo_review, demo_supervision, people, seed
+from infra.local import (
+    demo_applying,
+    demo_certificates,
+    demo_results,
+    demo_review,
+    demo_supervision,
+    people,
+    seed,
+)
 from infra.local.stack_file import DEFAULT_STACK_FILE, DEFAULT_STATE_DIR, read_stack
 
 OUTCOME_ORDER = {"APPROVED": 0, "REJECTED": 1, "PENDING_REVIEW": 2}
@@ -329,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     reviewed = demo_review.run(console, info, args.stack_file, referred)
     supervised = demo_supervision.run(console, info, args.stack_file, personas, rng)
     results = demo_results.run(console, info, personas, rng)
-    return 0 if applying and reviewed and supervised and results else 1
+    certified = demo_certificates.run(console, info, args.stack_file, personas, rng)
+    return 0 if applying and reviewed and supervised and results and certified else 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import logging
 from typing import Any, cast
 
 from miaopi_platform.aws.dynamo import from_item
+from miaopi_platform.aws.observability import metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.records.items import ApplicationItem
 from miaopi_platform.review.flow import PENDING_REVIEW, start
@@ -47,6 +48,16 @@ def resume_reviews(
         dynamodb=clients.dynamodb,
         stepfunctions=clients.stepfunctions,
     )
+    # resumed here, in the stack's process, not in a function: the metrics it emits need the
+    # functions' namespace (Powertools refuses to flush without one, at 100 values)
+    metrics.namespace = env.get("POWERTOOLS_METRICS_NAMESPACE", "Miaopi")
+    try:
+        return _resume(clients, deps, now)
+    finally:
+        metrics.flush_metrics()
+
+
+def _resume(clients: AwsClients, deps: Dependencies, now: dt.datetime | None) -> int:
     moment = now or dt.datetime.now(dt.UTC)
     started = 0
     resumed: set[str] = set()
