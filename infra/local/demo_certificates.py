@@ -47,11 +47,7 @@ def _shown(answer: dict[str, Any]) -> str:
 
 
 def _inbox(console: Console, elder: Session, application_id: str) -> list[dict[str, Any]]:
-    items = [
-        n
-        for n in elder.get("/notifications").json().get("items", [])
-        if n["applicationId"] == application_id
-    ]
+    items = _inbox_items(elder, application_id)
     table = Table(title="the elder's inbox (GET /notifications), newest first")
     for column in ("when", "kind", "outcome", "message"):
         table.add_column(column)

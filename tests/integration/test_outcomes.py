@@ -226,6 +226,17 @@ def devices(invoke: Invoke, caller: Any, method: str = "GET", **kw: Any) -> dict
     return invoke("NotificationsFunction", method, "/devices", "/devices", caller=caller, **kw)
 
 
+def remove_device(invoke: Invoke, caller: Any, device_id: str) -> dict[str, Any]:
+    return invoke(
+        "NotificationsFunction",
+        "DELETE",
+        "/devices/{deviceId}",
+        f"/devices/{device_id}",
+        path_parameters={"deviceId": device_id},
+        caller=caller,
+    )
+
+
 def test_a_registered_phone_is_pushed_each_new_notification_once(
     sup: Supervision, stack: Stack, invoke: Invoke
 ) -> None:
@@ -259,26 +270,12 @@ def test_a_registered_phone_is_pushed_each_new_notification_once(
     text = json.dumps(message, ensure_ascii=False)
     assert elder.application["idNumber"] not in text and elder.name not in text
     # When the elder removes the phone
-    removed = invoke(
-        "NotificationsFunction",
-        "DELETE",
-        "/devices/{deviceId}",
-        f"/devices/{device['deviceId']}",
-        path_parameters={"deviceId": device["deviceId"]},
-        caller=me,
-    )
+    removed = remove_device(invoke, me, device["deviceId"])
     # Then it is gone, and someone else removing it gets a 404
     assert removed["statusCode"] == 204
     assert devices(invoke, me)["json"]["items"] == []
     other = stack.applicant("elderly-allowance", elder.application, sub="someone-else")
-    gone = invoke(
-        "NotificationsFunction",
-        "DELETE",
-        "/devices/{deviceId}",
-        f"/devices/{device['deviceId']}",
-        path_parameters={"deviceId": device["deviceId"]},
-        caller=other,
-    )
+    gone = remove_device(invoke, other, device["deviceId"])
     assert gone["statusCode"] == 404
 
 

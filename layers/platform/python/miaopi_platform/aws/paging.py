@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from miaopi_platform.aws.dynamo import Item
@@ -46,3 +46,22 @@ def decode_token(token: str, keys: frozenset[str], partition: Mapping[str, str])
     ):
         raise invalid
     return value
+
+
+def newest_of[T](
+    parts: Iterable[tuple[list[T], bool]],
+    identity: Callable[[T], str],
+    position: Callable[[T], Any],
+    limit: int,
+) -> tuple[list[T], bool]:
+    """One page, newest first, of items queried from several indexes (each part: up to `limit`
+    items older than the cursor, and whether its partition has no more). An item found in two
+    indexes is listed once. (The page, whether more follow it.)"""
+    found: dict[str, T] = {}
+    more = False
+    for items, exhausted in parts:
+        more = more or not exhausted
+        found.update((identity(item), item) for item in items)
+    ordered = sorted(found.values(), key=position, reverse=True)
+    page = ordered[:limit]
+    return page, bool(page) and (more or len(ordered) > limit)

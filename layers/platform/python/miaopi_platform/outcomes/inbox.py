@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, cast
 
 from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
-from miaopi_platform.aws.paging import decode_token, encode_token
+from miaopi_platform.aws.paging import decode_token, encode_token, newest_of
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -90,18 +90,12 @@ class Inbox:
         cursor = None
         if next_token:
             cursor = str(decode_token(next_token, _CURSOR_KEYS, {})["position"].get("S"))
-        found: dict[str, NotificationItem] = {}
-        more = False
-        for index, name, value in (
-            (BY_APPLICANT, "applicantId", applicant_id),
-            (BY_HOLDER, "holderHash", holder_hash),
-        ):
-            items, exhausted = self._newest(index, name, value, cursor, limit)
-            more = more or not exhausted
-            found.update((i["notificationId"], i) for i in items)
-        ordered = sorted(found.values(), key=lambda i: i["position"], reverse=True)
-        page = ordered[:limit]
-        if not page or not (more or len(ordered) > limit):
+        parts = (
+            self._newest(BY_APPLICANT, "applicantId", applicant_id, cursor, limit),
+            self._newest(BY_HOLDER, "holderHash", holder_hash, cursor, limit),
+        )
+        page, more = newest_of(parts, lambda i: i["notificationId"], lambda i: i["position"], limit)
+        if not more:
             return page, None
         return page, encode_token({"position": {"S": page[-1]["position"]}})
 

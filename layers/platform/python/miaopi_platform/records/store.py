@@ -14,7 +14,7 @@ from miaopi_platform.aws.dynamo import (
     to_item,
 )
 from miaopi_platform.aws.errors import AlreadyRecorded
-from miaopi_platform.aws.paging import decode_token, encode_token
+from miaopi_platform.aws.paging import decode_token, encode_token, newest_of
 from miaopi_platform.records.items import ApplicationItem, DecisionRecord
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
@@ -112,18 +112,12 @@ class ApplicationStore:
         if next_token:
             start = decode_token(next_token, _CURSOR_KEYS, {})
             cursor = (str(start["submittedAt"].get("S")), str(start["applicationId"].get("S")))
-        found: dict[str, ApplicationItem] = {}
-        more = False
-        for index, name, value in (
-            (BY_APPLICANT, "applicantId", applicant_id),
-            (BY_HOLDER, "holderHash", holder_hash),
-        ):
-            items, exhausted = self._newest(index, name, value, cursor, limit)
-            more = more or not exhausted
-            found.update((item["applicationId"], item) for item in items)
-        ordered = sorted(found.values(), key=_position, reverse=True)
-        page = ordered[:limit]
-        if not page or not (more or len(ordered) > limit):
+        parts = (
+            self._newest(BY_APPLICANT, "applicantId", applicant_id, cursor, limit),
+            self._newest(BY_HOLDER, "holderHash", holder_hash, cursor, limit),
+        )
+        page, more = newest_of(parts, lambda item: item["applicationId"], _position, limit)
+        if not more:
             return page, None
         last = page[-1]
         return page, encode_token(
