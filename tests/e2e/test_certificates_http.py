@@ -73,6 +73,7 @@ def test_a_certificate_verifies_for_anyone_without_signing_in(api: Api) -> None:
     certificate = approved["certificate"]
     assert certificate["status"] == "ISSUING"
     assert certificate["verificationPath"] == f"/certificates/{certificate['number']}"
+    assert certificate["verificationUrl"] == api.base_url + certificate["verificationPath"]
     # When anyone (no token) verifies the downloaded document, or its QR code's text
     by_document = verify(api, {"document": document})
     by_qr = verify(api, {"qr": doc.qr_text(document)})  # type: ignore[arg-type]

@@ -94,6 +94,7 @@ def test_an_approval_is_issuing_at_once_then_signed_and_verifies(
     number = certificate["number"]
     assert certificate["status"] == "ISSUING"
     assert certificate["verificationPath"] == f"/certificates/{number}"
+    assert certificate["verificationUrl"].endswith(f"/v1/certificates/{number}")
     [approval] = certs.sup.records(approved["applicationId"])
     # When the decisions stream delivers the approval to the certificate issuer
     assert certs.issue(approval) == {"batchItemFailures": []}

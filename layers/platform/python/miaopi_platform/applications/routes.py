@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from miaopi_platform.applications.flow import ApplicantPorts, own_application
 from miaopi_platform.aws.api import errors, signed_in
-from miaopi_platform.aws.http import json_response
+from miaopi_platform.aws.http import json_response, public_base_url
 from miaopi_platform.identity.caller import identity
 from miaopi_platform.records.views import ApplicationPage, ApplicationView, view
 
@@ -37,8 +37,9 @@ def list_applications(
     ports: ApplicantPorts = router.context["deps"]
     me = identity(router)
     items, token = ports.store.list_own(me.subject, me.subject_id_hash, limit, next_token)
+    base = public_base_url(router)
     return json_response(
-        200, ApplicationPage(items=[view(i) for i in items], next_token=token).wire()
+        200, ApplicationPage(items=[view(i, base) for i in items], next_token=token).wire()
     )
 
 
@@ -61,4 +62,4 @@ def get_application(
 ) -> Response[str]:
     ports: ApplicantPorts = router.context["deps"]
     item = own_application(ports.store, identity(router), application_id)
-    return json_response(200, view(item).wire())
+    return json_response(200, view(item, public_base_url(router)).wire())

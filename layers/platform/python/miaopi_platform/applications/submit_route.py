@@ -14,7 +14,7 @@ from miaopi_platform.applications.capacity import Caller, IdentityCheck
 from miaopi_platform.applications.flow import ApplicantPorts, submit
 from miaopi_platform.aws.api import errors, signed_in
 from miaopi_platform.aws.errors import DependencyUnavailable
-from miaopi_platform.aws.http import json_body, json_response
+from miaopi_platform.aws.http import json_body, json_response, public_base_url
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.identity.caller import identity
 from miaopi_platform.records.views import ApplicationView, view
@@ -103,7 +103,7 @@ def submit_application(
     except DependencyUnavailable as exc:  # unless the write said otherwise: before it, nothing
         exc.saying_recorded(False)
         raise
-    application = view(result.item)
+    application = view(result.item, public_base_url(router))
     if result.created:
         metrics.add_metric(
             name=f"Decided{application.status.title().replace('_', '')}",

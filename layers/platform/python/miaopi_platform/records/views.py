@@ -61,6 +61,9 @@ class CertificateView(ApiModel):
     status: Literal["ISSUING", "VALID", "REVOKED"] = "VALID"
     revoked_at: dt.datetime | None = None
 
+    #: the same, absolute: under the address the caller reached the API at (a link to share)
+    verification_url: str | None = None
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def verification_path(self) -> str:
@@ -112,10 +115,13 @@ class TraceView(ApiModel):
     error: str | None = None
 
 
-def view(item: ApplicationItem) -> ApplicationView:
+def view(item: ApplicationItem, base_url: str | None = None) -> ApplicationView:
     """The application as shown. What the rules computed (an allowance, its first month) is
-    shown only while it is granted: not while pending, rejected or after a revocation."""
+    shown only while it is granted: not while pending, rejected or after a revocation. With the
+    API's `base_url`, the certificate's verification link is absolute."""
     shown = ApplicationView.model_validate(item)
     if shown.status != "APPROVED":
         shown.outputs = {}
+    if base_url is not None and shown.certificate is not None:
+        shown.certificate.verification_url = base_url + shown.certificate.verification_path
     return shown
