@@ -152,3 +152,22 @@ def test_a_newly_loaded_record_changes_the_next_applications_decision(
     # Then the next application for them is not approved
     answer = submit(invoke, stack, second.application, key="intake-second-01")
     assert answer["json"]["status"] != "APPROVED"
+
+
+def test_ops_list_every_source_with_its_last_load_and_see_the_stale_ones(stack: Stack) -> None:
+    from typer.testing import CliRunner
+
+    from infra.cli.sources import app
+
+    # Given a delivery to the criminal records
+    line_ = {"key": ELDER, "version": 1, "record": {"violent": False, "drug": False,
+             "trafficCrime": False, "dangerousDriving": False}}  # fmt: skip
+    deliver(stack, "criminal-record/today.jsonl", [line_])
+    # When ops list the sources
+    result = CliRunner().invoke(app, ["--table", stack.table("REFERENCE_TABLE"), "--json"])
+    # Then each source is listed, the criminal records fresh with their counts, and the exit
+    # status says some source is stale (never delivered here)
+    rows = {r["source"]: r for r in json.loads(result.stdout)}
+    assert rows["criminal-record"]["stale"] is False and rows["criminal-record"]["loaded"] == 1
+    assert rows["vehicle-register"]["stale"] is True
+    assert result.exit_code == 1

@@ -160,6 +160,8 @@ def test_every_function_gets_its_environment_resolved(
         "OutcomePublisherFunction": {"EVENT_BUS_NAME": f"{deployment.stack_name}-outcomes"},
         "InboxFunction": {"NOTIFICATIONS_TABLE": deployment.tables["NotificationsTable"]},
         "NotificationsFunction": {"NOTIFICATIONS_TABLE": deployment.tables["NotificationsTable"]},
+        # departments' data in: the stale threshold, the template's default
+        "IntakeFunction": {"SOURCE_MAX_AGE_HOURS": "26"},
     }
     assert set(deployment.functions) == set(own_env)
     for function_id, spec in deployment.functions.items():

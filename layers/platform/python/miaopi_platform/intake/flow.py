@@ -203,10 +203,10 @@ class Freshness:
     last: SourceLoad | None
 
 
-def freshness(ports: IntakePorts, now: dt.datetime, max_age_hours: float) -> list[Freshness]:
+def freshness(loads_of: SourceLoads, now: dt.datetime, max_age_hours: float) -> list[Freshness]:
     """Every source the services read, with its last load and whether it is older than allowed
     (a source never loaded is stale)."""
-    loads = ports.loads.all()
+    loads = loads_of.all()
     out: list[Freshness] = []
     for source in schemas():
         last = loads.get(source)
@@ -219,7 +219,7 @@ def freshness(ports: IntakePorts, now: dt.datetime, max_age_hours: float) -> lis
 def check_freshness(ports: IntakePorts, now: dt.datetime, max_age_hours: float) -> list[str]:
     """The scheduled check: the stale sources, as a metric the alarm watches, and by name in the
     log (source names only)."""
-    stale = [f.source for f in freshness(ports, now, max_age_hours) if f.stale]
+    stale = [f.source for f in freshness(ports.loads, now, max_age_hours) if f.stale]
     metrics.add_metric(name="StaleSources", unit="Count", value=len(stale))
     if stale:
         logger.warning("sources not loaded recently", extra={"sources": stale})
