@@ -33,7 +33,7 @@ def run_intake(quick: bool) -> Section:
 
     # moto copies every table on each transaction; the local stack's server does not
     # (infra/local/moto_server.py): the same here, as the integration tests' audit fixture does
-    dynamodb_models.copy = moto_server._TablesNotCopied()  # type: ignore[attr-defined]
+    dynamodb_models.copy = moto_server._TablesNotCopied()  # type: ignore[assignment]
     dynamodb_models.DynamoDBBackend.transact_write_items = moto_server.transact_write_items  # type: ignore[method-assign]
     with mock_aws():
         from miaopi_platform.aws.settings import Settings
