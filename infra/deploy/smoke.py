@@ -101,9 +101,28 @@ def authorizer_ids(template: LocalTemplate) -> set[str]:
     return found
 
 
-def event_for(spec: FunctionSpec, authorizers: set[str]) -> tuple[str, dict[str, Any]] | None:
+def bucket_subscribers(template: LocalTemplate) -> set[str]:
+    """Functions a bucket's new objects invoke (Events: Type: S3): the departments' loader."""
+    return {
+        function_id
+        for function_id in template.function_ids()
+        for event in (template.properties(function_id).get("Events") or {}).values()
+        if event.get("Type") == "S3"
+    }
+
+
+def event_for(
+    spec: FunctionSpec, authorizers: set[str], subscribers: frozenset[str] = frozenset()
+) -> tuple[str, dict[str, Any]] | None:
     if spec.logical_id in authorizers:
         return "authorizer request without a token", authorizer_event()
+    if spec.logical_id in subscribers:
+        from infra.local.intake import object_created_event
+
+        # a new object that is no delivery (a report): read nothing, load nothing
+        return "S3 notification of no delivery", object_created_event(
+            "smoke", "reports/smoke.json", 2, "us-east-1"
+        )
     if spec.api_routes:
         return "API request for an unknown route", api_event()
     if spec.event_sources:
@@ -146,6 +165,9 @@ def judge(kind: str, result: dict[str, Any]) -> tuple[bool, str]:
     stage = result["stage"]
     if stage == "import":
         return False, f"did not import: {result['error']}\n{result.get('trace', '')}"
+    if kind.startswith("S3"):
+        answer = result.get("result")
+        return stage != "raised" and answer == {"reports": []}, f"answered {json.dumps(answer)}"
     if kind.startswith("authorizer"):
         if stage == "raised":
             return "Unauthorized" in result["error"], f"raised {result['error']}"
@@ -229,11 +251,12 @@ def main(argv: list[str]) -> int:
     resolver.lenient = True  # ids that exist only once deployed become placeholders
     specs = template.function_specs(resolver)
     authorizers = authorizer_ids(template)
+    subscribers = frozenset(bucket_subscribers(template))
     outcomes: list[Outcome] = []
     jobs = []
     with tempfile.TemporaryDirectory(prefix="miaopi-smoke-") as tmp, ThreadPoolExecutor(2) as pool:
         for spec in specs:
-            chosen = event_for(spec, authorizers)
+            chosen = event_for(spec, authorizers, subscribers)
             if chosen is None:
                 outcomes.append(Outcome(spec.logical_id, "-", False, "no event to send it", 0))
                 continue

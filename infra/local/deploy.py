@@ -43,6 +43,8 @@ class AwsClients:
     endpoint_url: str | None = None
     kms: Any = None
     events: Any = None
+    #: the departments' intake bucket (infra/local/intake.py)
+    s3: Any = None
 
     @classmethod
     def create(cls, endpoint_url: str | None = None, region: str | None = None) -> AwsClients:
@@ -72,6 +74,7 @@ class AwsClients:
             region=region,
             endpoint_url=endpoint_url,
             events=make("events"),
+            s3=make("s3"),
         )
 
 
@@ -436,6 +439,25 @@ def _event_rule(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> 
     return PhysicalResource(lid, "AWS::Events::Rule", arn, {"Arn": arn})
 
 
+def _bucket(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
+    """The bucket, versioned as declared; its notifications are delivered by the local stack
+    (infra/local/intake.py): moto cannot invoke the function they name."""
+    name = r.declared_name(lid)
+    create: dict[str, Any] = {"Bucket": name}
+    if c.region != "us-east-1":
+        create["CreateBucketConfiguration"] = {"LocationConstraint": c.region}
+    try:
+        c.s3.create_bucket(**create)
+    except ClientError as err:
+        if _code(err) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    versioning = (props.get("VersioningConfiguration") or {}).get("Status")
+    if versioning:
+        c.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
+    arn = f"arn:{r.pseudo('AWS::Partition')}:s3:::{name}"
+    return PhysicalResource(lid, "AWS::S3::Bucket", name, {"Arn": arn})
+
+
 def _secret(lid: str, props: dict[str, Any], r: Resolver, c: AwsClients) -> PhysicalResource:
     name = r.declared_name(lid)
     try:
@@ -553,6 +575,7 @@ SKIPPED_LOCALLY: dict[str, str] = {
     "AWS::Serverless::LayerVersion": "the local runtime puts the layers' python dirs on the path",
     "AWS::Serverless::Api": "the local gateway serves the routes (infra/local/gateway.py)",
     "AWS::SQS::QueuePolicy": "moto does not enforce resource policies",
+    "AWS::S3::BucketPolicy": "moto does not enforce resource policies",
     "AWS::KMS::Key": "symmetric keys: moto stores data unencrypted (signing keys are created)",
     "AWS::KMS::Alias": "as its key",
     "AWS::IAM::Role": "moto does not enforce IAM",
@@ -584,4 +607,5 @@ _CREATORS: dict[str, Creator] = {
     "AWS::Serverless::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::KMS::Key": _signing_key,
+    "AWS::S3::Bucket": _bucket,
 }

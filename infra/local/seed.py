@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import random
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -408,18 +409,52 @@ def put_all(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
 DEFAULT_COPIES = 20
 
 
+# ---------------------------------------------------------------- through the departments' loader
+
+
+def source_files(
+    personas: list[Persona], version: int
+) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[str, str]]]:
+    """What each department would deliver for the personas: per source, the lines of its file
+    (docs/intake.md), from the same items `reference_items` makes; and the (source, key) of each
+    record that simulates a source not answering, which no file can say."""
+    reference, credit = reference_items(personas, str)  # the loader hashes the credit list's keys
+    files: dict[str, list[dict[str, Any]]] = {}
+    down: list[tuple[str, str]] = []
+    for item in reference:
+        if "record" in item:
+            line = {"key": item["key"], "version": version, "record": item["record"]}
+            files.setdefault(item["source"], []).append(line)
+        else:
+            down.append((item["source"], item["key"]))
+    for entry in credit:
+        key = entry.pop("subjectHash")
+        if entry.get(SIMULATE_ATTRIBUTE) == UNAVAILABLE:
+            down.append((CREDIT_LIST_SOURCE, key))
+        else:
+            files.setdefault(CREDIT_LIST_SOURCE, []).append(
+                {"key": key, "version": version, "record": entry}
+            )
+    return files, down
+
+
 def load(
     deployment: Any,
     clients: Any,
     *,
     personas_file: Path,
+    runtime: Any,
     copies: int = DEFAULT_COPIES,
     on: dt.date | None = None,
 ) -> dict[str, Any]:
-    """Fill the local reference data and credit list; write the personas for the demo."""
+    """Deliver the local reference data and credit list as the departments would, one file per
+    source into the intake bucket, loaded by the loader function (infra/local/intake.py); write
+    the personas for the demo."""
     from miaopi_platform.applications.flow import CHINA
     from miaopi_platform.aws.settings import Settings
     from miaopi_platform.privacy.pii import PiiHasher
+
+    from infra.local.intake import LocalIntake
 
     day = on or dt.datetime.now(CHINA).date()
     settings = next(
@@ -427,17 +462,43 @@ def load(
         for f in deployment.functions.values()
         if "REFERENCE_TABLE" in f.environment
     )
-    hasher = PiiHasher.from_secret(clients.secretsmanager, settings.pii_key_secret_arn)
     personas, dropped = generate(day, copies)
-    reference, credit = reference_items(personas, hasher.digest)
-    put_all(clients.dynamodb, settings.reference_table, reference)
-    put_all(clients.dynamodb, settings.credit_list_table, credit)
+    version = int(time.time() * 1000)
+    files, down = source_files(personas, version)
+    intake = LocalIntake(deployment, runtime, clients)
+    counts = {"loaded": 0, "unchanged": 0, "rejected": 0}
+    for source, lines in sorted(files.items()):
+        body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        report = intake.deliver(f"{source}/seed-{day.isoformat()}.jsonl", body.encode("utf-8"))
+        for name in counts:
+            counts[name] += report["counts"][name]
+    # a source that does not answer is not a delivery: those few items are written as they are
+    hasher = PiiHasher.from_secret(clients.secretsmanager, settings.pii_key_secret_arn)
+    unavailable = {SIMULATE_ATTRIBUTE: UNAVAILABLE}
+    put_all(
+        clients.dynamodb,
+        settings.reference_table,
+        [{"source": s, "key": k, **unavailable} for s, k in down if s != CREDIT_LIST_SOURCE],
+    )
+    put_all(
+        clients.dynamodb,
+        settings.credit_list_table,
+        [
+            {"subjectHash": hasher.digest(k), **unavailable}
+            for s, k in down
+            if s == CREDIT_LIST_SOURCE
+        ],
+    )
     write_personas(personas_file, personas)
     return {
         "day": day.isoformat(),
         "personas": sum(not p.bulk for p in personas),
         "bulk": sum(p.bulk for p in personas),
-        "referenceItems": len(reference),
-        "creditListItems": len(credit),
+        "referenceItems": sum(len(v) for k, v in files.items() if k != CREDIT_LIST_SOURCE)
+        + sum(s != CREDIT_LIST_SOURCE for s, _ in down),
+        "creditListItems": len(files.get(CREDIT_LIST_SOURCE, []))
+        + sum(s == CREDIT_LIST_SOURCE for s, _ in down),
+        "sources": len(files),
+        "loaded": counts,
         "dropped": dropped,
     }

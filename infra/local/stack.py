@@ -191,11 +191,13 @@ class LocalStack:
         seed_moto_random(self.endpoint_url)
         seeded = self._restore(deployment, clients)
         personas_file = self.state_dir / "personas.json"
-        if self.seed and not seeded:
-            seeded = seed.load(deployment, clients, personas_file=personas_file)
         self.runtime = Runtime(
             deployment.functions, endpoint_url=self.endpoint_url, region=self.region
         )
+        if self.seed and not seeded:  # through the departments' loader (infra/local/intake.py)
+            seeded = seed.load(
+                deployment, clients, personas_file=personas_file, runtime=self.runtime
+            )
         # Pollers before the gateway: every stream's starting point predates the first request.
         self.pollers = EventSourcePollers(
             deployment,

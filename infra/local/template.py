@@ -287,6 +287,7 @@ class Resolver:
             "AWS::Serverless::Api": "local",
             "AWS::IAM::Role": name,
             "AWS::Logs::LogGroup": name,
+            "AWS::S3::Bucket": name,
         }.get(rtype)
 
     def _conventional_att(self, lid: str, rtype: str, attr: str) -> str | None:
@@ -403,6 +404,7 @@ _NAME_PROPERTY = {
     "AWS::StepFunctions::StateMachine": "StateMachineName",
     "AWS::Serverless::Function": "FunctionName",
     "AWS::Lambda::Function": "FunctionName",
+    "AWS::S3::Bucket": "BucketName",
 }
 
 

@@ -1,4 +1,4 @@
-"""`make bench` (`python -m tests.bench [--quick] [--only engine,zen,cold,aws,http,audit]`).
+"""`make bench` (`python -m tests.bench [--quick] [--only engine,zen,cold,aws,http,audit,intake]`).
 
 Prints one table per section and a summary, and writes `.bench/results.json`: one flat JSON
 object of dotted keys. The machine is small and shared, so every comparison is a ratio of
@@ -63,6 +63,9 @@ audit.chains_verify_total_s, audit.chains_page_max_s, audit.chains_verified
     the local runtime enforces: total and per-page seconds. Target: every page < 29 s, every
     chain verified. Also `audit.replay_page_500_*` and `audit.what_if_page_500_*`: the first
     pages of replay and what-if over that day, 500 decisions each.
+intake.records_per_s_new, intake.records_per_s_unchanged
+    The departments' loader (tests/bench/bench_intake.py): the synthetic data set's files of
+    every source checked and stored under moto in process, once new and once again unchanged.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ from rich.table import Table
 from tests.bench.bench_common import ROOT, SERVICES, Section
 
 RESULTS_FILE = ROOT / ".bench" / "results.json"
-SECTIONS = ("engine", "zen", "cold", "aws", "http", "audit")
+SECTIONS = ("engine", "zen", "cold", "aws", "http", "audit", "intake")
 
 
 def _runner(name: str) -> Callable[[bool], Section]:
@@ -108,6 +111,10 @@ def _runner(name: str) -> Callable[[bool], Section]:
         from tests.bench.bench_audit import run_audit
 
         return run_audit
+    if name == "intake":
+        from tests.bench.bench_intake import run_intake
+
+        return run_intake
     from tests.bench.bench_http import run_http
 
     return run_http

@@ -167,14 +167,17 @@ def test_every_function_gets_its_environment_resolved(
         "OutcomePublisherFunction": {"EVENT_BUS_NAME": f"{deployment.stack_name}-outcomes"},
         "InboxFunction": inbox,
         "NotificationsFunction": inbox,
+        # departments' data in: the stale threshold, the template's default
+        "IntakeFunction": {"SOURCE_MAX_AGE_HOURS": "26"},
     }
     assert set(deployment.functions) == set(own_env)
     for function_id, spec in deployment.functions.items():
         own = own_env[function_id]
         assert spec.environment == {**expected_common, **own}, function_id
-        audit = function_id == "AuditFunction"  # API Gateway's 29 s; replay pages, 1 GB
+        # API Gateway's 29 s; replay pages, 1 GB; the loader reads a department's whole file
+        audit = function_id in ("AuditFunction", "IntakeFunction")
         timeouts = {"SupervisionFunction": 30, "CreditRecheckFunction": 30}
-        timeouts |= {"AuditFunction": 29, "ChainSequencerFunction": 60}
+        timeouts |= {"AuditFunction": 29, "ChainSequencerFunction": 60, "IntakeFunction": 900}
         assert spec.timeout == timeouts.get(function_id, 10), function_id
         assert spec.memory == (1024 if audit else 512)
         assert [p.parent.name for p in spec.layer_dirs] == [

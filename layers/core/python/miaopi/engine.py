@@ -68,6 +68,12 @@ _REMEDY_REVIEW = Text(
 )
 
 
+def conforms(kind: str, value: Any) -> bool:
+    """Whether a source's value has its declared attribute type (`EvidenceAttribute.type`), as
+    the decision believes it: the departments' loader checks records with the same test."""
+    return _VALID[kind](value)
+
+
 def _zen_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)

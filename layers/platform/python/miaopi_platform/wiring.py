@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported where first used: a service function's cold start 
     from miaopi_platform.audit.store import AuditStore
     from miaopi_platform.certificates.signing import CertificateSigner
     from miaopi_platform.certificates.store import CertificateStore
+    from miaopi_platform.intake.store import SourceLoads, SourceRecords
     from miaopi_platform.outcomes.devices import Devices, Push
     from miaopi_platform.outcomes.inbox import Inbox
     from miaopi_platform.supervision.store import SupervisionStore
@@ -183,3 +184,33 @@ class Dependencies:
         return CertificateSigner(
             self.kms, self.settings.certificate_key_id, tuple(k.strip() for k in earlier if k)
         )
+
+
+# ---------------------------------------------------------------- departments' data (intake)
+
+
+class IntakeDependencies(Dependencies):
+    """The loader's (intake.flow.IntakePorts): the intake bucket's client and the sources'
+    stores, besides the PII hasher of the credit list."""
+
+    def __init__(self, settings: Settings, s3: Any | None = None, **clients: Any) -> None:
+        super().__init__(settings, **clients)
+        self._s3 = s3
+
+    @cached_property
+    def s3(self) -> Any:
+        return self._s3 or client("s3")
+
+    @cached_property
+    def records(self) -> SourceRecords:
+        from miaopi_platform.intake.store import SourceRecords
+
+        return SourceRecords(
+            self.dynamodb, self.settings.reference_table, self.settings.credit_list_table
+        )
+
+    @cached_property
+    def loads(self) -> SourceLoads:
+        from miaopi_platform.intake.store import SourceLoads
+
+        return SourceLoads(self.dynamodb, self.settings.reference_table)

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     review_state_machine_arn: str = Field(default="", alias="REVIEW_STATE_MACHINE_ARN")
     #: bound per function in template.yaml; empty for functions that serve every service
     service_id: str | None = Field(default=None, alias="SERVICE_ID")
+    #: departments' data (intake): a source not loaded for this many hours is stale (alarmed)
+    source_max_age_hours: float = Field(default=26, alias="SOURCE_MAX_AGE_HOURS")
     #: the API's own body limit, far below API Gateway's 10 MB
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
 

@@ -27,6 +27,9 @@ CREDIT_LIST_SOURCE = "credit-list"
 CREDIT_EVIDENCE_ATTRIBUTES = ("status", "validUntil", "reasonCode", "listedAt")
 #: local synthetic data only: an item carrying this marks its source as not answering
 SIMULATE_ATTRIBUTE = "simulate"
+#: a record the departments' loader refused (miaopi_platform.intake): the source said something
+#: about this key that could not be believed, so it answers as not answering (refers)
+REJECTED_MARK = "rejected"
 #: a department's record changed by an outcome event carries what changed it, in the record:
 #: {"eventId", "applicationId", "decisionId"} (docs/results.md)
 EFFECT_MARK = "effectOf"
@@ -127,7 +130,10 @@ def caused_by(item: EvidenceItem, application_id: str) -> bool:
 
 
 def _evidence(table: str, document: dict[str, Any], grants_table: str) -> EvidenceItem:
-    if document.get(SIMULATE_ATTRIBUTE) == EvidenceStatus.UNAVAILABLE.value:
+    if (
+        document.get(SIMULATE_ATTRIBUTE) == EvidenceStatus.UNAVAILABLE.value
+        or REJECTED_MARK in document
+    ):
         return EvidenceItem(EvidenceStatus.UNAVAILABLE)
     if table == grants_table:
         # a released grant is no grant; the rules see its state, not who holds it
