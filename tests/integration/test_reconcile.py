@@ -145,3 +145,90 @@ def _closed(reconciler: Reconciler, name: str) -> None:
     while reconciler.execution(name)["status"] == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert reconciler.execution(name)["status"] != "RUNNING"
+
+
+def test_a_failed_stream_batch_is_listed_without_personal_data_and_redriven_once(
+    reconciler: Reconciler,
+) -> None:
+    from infra.cli.redrive import entries, redrive_entry
+    from tests.integration.conftest import _Context
+
+    stack = reconciler.stack
+    sqs, streams = stack.clients.sqs, stack.clients.dynamodbstreams
+    url = stack.deployment.queues["StreamFailuresQueue"]
+    sqs.purge_queue(QueueUrl=url)
+    # Given an approval whose decisions-stream batch the chain sequencer gave up on (its
+    # on-failure document on the queue, as Lambda writes it), and a poison message beside it
+    persona = stack.fresh(stack.persona("elderly-allowance", "APPROVED"))
+    approval = submit(
+        reconciler.invoke,
+        stack,
+        persona.application,
+        key="key-reconcile-0005",
+        service_id="elderly-allowance",
+    )["json"]
+    decision_id = approval["decision"]["decisionId"]
+    table = stack.table("DECISIONS_TABLE")
+    stream_arn = reconciler.ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard, sequence = _stream_position(streams, stream_arn, decision_id)
+    function = stack.deployment.functions["ChainSequencerFunction"]
+    document = {
+        "requestContext": {
+            "functionArn": function.arn,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 11,
+        },
+        "timestamp": "2026-11-30T00:00:00Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": sequence,
+            "endSequenceNumber": sequence,
+            "batchSize": 1,
+            "streamArn": stream_arn,
+        },
+    }
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(document))
+    sqs.send_message(QueueUrl=url, MessageBody="not a failure document")
+    # When ops list the queue
+    listed = [e.summary() for e in entries(sqs, url)]
+    # Then both entries show, the document's function and table, and no personal data
+    assert sorted(str(e.get("function")) for e in listed) == sorted([function.name, "None"])
+    assert not any(str(v) in json.dumps(listed) for v in _personal(persona.application))
+
+    def invoke(arn: str, event: dict[str, Any]) -> dict[str, Any]:
+        handler = stack.module("ChainSequencerFunction").lambda_handler
+        return dict(handler(event, _Context("ChainSequencerFunction")))
+
+    # When they re-drive every entry
+    time.sleep(0.1)
+    results = [redrive_entry(sqs, streams, url, e, invoke) for e in entries(sqs, url)]
+    # Then the batch goes through the sequencer (the record is chained) and leaves the queue,
+    # the poison message stays for a person, and a second re-drive changes nothing
+    assert sorted(results) == [False, True]
+    record = reconciler.ddb.get_item(
+        TableName=table, Key={"decisionId": {"S": decision_id}}, ConsistentRead=True
+    )["Item"]
+    assert "hash" in record
+    left = list(entries(sqs, url))
+    assert [e.summary()["readable"] for e in left] == [False]
+    assert [redrive_entry(sqs, streams, url, e, invoke) for e in left] == [False]
+    assert reconciler.run().chain_positions == 0
+
+
+def _stream_position(streams: Any, stream_arn: str, decision_id: str) -> tuple[str, str]:
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        for record in streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]:
+            keys = record["dynamodb"]["Keys"]
+            if record["eventName"] == "INSERT" and keys["decisionId"]["S"] == decision_id:
+                return shard["ShardId"], record["dynamodb"]["SequenceNumber"]
+    raise AssertionError("no stream record")
+
+
+def _personal(application: Any) -> list[str]:
+    """The string values of an application form (names, ID numbers, ...)."""
+    if isinstance(application, dict):
+        return [v for value in application.values() for v in _personal(value)]
+    return [application] if isinstance(application, str) and len(application) > 5 else []
