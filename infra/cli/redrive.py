@@ -18,7 +18,7 @@ AWS credentials and region come from the environment (AWS_ENDPOINT_URL too, for 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
