@@ -18,7 +18,9 @@ all_services()  # every service's rules, all versions, compiled once at cold sta
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    dependencies.idempotency_config.register_lambda_context(context)
     days = event.get("lookbackDays") if isinstance(event, dict) else None
-    repairs = reconcile(dependencies, lookback_days=int(days or LOOKBACK_DAYS))
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 1):
+        raise ValueError("lookbackDays must be a whole number of days, at least 1")
+    dependencies.idempotency_config.register_lambda_context(context)
+    repairs = reconcile(dependencies, lookback_days=days or LOOKBACK_DAYS)
     return repairs.as_metrics()
