@@ -112,8 +112,18 @@ def reconcile(
     repairs.calendar_days_uncovered = official_calendar().uncovered_days(
         today, CALENDAR_HORIZON_DAYS
     )
-    for name, value in repairs.as_metrics().items():
-        metrics.add_metric(name=name, unit="Count", value=value)
+    # one literal name per metric: the template's alarms and dashboard are checked against them
+    metrics.add_metric(
+        name="ReconciledReviewWorkflows", unit="Count", value=repairs.review_workflows
+    )
+    metrics.add_metric(
+        name="ReconciledSupervisionRecords", unit="Count", value=repairs.supervision_records
+    )
+    metrics.add_metric(name="ReconciledChainPositions", unit="Count", value=repairs.chain_positions)
+    metrics.add_metric(name="ReconcileRefused", unit="Count", value=repairs.refused)
+    metrics.add_metric(
+        name="CalendarDaysUncovered", unit="Count", value=repairs.calendar_days_uncovered
+    )
     logger.info("reconciled", extra={**repairs.as_metrics(), "checked": repairs.checked})
     return repairs
 
