@@ -128,7 +128,8 @@ def event_for(
     if spec.event_sources:
         kind = spec.event_sources[0].kind
         return f"{kind} batch of one unusable record", batch_event(kind)
-    return None
+    # a scheduled function (the reconciler): an event it must refuse before any AWS call
+    return "scheduled run with a malformed event", {"lookbackDays": "not a number"}
 
 
 #: the one record's id in a batch event (SQS messageId, a stream record's SequenceNumber)
@@ -174,6 +175,9 @@ def judge(kind: str, result: dict[str, Any]) -> tuple[bool, str]:
         statements = (result["result"] or {}).get("policyDocument", {}).get("Statement", [])
         denied = bool(statements) and all(s.get("Effect") == "Deny" for s in statements)
         return denied, f"answered {json.dumps(result['result'])[:200]}"
+    if kind.startswith("scheduled"):
+        refused = stage == "raised" and result["error"].startswith("ValueError")
+        return refused, f"{stage} {result.get('error') or json.dumps(result.get('result'))}"
     if stage == "raised":
         if not kind.startswith("API") and result["error"].startswith("BatchProcessingError:"):
             return True, "failed the whole batch (Lambda retries it)"

@@ -153,6 +153,17 @@ def test_every_function_gets_its_environment_resolved(
             "SUPERVISION_TABLE": deployment.tables["SupervisionTable"],
             **machine,
         },
+        # the scheduled reconciler: what supervision needs, the review tasks and chain heads
+        "ReconcilerFunction": {
+            **tasks,
+            "SUPERVISION_TABLE": deployment.tables["SupervisionTable"],
+            "CHAIN_HEADS_TABLE": deployment.tables["ChainHeadsTable"],
+            "CREDIT_HISTORY_TABLE": deployment.tables["CreditListHistoryTable"],
+            "IDEMPOTENCY_TABLE": deployment.tables["IdempotencyTable"],
+            "APPLICANT_TOPIC_ARN": deployment.topics["ApplicantNotificationsTopic"],
+            "SUPERVISOR_TOPIC_ARN": deployment.topics["SupervisorNotificationsTopic"],
+            **machine,
+        },
         "CreditAdminFunction": {
             "CREDIT_HISTORY_TABLE": deployment.tables["CreditListHistoryTable"]
         },
@@ -178,8 +189,10 @@ def test_every_function_gets_its_environment_resolved(
         audit = function_id in ("AuditFunction", "IntakeFunction")
         timeouts = {"SupervisionFunction": 30, "CreditRecheckFunction": 30}
         timeouts |= {"AuditFunction": 29, "ChainSequencerFunction": 60, "IntakeFunction": 900}
+        timeouts |= {"ReconcilerFunction": 240}
         assert spec.timeout == timeouts.get(function_id, 10), function_id
-        assert spec.memory == (1024 if audit else 512)
+        # the auditors' API and the reconciler (every service's rules, many queries): 1 GB
+        assert spec.memory == (1024 if audit or function_id == "ReconcilerFunction" else 512)
         assert [p.parent.name for p in spec.layer_dirs] == [
             "dependencies",
             "core",

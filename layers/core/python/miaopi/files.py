@@ -307,3 +307,39 @@ class OverridesFile(Strict):
     parameters: Annotated[
         dict[Identifier, list[ParameterValue] | ParameterSetting], Field(min_length=1)
     ]
+
+
+class CalendarNotice(Strict):
+    """The State Council notice a year's calendar is taken from (…部分节假日安排的通知)."""
+
+    title: Annotated[str, StringConstraints(min_length=1)]
+    #: e.g. 国办发明电〔YYYY〕N号, exactly as the notice prints it
+    document_number: Annotated[str, StringConstraints(min_length=1)] = Field(alias="documentNumber")
+    issued: dt.date
+    url: Annotated[str, StringConstraints(pattern=r"^https://")]
+    #: a made-up calendar (tests only): never shipped in the rules layer
+    fictional: bool = False
+
+
+class HolidayPeriod(Strict):
+    """One holiday as the notice lists it: its name and its days off, first to last."""
+
+    name: Text
+    first: dt.date = Field(alias="from")
+    last: dt.date = Field(alias="to")
+
+
+class MakeUpWorkday(Strict):
+    """A weekend day the notice makes a working day (调休上班), and the holiday it pays for."""
+
+    date: dt.date
+    for_holiday: Annotated[str, StringConstraints(min_length=1)] = Field(alias="for")
+
+
+class CalendarFile(Strict):
+    """One year of the official working-day calendar: `calendar/<year>.yaml` in the rules layer."""
+
+    year: Annotated[int, Field(ge=2000, le=9999)]
+    notice: CalendarNotice
+    holidays: Annotated[list[HolidayPeriod], Field(min_length=1)]
+    make_up_workdays: list[MakeUpWorkday] = Field(default_factory=list, alias="makeUpWorkdays")

@@ -7,6 +7,7 @@ Any problem raises RuleLoadError naming the file, the rule (or key) and the reas
 
 from __future__ import annotations
 
+import datetime as dt
 import graphlib
 import hashlib
 import itertools
@@ -30,7 +31,7 @@ from miaopi.expressions import (
     getter,
     joined,
 )
-from miaopi.files import Applicant, Form, RuleSetFile, ServiceFile
+from miaopi.files import Applicant, CalendarFile, Form, RuleSetFile, ServiceFile
 from miaopi.forms import build_model, form_paths
 from miaopi.model import (
     GRANT_ALIAS,
@@ -50,6 +51,7 @@ from miaopi.model import (
 )
 from miaopi.tables import Column, Table, TableError, build_table, parse_interval, parse_set
 from miaopi.texts import PlaceholderError, rule_templates
+from miaopi.workdays import Calendar, OfficialYear
 
 SERVICE_FILE = "service.yaml"
 #: the context entry saying, per evidence alias, whether its evidence is present
@@ -681,9 +683,56 @@ def load_catalogue(root: Path) -> dict[str, ServiceDefinition]:
     return services
 
 
+def load_calendar(folder: Path, *, fictional: bool = False) -> Calendar:
+    """The official calendar years in `folder` (`<year>.yaml` each, a State Council notice as
+    data), checked as a whole: a file for the year it names, every day in that year, a holiday
+    period in order, a make-up workday on a weekend and never a holiday. No folder, no years.
+    A fictional calendar (a test's) is refused unless `fictional` is asked for."""
+    years = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        raw = read_yaml(path)
+        spec: CalendarFile = validate(CalendarFile, raw, path)
+        if spec.notice.fictional and not fictional:
+            raise RuleLoadError(str(path), "notice.fictional", "a fictional calendar")
+        years.append(_official_year(spec, path))
+    return Calendar.of(years)
+
+
+def _official_year(spec: CalendarFile, path: Path) -> OfficialYear:
+    file = str(path)
+    if path.stem != str(spec.year):
+        raise RuleLoadError(file, "year", f"the file of {spec.year} must be named {spec.year}.yaml")
+    off: set[dt.date] = set()
+    for i, period in enumerate(spec.holidays):
+        where = f"holidays[{i}]"
+        if period.last < period.first:
+            raise RuleLoadError(file, where, "'to' is before 'from'")
+        days = {
+            period.first + dt.timedelta(days=n)
+            for n in range((period.last - period.first).days + 1)
+        }
+        if any(day.year != spec.year for day in days):
+            raise RuleLoadError(file, where, f"a holiday outside {spec.year}")
+        if off & days:
+            raise RuleLoadError(file, where, "overlaps another holiday")
+        off |= days
+    on: set[dt.date] = set()
+    for i, workday in enumerate(spec.make_up_workdays):
+        where = f"makeUpWorkdays[{i}]"
+        if workday.date.year != spec.year:
+            raise RuleLoadError(file, where, f"a make-up workday outside {spec.year}")
+        if workday.date.weekday() < 5:
+            raise RuleLoadError(file, where, "a make-up workday is a Saturday or a Sunday")
+        if workday.date in off:
+            raise RuleLoadError(file, where, "a make-up workday cannot be a holiday too")
+        on.add(workday.date)
+    return OfficialYear(spec.year, frozenset(off), frozenset(on), spec.notice.document_number)
+
+
 __all__ = [
     "Form",
     "compile_rule_set",
+    "load_calendar",
     "load_catalogue",
     "load_rule_set",
     "load_service",

@@ -11,6 +11,7 @@ from miaopi.model import Decision, EvidenceItem, Outcome, ServiceDefinition
 from miaopi.workdays import add_working_days, end_of_day
 
 from miaopi_platform.aws.clock import iso
+from miaopi_platform.catalogue.services import official_calendar
 from miaopi_platform.privacy.pii import mask_paths
 from miaopi_platform.records.certificate import certificate
 from miaopi_platform.records.decision import SYSTEM, reasons_of, sealed, stored_outcome
@@ -68,7 +69,11 @@ def application_item(sub: Submission) -> ApplicationItem:
     if sub.holder_hash is not None:
         document["holderHash"] = sub.holder_hash
     if decision.outcome is Outcome.PENDING_REVIEW:
-        due, official = add_working_days(decision.application_date, service.file.sla_working_days)
+        due, official = add_working_days(
+            decision.application_date,
+            service.file.sla_working_days,
+            calendar=official_calendar(),
+        )
         document["review"] = {
             "dueBy": due.isoformat(),
             "dueAt": iso(end_of_day(due)),

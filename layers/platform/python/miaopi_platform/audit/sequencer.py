@@ -204,7 +204,13 @@ def sequence(chains: ChainStore, stream_record: dict[str, Any]) -> Appended:
     image = (stream_record.get("dynamodb") or {}).get("NewImage")
     if stream_record.get("eventName") != "INSERT" or not image:
         return Appended.SKIPPED
-    record = cast(DecisionRecord, from_item(image))
+    return chain_record(chains, cast(DecisionRecord, from_item(image)))
+
+
+def chain_record(chains: ChainStore, record: DecisionRecord) -> Appended:
+    """Chain one stored decision record: the stream's path, and the reconciler's for a record
+    the stream's deliveries gave up on (the same conditional append: whichever comes first
+    chains it, the other finds it chained)."""
     decision_id = str(record["decisionId"])
     stated = record.get("contentHash")
     if not stated or content_hash(record) != stated:

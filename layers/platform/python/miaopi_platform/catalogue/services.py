@@ -1,13 +1,15 @@
-"""The service catalogue, loaded once per execution environment from the rules layer."""
+"""The service catalogue and the official working-day calendar, loaded once per execution
+environment from the rules layer."""
 
 from __future__ import annotations
 
 from functools import cache
 
 from miaopi.errors import UnknownService
-from miaopi.loader import load_catalogue, load_service
+from miaopi.loader import load_calendar, load_catalogue, load_service
 from miaopi.model import ServiceDefinition
-from miaopi_rules import SERVICES_DIR
+from miaopi.workdays import Calendar
+from miaopi_rules import CALENDAR_DIR, SERVICES_DIR
 
 
 @cache
@@ -29,3 +31,9 @@ def find(service_id: str) -> ServiceDefinition:
     if service is None:
         raise UnknownService(service_id)
     return service
+
+
+@cache
+def official_calendar() -> Calendar:
+    """The policy owners' calendar years (miaopi_rules/calendar), checked before the library."""
+    return load_calendar(CALENDAR_DIR)

@@ -109,12 +109,14 @@ def start_referral(
     return start(deps, referral_input(application, now or dt.datetime.now(dt.UTC)))
 
 
-def start(deps: WorkflowPorts, workflow_input: WorkflowInput) -> bool:
+def start(deps: WorkflowPorts, workflow_input: WorkflowInput, name: str | None = None) -> bool:
+    """Start a task's workflow under its fixed name (`name`: a restart's, reconcile/reviews.py);
+    False when that execution exists already."""
     task = workflow_input["task"]
     try:
         deps.stepfunctions.start_execution(
             stateMachineArn=deps.settings.review_state_machine_arn,
-            name=execution_name(task),
+            name=name or execution_name(task),
             input=json.dumps(workflow_input, ensure_ascii=False),
         )
     except ClientError as exc:

@@ -37,7 +37,7 @@ from miaopi_platform.aws.clock import iso
 from miaopi_platform.aws.dynamo import from_item
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
-from miaopi_platform.catalogue.services import find
+from miaopi_platform.catalogue.services import find, official_calendar
 from miaopi_platform.credit.flow import false_data_listing
 from miaopi_platform.credit.items import CreditEntry
 from miaopi_platform.credit.store import LISTED, AlreadyListed, CreditList, Listing
@@ -255,7 +255,9 @@ def start_spot_check(
 ) -> bool:
     service = find(approval["serviceId"])
     today = now.astimezone(CHINA).date()
-    due, _official = add_working_days(today, service.file.supervision.spot_check_working_days)
+    due, _official = add_working_days(
+        today, service.file.supervision.spot_check_working_days, calendar=official_calendar()
+    )
     due_at = end_of_day(due)
     task: WorkflowTask = {
         "taskId": task_id(SPOT_CHECK, approval["applicationId"]),

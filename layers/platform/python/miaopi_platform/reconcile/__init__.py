@@ -1,0 +1,1 @@
+"""Nothing stranded: the scheduled reconciler repairs what the streams' deliveries gave up on."""
