@@ -37,6 +37,7 @@ from infra.local.idp import DEMO_USERS, IdentityProvider
 from infra.local.persist import PeriodicSnapshot, SnapshotStore
 from infra.local.resume import resume_hook
 from infra.local.runtime import Runtime
+from infra.local.schedules import Schedules
 from infra.local.stack_file import DEFAULT_STATE_DIR, STACK_FILE_NAME
 from infra.local.streams import EventSourcePollers
 from infra.local.template import DEFAULT_STACK_NAME, LocalTemplate, default_region
@@ -155,6 +156,7 @@ class LocalStack:
         self.runtime: Runtime | None = None
         self.gateway: Gateway | None = None
         self.pollers: EventSourcePollers | None = None
+        self.schedules: Schedules | None = None
         self.departments: DepartmentStandIns | None = None
         self.info: dict[str, Any] = {}
 
@@ -207,6 +209,8 @@ class LocalStack:
             starting_position="LATEST" if self.restored else None,
         ).start()
         self.departments = DepartmentStandIns(deployment, clients).start()
+        # the template's rate schedules (the reconciler, the sources' freshness) run here too
+        self.schedules = Schedules(deployment, self.runtime).start()
         self.gateway = Gateway.from_deployment(
             deployment, self.runtime, host=self.host, port=self.port
         ).start()
@@ -233,6 +237,10 @@ class LocalStack:
             "stateMachines": deployment.state_machines,
             "secrets": deployment.secrets,
             "functions": {lid: f.name for lid, f in deployment.functions.items()},
+            "schedules": {
+                f"{s.function_id}.{s.event_id}": f"every {s.every_s:.0f} s"
+                for s in self.schedules.schedules
+            },
             "outputs": {**deployment.outputs(), "ApiUrl": self.gateway.base_url},
             "demoUsers": demo_users(self.stack_name),
             "seeded": seeded,
@@ -262,6 +270,8 @@ class LocalStack:
         return seeded
 
     def stop(self) -> None:
+        if self.schedules:
+            self.schedules.stop()
         if self.pollers:
             self.pollers.stop()
         if self.gateway:
@@ -285,6 +295,7 @@ class LocalStack:
         if self.info and stack_file.exists():
             stack_file.unlink()
         self.pollers = None
+        self.schedules = None
         self.departments = None
         self.gateway = None
         self.runtime = None

@@ -12,6 +12,7 @@ by `deploy` through `Resolver.bind`; everything else follows the naming conventi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -140,6 +141,32 @@ class EventSource:
 
 
 @dataclass(frozen=True)
+class ScheduledEvent:
+    """A function's `Schedule` (EventBridge rule) or `ScheduleV2` (EventBridge Scheduler) event
+    with a `rate(...)` expression: the local stack invokes the function at that rate."""
+
+    function_id: str
+    event_id: str
+    kind: Literal["Schedule", "ScheduleV2"]
+    every_s: float
+    #: the event's `Input` (JSON), or None: a rule sends its scheduled event, the Scheduler {}
+    input: Any = None
+
+
+#: rate(value unit): EventBridge's rate expressions
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> float | None:
+    """Seconds between runs of a rate expression; None for a cron expression."""
+    found = _RATE.match(expression.strip())
+    if found is None:
+        return None
+    return float(int(found.group(1)) * _UNIT_S[found.group(2).rstrip("s")])
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -153,6 +180,7 @@ class FunctionSpec:
     runtime: str  # e.g. python3.13: Lambda's AWS_EXECUTION_ENV names it
     api_routes: tuple[ApiRoute, ...] = ()
     event_sources: tuple[EventSource, ...] = ()
+    schedules: tuple[ScheduledEvent, ...] = ()
 
     @property
     def service_id(self) -> str | None:
@@ -524,6 +552,7 @@ class LocalTemplate:
             runtime=str(props["Runtime"]),
             api_routes=tuple(routes),
             event_sources=tuple(sources),
+            schedules=tuple(self._schedules(logical_id, own.get("Events") or {}, resolver)),
         )
 
     def function_specs(self, resolver: Resolver) -> list[FunctionSpec]:
@@ -622,6 +651,31 @@ class LocalTemplate:
             elif etype in ("DynamoDB", "SQS"):
                 sources.append(self._event_source(function_id, event_id, etype, props, resolver))
         return routes, sources
+
+    def _schedules(
+        self, function_id: str, events: dict[str, Any], resolver: Resolver
+    ) -> list[ScheduledEvent]:
+        found = []
+        for event_id, event in events.items():
+            kind = event.get("Type")
+            if kind not in ("Schedule", "ScheduleV2"):
+                continue
+            props = event.get("Properties") or {}
+            expression = props.get("Schedule" if kind == "Schedule" else "ScheduleExpression")
+            every = rate_seconds(str(resolver.resolve(expression)))
+            if every is None:  # a cron schedule: not run locally (say so where it matters)
+                continue
+            raw = props.get("Input")
+            found.append(
+                ScheduledEvent(
+                    function_id=function_id,
+                    event_id=event_id,
+                    kind=kind,
+                    every_s=every,
+                    input=json.loads(str(resolver.resolve(raw))) if raw is not None else None,
+                )
+            )
+        return found
 
     def _event_source(
         self,

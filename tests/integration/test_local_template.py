@@ -463,3 +463,32 @@ def test_no_partition_or_domain_is_written_into_the_template_or_the_workflow() -
         or ("amazonaws.com" in line and not line.strip().startswith("Service:"))
     ]
     assert found == []
+
+
+def test_the_template_schedules_run_locally_with_the_event_eventbridge_sends(
+    local: tuple[Deployment, AwsClients],
+) -> None:
+    import datetime as dt
+
+    from infra.local.schedules import scheduled_event
+
+    deployment, _clients = local
+    # Given the template's scheduled functions, as the local stack reads them
+    found = {
+        (s.function_id, s.kind): s.every_s
+        for f in deployment.functions.values()
+        for s in f.schedules
+    }
+    # Then the reconciler runs every 5 minutes and the sources' freshness check every hour
+    assert found == {
+        ("ReconcilerFunction", "ScheduleV2"): 300.0,
+        ("IntakeFunction", "Schedule"): 3600.0,
+    }
+    # And each gets what EventBridge sends: a rule its "Scheduled Event", the Scheduler {}
+    at = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+    [freshness] = deployment.functions["IntakeFunction"].schedules
+    sent = scheduled_event(freshness, "us-east-1", at)
+    assert sent["source"] == "aws.events" and sent["detail-type"] == "Scheduled Event"
+    assert sent["time"] == "2026-11-30T12:00:00Z"
+    [reconcile] = deployment.functions["ReconcilerFunction"].schedules
+    assert scheduled_event(reconcile, "us-east-1", at) == {}
