@@ -9,6 +9,7 @@ situation instead (seed.fresh_copy) — another elder aged 85 in Bao'an, another
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 from miaopi.model import GRANT_SOURCE
@@ -24,6 +25,7 @@ from infra.local.seed import (
     identifiers_of,
     persona_identity,
     put_all,
+    read_personas,
     reference_items,
 )
 from infra.local.stack_file import issuer, local_client
@@ -53,13 +55,16 @@ def fresh(info: dict[str, Any], personas: list[Persona], rng: random.Random) -> 
     again when one is taken."""
     dynamodb = local_client(info, "dynamodb")
     table = info["tables"]["ReferenceDataTable"]
+    seeded = _seeded_identifiers(info)
     copies: list[Persona] = []
     for persona in personas:
         shared = set(_keys(persona))  # what every copy keeps (a phone, an industry code)
+        kept = set(identifiers_of(persona))
         for _attempt in range(MAX_DRAWS):
             copy = fresh_copy(persona, rng)
             keys = [key for key in _keys(copy) if key not in shared]
-            if not _any_taken(dynamodb, table, keys):
+            mine = set(identifiers_of(copy)) - kept
+            if not mine & seeded and not _any_taken(dynamodb, table, keys):
                 break
         else:
             raise RuntimeError(f"no free identifiers for {persona.name!r} after {MAX_DRAWS} draws")
@@ -69,6 +74,23 @@ def fresh(info: dict[str, Any], personas: list[Persona], rng: random.Random) -> 
         copies.append(copy)
     load(info, copies)
     return copies
+
+
+_SEEDED: dict[str, frozenset[str]] = {}
+
+
+def _seeded_identifiers(info: dict[str, Any]) -> frozenset[str]:
+    """Every identifier of the stack's seeded personas, bulk copies included: some have no
+    record in any department (a graduate unknown to the population register), so only the
+    personas file knows they are taken, and a load run may have applied with them."""
+    path = info.get("personasFile")
+    if not path:
+        return frozenset()
+    if path not in _SEEDED:
+        _SEEDED[path] = frozenset(
+            value for persona in read_personas(Path(path)) for value in identifiers_of(persona)
+        )
+    return _SEEDED[path]
 
 
 def _keys(persona: Persona) -> list[tuple[str, str]]:
