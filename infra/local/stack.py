@@ -270,8 +270,9 @@ class LocalStack:
         return seeded
 
     def stop(self) -> None:
-        if self.schedules:
+        if self.schedules:  # a run in progress ends before the runtime closes under it
             self.schedules.stop()
+            self.schedules.join(timeout=10.0)
         if self.pollers:
             self.pollers.stop()
         if self.gateway:

@@ -279,6 +279,36 @@ def test_a_registered_phone_is_pushed_each_new_notification_once(
     assert gone["statusCode"] == 404
 
 
+def test_a_phone_passed_on_is_pushed_only_for_its_new_account(stack: Stack, invoke: Invoke) -> None:
+    stack.clear("DEVICES_TABLE")
+    # Given a phone registered by one account
+    first = stack.applicant(
+        "elderly-allowance", stack.persona("elderly-allowance", "APPROVED").application
+    )
+    second = stack.applicant(
+        "graduate-hukou", stack.persona("graduate-hukou", "APPROVED").application, sub="second"
+    )
+    phone = {"platform": "GCM", "token": "fcm-token-family-phone"}
+    assert devices(invoke, first, "POST", body=phone)["statusCode"] == 201
+    # When another account signs in on it and registers it
+    moved = devices(invoke, second, "POST", body=phone)
+    # Then it is the second account's, and the first no longer has it (nor can remove it)
+    assert moved["statusCode"] == 201
+    assert devices(invoke, first)["json"]["items"] == []
+    assert [d["deviceId"] for d in devices(invoke, second)["json"]["items"]] == [
+        moved["json"]["deviceId"]
+    ]
+    assert remove_device(invoke, first, moved["json"]["deviceId"])["statusCode"] == 404
+    # When the second account registers ten more phones
+    answers = [
+        devices(invoke, second, "POST", body={"platform": "GCM", "token": f"fcm-extra-{n}"})
+        for n in range(10)
+    ]
+    # Then the tenth device is its last: the eleventh is refused, and nothing more is stored
+    assert [a["statusCode"] for a in answers] == [201] * 9 + [409]
+    assert len(stack.items("DEVICES_TABLE")) == 10
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

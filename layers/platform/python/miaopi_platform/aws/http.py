@@ -226,27 +226,22 @@ def parse_body[ModelT: BaseModel](model: type[ModelT], body: Any, what: str) -> 
         raise UnprocessableEntity(f"the {what} has invalid fields", details) from None
 
 
-def preferred(app: BaseRouter, offered: tuple[str, ...]) -> str:
-    """Which of the `offered` media types the request's Accept header prefers (RFC 9110
-    12.5.1: the highest q, then the order offered); the first when it names none of them or
-    there is no header. A type with q=0 is refused by the client and never chosen."""
+def first_accepted(app: BaseRouter) -> str:
+    """The first media type the request's Accept header names (lower case; "" without one).
+    API Gateway sends a base64 body as bytes only when this first type is one of the API's
+    BinaryMediaTypes, so a binary answer is chosen by it, not by q-values: a PDF answered to
+    `Accept: application/json;q=0.5, application/pdf` would arrive as base64 text."""
     header = app.current_event.headers.get("accept") or ""
-    weights: dict[str, float] = {}
-    for part in header.split(","):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if media:
-            weights[media.lower()] = max(quality, weights.get(media.lower(), 0.0))
-    ranked = [(weights.get(media, 0.0), -n, media) for n, media in enumerate(offered)]
-    best = max(ranked)
-    return best[2] if best[0] > 0 else offered[0]
+    first = header.split(",")[0].split(";")
+    quality = next(
+        (p.partition("=")[2].strip() for p in first[1:] if p.strip().lower().startswith("q=")),
+        "1",
+    )
+    try:
+        refused = float(quality) <= 0
+    except ValueError:
+        refused = True
+    return "" if refused else first[0].strip().lower()
 
 
 def public_base_url(app: BaseRouter) -> str:
@@ -255,7 +250,8 @@ def public_base_url(app: BaseRouter) -> str:
     verification URL. API Gateway says the scheme in X-Forwarded-Proto and the whole path,
     stage included, in `requestContext.path`."""
     event = cast(APIGatewayProxyEvent, app.current_event)
-    scheme = (event.headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
+    said = (event.headers.get("x-forwarded-proto") or "").split(",")[0].strip().lower()
+    scheme = said if said in ("http", "https") else "https"
     host = event.headers.get("host") or event.request_context.domain_name
     full = event.request_context.path or event.path
     prefix = full[: -len(event.path)] if event.path and full.endswith(event.path) else ""

@@ -14,12 +14,11 @@ from miaopi_platform.applications.flow import own_application
 from miaopi_platform.aws.api import errors, request_body, signed_in
 from miaopi_platform.aws.errors import UnprocessableEntity
 from miaopi_platform.aws.http import (
-    JSON,
     binary_response,
+    first_accepted,
     json_body,
     json_response,
     parse_body,
-    preferred,
     public_base_url,
 )
 from miaopi_platform.certificates import document as doc
@@ -152,7 +151,8 @@ PDF = "application/pdf"
     "/applications/<applicationId>/certificate",
     summary="The signed certificate of one of the caller's applications, or its printable PDF",
     description="JSON by default: the signed document (payload and signature). With "
-    "`Accept: application/pdf`: one A4 page to print or show, the QR code encoding the whole "
+    "`Accept: application/pdf` (first in the header: API Gateway sends bytes by it): one A4 "
+    "page to print or show, the QR code encoding the whole "
     "signed certificate (POST /certificates/verify takes its text) and the verification URL. "
     "A revoked certificate is not printed (410); its document stays available as JSON.",
     operation_id="getApplicationCertificate",
@@ -182,7 +182,7 @@ def get_application_certificate(
     application = own_application(ports.store, identity(router), application_id)
     document = holders_document(ports, application)
     private = {"Cache-Control": "private, no-store"}
-    if preferred(router, (JSON, PDF)) != PDF:
+    if first_accepted(router) != PDF:
         return json_response(200, dict(document), private)
     body = printable(ports, document, public_base_url(router))
     number = document["payload"]["number"]

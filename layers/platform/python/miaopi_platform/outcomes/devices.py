@@ -2,10 +2,12 @@
 them when a notification is stored. The inbox stays the record and the fallback: a push is sent
 once, when its notification is first stored, and a push that fails is logged, never retried.
 
-DevicesTable: one item per (account, device), the account's principal as the key and the
-person's keyed hash in the `byPerson` index, so a notification reaches the devices of whoever
-submitted the application and of whom it is for. The device token goes to SNS only (it creates
-the platform endpoint); the table keeps the endpoint's ARN.
+DevicesTable: one item per phone (the device id derives from its token), owned by one account
+at a time: registering a phone another account had moves it (whoever holds the phone holds its
+token), so a phone passed on in a family stops receiving the first account's notifications. The
+`byOwner` index finds an account's phones, `byPerson` (the person's keyed hash) the phones of
+whom an application is for. The token goes to SNS only (it makes the platform endpoint); the
+table keeps the endpoint's ARN.
 
 Where the partition offers no mobile push (the China regions: SNS mobile push is not available
 in Beijing and Ningxia), `PushPlatformApplications` is empty and registering answers which
@@ -26,7 +28,10 @@ from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_it
 if TYPE_CHECKING:  # the stubs are a development dependency only
     from mypy_boto3_dynamodb import DynamoDBClient
 
+BY_OWNER = "byOwner"
 BY_PERSON = "byPerson"
+#: phones per account: enough for a family's, few enough that one account cannot fan out
+MAX_DEVICES = 10
 #: SNS's platform names (GCM is Firebase Cloud Messaging)
 Platform = Literal["APNS", "APNS_SANDBOX", "GCM", "BAIDU", "ADM", "WNS"]
 PLATFORMS: tuple[str, ...] = get_args(Platform)
@@ -62,51 +67,47 @@ class Devices:
         self._client = client
         self._table = table
 
-    def add(self, item: DeviceItem) -> bool:
-        """True when stored now; False when this account has this device already."""
-        try:
-            with dynamodb_errors("the devices"):
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=to_item(item),
-                    ConditionExpression="attribute_not_exists(deviceId)",
-                )
-        except ConditionFailed:
-            return False
-        return True
+    def put(self, item: DeviceItem) -> None:
+        """Store the phone as the caller's (moving it from another account that had it)."""
+        with dynamodb_errors("the devices"):
+            self._client.put_item(TableName=self._table, Item=to_item(item))
 
-    def get(self, owner: str, device: str) -> DeviceItem | None:
+    def get(self, device: str) -> DeviceItem | None:
         with dynamodb_errors("the devices"):
             answer = self._client.get_item(
-                TableName=self._table,
-                Key={"ownerId": {"S": owner}, "deviceId": {"S": device}},
-                ConsistentRead=True,
+                TableName=self._table, Key={"deviceId": {"S": device}}, ConsistentRead=True
             )
         item = answer.get("Item")
         return cast(DeviceItem, from_item(item)) if item else None
 
     def of_owner(self, owner: str) -> list[DeviceItem]:
-        return self._query(None, "ownerId", owner)
+        return self._query(BY_OWNER, "ownerId", owner)
 
     def of_person(self, person_hash: str) -> list[DeviceItem]:
         return self._query(BY_PERSON, "personHash", person_hash)
 
-    def remove(self, owner: str, device: str) -> None:
-        with dynamodb_errors("the devices"):
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"ownerId": {"S": owner}, "deviceId": {"S": device}},
-            )
+    def remove(self, device: str, owner: str) -> bool:
+        """Remove the phone while `owner` has it; False when another account has it now."""
+        try:
+            with dynamodb_errors("the devices"):
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key={"deviceId": {"S": device}},
+                    ConditionExpression="ownerId = :owner",
+                    ExpressionAttributeValues={":owner": {"S": owner}},
+                )
+        except ConditionFailed:
+            return False
+        return True
 
-    def _query(self, index: str | None, name: str, value: str) -> list[DeviceItem]:
+    def _query(self, index: str, name: str, value: str) -> list[DeviceItem]:
         query: dict[str, Any] = {
             "TableName": self._table,
+            "IndexName": index,
             "KeyConditionExpression": "#k = :v",
             "ExpressionAttributeNames": {"#k": name},
             "ExpressionAttributeValues": {":v": {"S": value}},
         }
-        if index is not None:
-            query["IndexName"] = index
         found: list[DeviceItem] = []
         while True:
             with dynamodb_errors("the devices"):
@@ -118,7 +119,16 @@ class Devices:
 
 
 class EndpointGone(Exception):
-    """The platform disabled the endpoint (the app was uninstalled, the token expired)."""
+    """The platform disabled the endpoint (the app was uninstalled, the token expired), or it
+    was deleted."""
+
+
+class InvalidToken(ValueError):
+    """SNS refused the token for the platform (malformed)."""
+
+
+#: what SNS answers for an endpoint that will not deliver again
+_GONE = frozenset({"EndpointDisabled", "NotFound"})
 
 
 class Push:
@@ -129,13 +139,25 @@ class Push:
         self.applications = applications
 
     def endpoint(self, platform: str, token: str, device: str) -> str:
-        with dependency_errors("mobile push"):
-            answer = self._sns.create_platform_endpoint(
-                PlatformApplicationArn=self.applications[platform],
-                Token=token,
-                CustomUserData=device,
-            )
-        return str(answer["EndpointArn"])
+        """The phone's endpoint, made or found (SNS answers the same one for the same token)
+        and enabled again: a phone registering anew is reachable even if its endpoint was
+        disabled once. InvalidToken for a token SNS refuses."""
+        try:
+            with dependency_errors("mobile push"):
+                answer = self._sns.create_platform_endpoint(
+                    PlatformApplicationArn=self.applications[platform],
+                    Token=token,
+                    CustomUserData=device,
+                )
+                arn = str(answer["EndpointArn"])
+                self._sns.set_endpoint_attributes(
+                    EndpointArn=arn, Attributes={"Enabled": "true", "Token": token}
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidParameter":
+                raise InvalidToken(platform) from None
+            raise
+        return arn
 
     def send(self, endpoint_arn: str, title: str, body: str, data: dict[str, str]) -> None:
         """One message to one endpoint, in each platform's format; EndpointGone when the
@@ -156,10 +178,11 @@ class Push:
                     MessageStructure="json",
                 )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "EndpointDisabled":
+            if exc.response.get("Error", {}).get("Code") in _GONE:
                 raise EndpointGone(endpoint_arn) from None
             raise
 
     def forget(self, endpoint_arn: str) -> None:
+        """Delete the endpoint (deleting one that is gone already is no error in SNS)."""
         with dependency_errors("mobile push"):
             self._sns.delete_endpoint(EndpointArn=endpoint_arn)

@@ -8,14 +8,28 @@ import datetime as dt
 import json
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from miaopi_platform.aws.clock import iso
-from miaopi_platform.aws.errors import DependencyUnavailable, NotFound, UnprocessableEntity
+from miaopi_platform.aws.errors import (
+    Conflict,
+    DependencyUnavailable,
+    NotFound,
+    PlatformError,
+    UnprocessableEntity,
+)
 from miaopi_platform.aws.observability import logger, metrics
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.identity.context import Identity
-from miaopi_platform.outcomes.devices import DeviceItem, Devices, EndpointGone, Push, device_id
+from miaopi_platform.outcomes.devices import (
+    MAX_DEVICES,
+    DeviceItem,
+    Devices,
+    EndpointGone,
+    InvalidToken,
+    Push,
+    device_id,
+)
 from miaopi_platform.outcomes.events import DETAIL_TYPES, SOURCE, VERSION
 from miaopi_platform.outcomes.inbox import Inbox, NotificationItem
 from miaopi_platform.outcomes.views import view
@@ -79,14 +93,24 @@ def on_event(deps: InboxPorts, body: str) -> None:
 def push(deps: InboxPorts, item: NotificationItem) -> int:
     """A newly stored notification, pushed to its owners' registered devices (once: a
     redelivered event stores nothing and pushes nothing). A failed push is counted and
-    logged, never retried: the inbox holds the notification. The number of devices reached."""
+    logged, never retried and never fails the notification: the inbox holds it. The number of
+    devices reached."""
     if not deps.push.applications:
         return 0
+    try:
+        return _push(deps, item)
+    except (ClientError, BotoCoreError, PlatformError) as exc:  # the devices table's too
+        logger.warning("push failed", extra={"error": type(exc).__name__})
+        metrics.add_metric(name="PushFailed", unit="Count", value=1)
+        return 0
+
+
+def _push(deps: InboxPorts, item: NotificationItem) -> int:
     owners = deps.devices.of_owner(item["applicantId"])
     if item.get("holderHash"):
         owners += deps.devices.of_person(item["holderHash"])
-    endpoints = {device["endpointArn"]: device for device in owners}
-    if not endpoints:
+    devices = {device["deviceId"]: device for device in owners}
+    if not devices:
         return 0
     shown = view(item)
     data = {
@@ -95,20 +119,19 @@ def push(deps: InboxPorts, item: NotificationItem) -> int:
         "kind": item["kind"],
     }
     reached = 0
-    for arn, device in endpoints.items():
+    for device in devices.values():
         try:
-            deps.push.send(arn, shown.message.zh, shown.message.en, data)
+            deps.push.send(device["endpointArn"], shown.message.zh, shown.message.en, data)
             reached += 1
-        except EndpointGone:
-            deps.devices.remove(device["ownerId"], device["deviceId"])
+        except EndpointGone:  # the app was uninstalled or the token expired: forget the phone
+            deps.devices.remove(device["deviceId"], device["ownerId"])
+            deps.push.forget(device["endpointArn"])
             logger.info(
-                "push endpoint disabled: device removed", extra={"deviceId": device["deviceId"]}
+                "push endpoint gone: device removed", extra={"deviceId": device["deviceId"]}
             )
             metrics.add_metric(name="PushEndpointsRemoved", unit="Count", value=1)
         except (ClientError, DependencyUnavailable) as exc:
-            logger.warning(
-                "push failed", extra={"deviceId": device["deviceId"], "error": type(exc).__name__}
-            )
+            logger.warning("push failed", extra={"error": type(exc).__name__})
             metrics.add_metric(name="PushFailed", unit="Count", value=1)
     if reached:
         metrics.add_metric(name="PushSent", unit="Count", value=reached)
@@ -118,9 +141,10 @@ def push(deps: InboxPorts, item: NotificationItem) -> int:
 def register_device(
     deps: InboxPorts, me: Identity, platform: str, token: str, now: dt.datetime | None = None
 ) -> tuple[DeviceItem, bool]:
-    """The caller's device, registered for push; (it, whether new). Registering the same
-    token again is the same device. A platform not offered here is a 422 naming the ones that
-    are (none where the partition has no mobile push: the inbox is the fallback)."""
+    """The caller's phone, registered for push; (it, whether newly the caller's). The same
+    token again is the same phone (its endpoint enabled again); a phone another account had
+    becomes the caller's. A platform not offered here is a 422 naming the ones that are (none
+    where the partition has no mobile push: the inbox is the fallback)."""
     if platform not in deps.push.applications:
         here = ", ".join(sorted(deps.push.applications)) or "none"
         raise UnprocessableEntity(
@@ -129,31 +153,43 @@ def register_device(
             [{"field": "platform", "code": "not_offered"}],
         )
     device = device_id(platform, token)
-    known = deps.devices.get(me.subject, device)
-    if known is not None:
+    known = deps.devices.get(device)
+    mine = known is not None and known["ownerId"] == me.subject
+    if not mine and len(deps.devices.of_owner(me.subject)) >= MAX_DEVICES:
+        raise Conflict(
+            f"an account registers at most {MAX_DEVICES} devices: remove one first "
+            "(DELETE /devices/{deviceId})"
+        )
+    try:
+        endpoint = deps.push.endpoint(platform, token, device)
+    except InvalidToken:
+        raise UnprocessableEntity(
+            "the push service refused this token for the platform",
+            [{"field": "token", "code": "refused"}],
+        ) from None
+    if known is not None and mine and known["endpointArn"] == endpoint:
         return known, False
     item: DeviceItem = {
         "ownerId": me.subject,
         "deviceId": device,
         "personHash": me.subject_id_hash,
         "platform": platform,
-        "endpointArn": deps.push.endpoint(platform, token, device),
+        "endpointArn": endpoint,
         "registeredAt": iso(now or dt.datetime.now(dt.UTC)),
     }
-    if not deps.devices.add(item):  # registered by a concurrent request meanwhile
-        found = deps.devices.get(me.subject, device)
-        return (found or item), False
-    metrics.add_metric(name="PushDevicesRegistered", unit="Count", value=1)
-    return item, True
+    deps.devices.put(item)
+    if not mine:
+        metrics.add_metric(name="PushDevicesRegistered", unit="Count", value=1)
+    return item, not mine
 
 
 def remove_device(deps: InboxPorts, me: Identity, device: str) -> None:
-    """The caller's device, no longer pushed to; anyone else's is a 404."""
-    item = deps.devices.get(me.subject, device)
-    if item is None:
+    """The caller's phone, no longer pushed to; anyone else's is a 404."""
+    item = deps.devices.get(device)
+    if item is None or item["ownerId"] != me.subject:
         raise NotFound("no such device of the caller's")
-    deps.push.forget(item["endpointArn"])
-    deps.devices.remove(me.subject, device)
+    if deps.devices.remove(device, me.subject):
+        deps.push.forget(item["endpointArn"])
 
 
 def is_own(item: NotificationItem, me: Identity) -> bool:

@@ -56,7 +56,8 @@ def on_review_task(deps: OverduePorts, body: str, now: dt.datetime | None = None
     application = deps.store.get(str(task["applicationId"]))
     if application is None:
         return False
-    at = iso(now or dt.datetime.now(dt.UTC))
+    # when the workflow escalated (it says so in the message), not when a backlog let us read it
+    at = str(message.get("sentAt") or iso(now or dt.datetime.now(dt.UTC)))
     detail = review_overdue(find(str(task["serviceId"])), dict(application), task["taskId"], at)
     if detail is None:
         return False

@@ -114,7 +114,10 @@ def list_devices() -> Response[str]:
             "content": {"application/json": {"model": DeviceView}},
         },
         201: {"description": "Registered", "content": {"application/json": {"model": DeviceView}}},
-        **errors([400, 401, 413, 415, 422, 503]),
+        **errors(
+            [400, 401, 413, 415, 422, 503],
+            {409: "The account has as many devices as it may: remove one first"},
+        ),
     },
     security=signed_in(),
     tags=["Notifications"],
