@@ -76,7 +76,7 @@ def fresh(info: dict[str, Any], personas: list[Persona], rng: random.Random) -> 
     return copies
 
 
-_SEEDED: dict[str, frozenset[str]] = {}
+_SEEDED: dict[tuple[str, int], frozenset[str]] = {}
 
 
 def _seeded_identifiers(info: dict[str, Any]) -> frozenset[str]:
@@ -84,13 +84,14 @@ def _seeded_identifiers(info: dict[str, Any]) -> frozenset[str]:
     record in any department (a graduate unknown to the population register), so only the
     personas file knows they are taken, and a load run may have applied with them."""
     path = info.get("personasFile")
-    if not path:
+    if not path or not Path(path).exists():
         return frozenset()
-    if path not in _SEEDED:
-        _SEEDED[path] = frozenset(
+    key = (path, Path(path).stat().st_mtime_ns)  # a stack seeded again writes the file again
+    if key not in _SEEDED:
+        _SEEDED[key] = frozenset(
             value for persona in read_personas(Path(path)) for value in identifiers_of(persona)
         )
-    return _SEEDED[path]
+    return _SEEDED[key]
 
 
 def _keys(persona: Persona) -> list[tuple[str, str]]:

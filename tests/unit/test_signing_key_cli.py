@@ -90,3 +90,42 @@ def test_a_key_that_cannot_sign_is_refused_and_nothing_is_made(kms: Any) -> None
     # Then it is refused, and no key is made
     assert answer.exit_code == 1 and "not an enabled signing key" in answer.output
     assert len(kms.list_keys()["Keys"]) == before
+
+
+STACK_TEMPLATE = """
+Parameters:
+  CertificateSigningKeyId: {Type: String, Default: ""}
+  CertificatePublishedKeyIds: {Type: String, Default: ""}
+Resources:
+  CertificateSigningKey:
+    Type: AWS::KMS::Key
+    Properties:
+      KeySpec: ECC_NIST_P256
+      KeyUsage: SIGN_VERIFY
+      KeyPolicy: {Version: "2012-10-17", Statement: []}
+"""
+
+
+def test_a_second_rotation_read_from_the_stack_keeps_every_key_published(kms: Any) -> None:
+    # Given a deployed stack already rotated once: a later key signs, its own key is published
+    cloudformation = boto3.client("cloudformation")
+    cloudformation.create_stack(StackName="miaopi-prod", TemplateBody=STACK_TEMPLATE)
+    own = cloudformation.describe_stack_resource(
+        StackName="miaopi-prod", LogicalResourceId="CertificateSigningKey"
+    )["StackResourceDetail"]["PhysicalResourceId"]
+    later = signing_key(kms)
+    cloudformation.update_stack(
+        StackName="miaopi-prod",
+        TemplateBody=STACK_TEMPLATE,
+        Parameters=[
+            {"ParameterKey": SIGNING_PARAMETER, "ParameterValue": later},
+            {"ParameterKey": PUBLISHED_PARAMETER, "ParameterValue": own},
+        ],
+    )
+    # When ops rotate again, naming only the stack
+    answer = runner.invoke(app, ["rotate", "--stack", "miaopi-prod"])
+    # Then the key signing now and the stack's own key both stay published
+    assert answer.exit_code == 0, answer.output
+    text = answer.output.replace("\n", "")
+    published = re.search(rf"{PUBLISHED_PARAMETER}=(\S+)", text).group(1)  # type: ignore[union-attr]
+    assert published == f"{later},{own}"
