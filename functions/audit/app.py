@@ -1,12 +1,8 @@
 """The auditors' API: decisions, one decision in full, statistics, chain verification, replay
 and what-if. Read-only: its role may only GetItem, BatchGetItem and Query (template.yaml)."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from miaopi_platform.audit import routes as audit
-from miaopi_platform.aws.http import make_resolver
-from miaopi_platform.aws.observability import logger, metrics, tracer
+from miaopi_platform.aws.http import api_handler, make_resolver
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.catalogue.services import all_services
 from miaopi_platform.wiring import Dependencies
@@ -15,11 +11,4 @@ dependencies = Dependencies(Settings.from_env())
 all_services()  # every service's rules (every version) compiled once, at cold start
 app = make_resolver()
 app.include_router(audit.router)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    app.append_context(deps=dependencies)
-    return app.resolve(event, context)
+lambda_handler = api_handler(app, deps=dependencies)

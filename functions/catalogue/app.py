@@ -1,14 +1,12 @@
 """The public catalogue, the OpenAPI document and its Swagger UI page; also answers submissions
 to services that do not exist (each real service has its own function)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from miaopi_platform.aws.errors import NotFound
-from miaopi_platform.aws.http import json_response, make_resolver
-from miaopi_platform.aws.observability import logger, metrics, tracer
+from miaopi_platform.aws.http import api_handler, json_response, make_resolver
 from miaopi_platform.catalogue import routes as catalogue
 from miaopi_platform.catalogue.services import all_services, find
 from miaopi_platform.openapi import SWAGGER_PAGE, document
@@ -36,8 +34,4 @@ def submit_to_unknown(service_id: Annotated[str, Path(alias="serviceId")]) -> Re
     raise NotFound("this service takes applications at its own endpoint")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

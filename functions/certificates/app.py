@@ -1,10 +1,6 @@
 """Signed certificates: anyone verifies one (no sign-in), the holder downloads their own."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from miaopi_platform.aws.http import make_resolver
-from miaopi_platform.aws.observability import logger, metrics, tracer
+from miaopi_platform.aws.http import api_handler, make_resolver
 from miaopi_platform.aws.settings import Settings
 from miaopi_platform.certificates import routes as certificates
 from miaopi_platform.wiring import Dependencies
@@ -12,11 +8,4 @@ from miaopi_platform.wiring import Dependencies
 dependencies = Dependencies(Settings.from_env())
 app = make_resolver()
 app.include_router(certificates.router)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    app.append_context(deps=dependencies)
-    return app.resolve(event, context)
+lambda_handler = api_handler(app, deps=dependencies)

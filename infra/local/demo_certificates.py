@@ -16,9 +16,9 @@ from typing import Any
 import requests
 from rich.console import Console
 from rich.rule import Rule
-from rich.table import Table
 
 from infra.local import seed
+from infra.local.demo_results import inbox_table
 from infra.local.demo_review import STYLE
 from infra.local.demo_supervision import TIMEOUT_S, Session, _file, _someone, _wait
 from infra.local.stack_file import id_token
@@ -48,17 +48,7 @@ def _shown(answer: dict[str, Any]) -> str:
 
 def _inbox(console: Console, elder: Session, application_id: str) -> list[dict[str, Any]]:
     items = _inbox_items(elder, application_id)
-    table = Table(title="the elder's inbox (GET /notifications), newest first")
-    for column in ("when", "kind", "outcome", "message"):
-        table.add_column(column)
-    for n in items:
-        table.add_row(
-            n["occurredAt"][:19],
-            n["kind"],
-            f"[{STYLE.get(n['outcome'], 'white')}]{n['outcome']}[/]",
-            n["message"]["zh"],
-        )
-    console.print(table)
+    inbox_table(console, "the elder's inbox (GET /notifications), newest first", items)
     return items
 
 

@@ -36,14 +36,15 @@ def _licence(info: dict[str, Any], number: str) -> dict[str, Any]:
     return {k: next(iter(v.values())) for k, v in record.items()}
 
 
-def _inbox(console: Console, chain: Session) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = chain.get("/notifications").json().get("items", [])
-    table = Table(title="the chain's inbox (GET /notifications), newest first")
-    for column in ("when", "application", "outcome", "certificate", "read", "message"):
+def inbox_table(console: Console, title: str, items: list[dict[str, Any]]) -> None:
+    """Notifications (GET /notifications items) as the demo shows them, newest first."""
+    table = Table(title=title)
+    for column in ("when", "kind", "application", "outcome", "certificate", "read", "message"):
         table.add_column(column)
     for n in items:
         table.add_row(
             n["occurredAt"][:19],
+            n["kind"],
             n["applicationId"],
             f"[{STYLE.get(n['outcome'], 'white')}]{n['outcome']}[/]",
             n.get("certificateNumber") or "—",
@@ -51,6 +52,11 @@ def _inbox(console: Console, chain: Session) -> list[dict[str, Any]]:
             n["message"]["zh"],
         )
     console.print(table)
+
+
+def _inbox(console: Console, chain: Session) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = chain.get("/notifications").json().get("items", [])
+    inbox_table(console, "the chain's inbox (GET /notifications), newest first", items)
     return items
 
 

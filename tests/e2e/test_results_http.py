@@ -10,19 +10,7 @@ from typing import Any
 import boto3
 
 from tests.e2e.conftest import Api, Client
-from tests.e2e.test_review_http import cli, referred
-
-WAIT_S = 30.0
-
-
-def wait_for(predicate: Any, what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.e2e.test_review_http import cli, referred, wait_for
 
 
 def licence_record(api: Api, number: str) -> dict[str, Any]:

@@ -176,40 +176,13 @@ def test_the_inbox_lists_own_notifications_newest_first_in_pages(
     assert [n["applicationId"] for n in theirs] == [ids[1]]
     # When the elder marks it read, twice
     note = theirs[0]
-    path = f"/notifications/{note['notificationId']}"
-    params = {"notificationId": note["notificationId"]}
-    resource = "/notifications/{notificationId}"
-    read = invoke(
-        "NotificationsFunction",
-        "PATCH",
-        resource,
-        path,
-        body={"read": True},
-        path_parameters=params,
-        caller=elder,
-    )
-    again = invoke(
-        "NotificationsFunction",
-        "PATCH",
-        resource,
-        path,
-        body={"read": True},
-        path_parameters=params,
-        caller=elder,
-    )
+    read = mark_read(invoke, elder, note["notificationId"])
+    again = mark_read(invoke, elder, note["notificationId"])
     # Then it is read, at the first reading's time
     assert read["json"]["read"] is True and again["json"]["readAt"] == read["json"]["readAt"]
     # And the third elder, on an account of their own, gets a 404 for it
     other = stack.applicant("elderly-allowance", elders[2].application, sub="elder-3-account")
-    refused = invoke(
-        "NotificationsFunction",
-        "PATCH",
-        resource,
-        path,
-        body={"read": True},
-        path_parameters=params,
-        caller=other,
-    )
+    refused = mark_read(invoke, other, note["notificationId"])
     assert refused["statusCode"] == 404
 
 
@@ -224,6 +197,18 @@ def pushed(endpoint_arn: str) -> list[dict[str, Any]]:
 
 def devices(invoke: Invoke, caller: Any, method: str = "GET", **kw: Any) -> dict[str, Any]:
     return invoke("NotificationsFunction", method, "/devices", "/devices", caller=caller, **kw)
+
+
+def mark_read(invoke: Invoke, caller: Any, notification_id: str) -> dict[str, Any]:
+    return invoke(
+        "NotificationsFunction",
+        "PATCH",
+        "/notifications/{notificationId}",
+        f"/notifications/{notification_id}",
+        body={"read": True},
+        path_parameters={"notificationId": notification_id},
+        caller=caller,
+    )
 
 
 def remove_device(invoke: Invoke, caller: Any, device_id: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,9 +17,11 @@ from miaopi_platform.certificates.signing import CertificateSigner
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from infra.cli.signing_key import PUBLISHED_PARAMETER, SIGNING_PARAMETER, app
+from infra.cli.signing_key import KEY_RESOURCE, PUBLISHED_PARAMETER, SIGNING_PARAMETER, app
+from infra.local.template import load_yaml
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -129,3 +132,11 @@ def test_a_second_rotation_read_from_the_stack_keeps_every_key_published(kms: An
     text = answer.output.replace("\n", "")
     published = re.search(rf"{PUBLISHED_PARAMETER}=(\S+)", text).group(1)  # type: ignore[union-attr]
     assert published == f"{later},{own}"
+
+
+def test_the_names_the_cli_reads_are_the_templates() -> None:
+    # Given the deployed template
+    template = load_yaml(ROOT / "template.yaml")
+    # Then the parameters a rotation sets, and the key it starts from, are the template's own
+    assert {SIGNING_PARAMETER, PUBLISHED_PARAMETER} <= set(template["Parameters"])
+    assert template["Resources"][KEY_RESOURCE]["Type"] == "AWS::KMS::Key"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import Message
 from typing import Any, cast
 
@@ -34,7 +34,7 @@ from miaopi_platform.aws.errors import (
     UnsupportedMediaType,
 )
 from miaopi_platform.aws.json_input import TooDeep, loads
-from miaopi_platform.aws.observability import logger
+from miaopi_platform.aws.observability import logger, metrics, tracer
 
 JSON = "application/json"
 
@@ -79,6 +79,25 @@ class _Resolver(APIGatewayRestResolver):
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         with invocation.running(context):
             return super().resolve(event, context)
+
+
+def api_handler(
+    app: APIGatewayRestResolver, **context: Any
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """An API function's handler: the resolver `app` with its routes, each invocation logged
+    (with the Lambda context), its metrics flushed (cold start counted), traced, and handed
+    `context` (e.g. `deps=`, the function's dependencies) afresh, as the resolver clears it
+    after each request. The API's counterpart of `batch.batch_handler`."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    @tracer.capture_lambda_handler
+    def lambda_handler(event: dict[str, Any], lambda_context: LambdaContext) -> dict[str, Any]:
+        if context:
+            app.append_context(**context)
+        return app.resolve(event, lambda_context)
+
+    return lambda_handler
 
 
 def make_resolver() -> APIGatewayRestResolver:

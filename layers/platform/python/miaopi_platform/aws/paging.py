@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from miaopi_platform.aws.dynamo import Item
+from miaopi_platform.aws.dynamo import Item, dynamodb_errors, from_item
 from miaopi_platform.aws.errors import BadRequest
 from miaopi_platform.aws.json_input import loads
 
@@ -65,3 +65,25 @@ def newest_of[T](
     ordered = sorted(found.values(), key=position, reverse=True)
     page = ordered[:limit]
     return page, bool(page) and (more or len(ordered) > limit)
+
+
+def partition_page(
+    client: Any,
+    query: Any,
+    limit: int,
+    what: str,
+    keep: Callable[[Any], bool] | None = None,
+) -> tuple[list[Any], bool]:
+    """Up to `limit` items of one Query's partition (newest first when the query says so; its
+    own Limit is limit + 1), those `keep` accepts when given, and whether the partition has no
+    more: the part `newest_of` merges."""
+    items: list[Any] = []
+    while True:
+        with dynamodb_errors(what):
+            answer = client.query(**query)
+        found = (from_item(raw) for raw in answer.get("Items", []))
+        items.extend(item for item in found if keep is None or keep(item))
+        start = answer.get("LastEvaluatedKey")
+        if len(items) > limit or not start:
+            return items[:limit], len(items) <= limit and not start
+        query["ExclusiveStartKey"] = start

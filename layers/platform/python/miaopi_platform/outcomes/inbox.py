@@ -5,10 +5,10 @@ stored once (the notification id derives from the event id)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, cast
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict, cast
 
 from miaopi_platform.aws.dynamo import ConditionFailed, dynamodb_errors, from_item, to_item
-from miaopi_platform.aws.paging import decode_token, encode_token, newest_of
+from miaopi_platform.aws.paging import decode_token, encode_token, newest_of, partition_page
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -115,12 +115,4 @@ class Inbox:
             query["KeyConditionExpression"] += " AND #p < :p"
             query["ExpressionAttributeNames"] = {"#k": name, "#p": "position"}
             query["ExpressionAttributeValues"] = {":v": {"S": value}, ":p": {"S": cursor}}
-        items: list[NotificationItem] = []
-        while True:
-            with dynamodb_errors("the inbox"):
-                answer = self._client.query(**query)
-            items.extend(cast(NotificationItem, from_item(raw)) for raw in answer["Items"])
-            start: Any = answer.get("LastEvaluatedKey")
-            if len(items) > limit or not start:
-                return items[:limit], len(items) <= limit and not start
-            query["ExclusiveStartKey"] = start
+        return partition_page(self._client, query, limit, "the inbox")

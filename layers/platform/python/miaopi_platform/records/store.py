@@ -14,7 +14,7 @@ from miaopi_platform.aws.dynamo import (
     to_item,
 )
 from miaopi_platform.aws.errors import AlreadyRecorded
-from miaopi_platform.aws.paging import decode_token, encode_token, newest_of
+from miaopi_platform.aws.paging import decode_token, encode_token, newest_of, partition_page
 from miaopi_platform.records.items import ApplicationItem, DecisionRecord
 
 if TYPE_CHECKING:  # the stubs are a development dependency only
@@ -144,18 +144,15 @@ class ApplicationStore:
         if cursor is not None:
             query["KeyConditionExpression"] += " AND submittedAt <= :t"
             query["ExpressionAttributeValues"] = {":v": {"S": value}, ":t": {"S": cursor[0]}}
-        items: list[ApplicationItem] = []
-        while True:
-            with dynamodb_errors("the application store"):
-                answer = self._client.query(**query)
-            for raw in answer.get("Items", []):
-                item = cast(ApplicationItem, from_item(raw))
-                if cursor is None or _position(item) < cursor:
-                    items.append(item)
-            start = answer.get("LastEvaluatedKey")
-            if len(items) > limit or not start:
-                return items[:limit], len(items) <= limit and not start
-            query["ExclusiveStartKey"] = start
+        # the key condition keeps the cursor's second (<=): the item itself and older ones
+        # of that second are told apart by their id
+        return partition_page(
+            self._client,
+            query,
+            limit,
+            "the application store",
+            keep=lambda item: cursor is None or _position(item) < cursor,
+        )
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
         with dynamodb_errors("the decision records"):
