@@ -20,10 +20,14 @@ DEPLOY_STAMP := $(DEPLOY_VENV)/.installed-$(shell cksum < infra/deploy/tools.txt
 # the regions template.yaml is checked for besides cfn-lint's default (us-east-1): AWS China's
 # two and Hong Kong (README "On AWS")
 REGIONS := cn-north-1 cn-northwest-1 ap-east-1
+# the government services' nested templates (infra/deploy/services.py writes them)
+NESTED := $(sort $(wildcard infra/services/*.yaml))
+# the generated catalogue of 200 services the deploy checks prove the template's shape with
+CATALOGUE := .aws-sam/catalogue-200
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
 export PYTHONPATH := layers/core/python:layers/platform/python:layers/rules/python:.
 
-.PHONY: install lock build deploy deploy-check deploy-tools deploy-tools-lock run test lint typecheck unit demo review audit audit-demo bench coverage-report openapi clean
+.PHONY: install lock build deploy deploy-check deploy-tools deploy-tools-lock services new-service run test lint typecheck unit demo review audit audit-demo bench coverage-report openapi clean
 
 # A venv on $(RUNTIME) with uv in it; one on another Python (an older checkout's) is made anew.
 define runtime_venv
@@ -86,15 +90,33 @@ deploy-tools-lock: $(STAMP)
 # as SAM, builds without a container, and every built handler answers one event on the runtime's
 # interpreter (infra/deploy/smoke.py); cfn-lint in the regions above, with the Serverless Lens
 # rules; checkov (every skip in template.yaml says why); the CI workflow checked by actionlint.
+#
+# The services' nested templates must be what `make services` writes from the rules layer; and a
+# generated catalogue of 200 services (synthetic copies of the seeds, outside the published
+# rules) must validate and keep every stack under 400 resources (infra/deploy/services.py).
 deploy-check: $(STAMP) $(SAM_STAMP) $(DEPLOY_STAMP)
+	$(BIN)/python -m infra.deploy.services check
 	$(SAM) validate --lint
+	$(foreach t,$(NESTED),$(SAM) validate --lint -t $(t) &&) true
 	$(SAM) build
 	$(BIN)/python -m infra.deploy.smoke $(PY)
 	$(BIN)/python -m infra.deploy.lint_regions $(DEPLOY_BIN)/cfn-lint $(REGIONS)
-	$(DEPLOY_BIN)/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
-	$(DEPLOY_BIN)/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
+	$(DEPLOY_BIN)/cfn-lint -a cfn_lint_serverless.rules -- template.yaml $(NESTED)
+	$(DEPLOY_BIN)/checkov -f template.yaml $(addprefix -f ,$(NESTED)) --framework cloudformation --quiet --compact --skip-download
+	$(BIN)/python -m infra.deploy.services catalogue 200 $(CATALOGUE)
+	$(BIN)/python -m infra.deploy.services sizes $(CATALOGUE)/template.yaml
+	ls $(CATALOGUE)/template.yaml $(CATALOGUE)/services/*.yaml | xargs -P 2 -I{} $(SAM) validate --lint -t {}
 	$(DEPLOY_BIN)/checkov -d .github/workflows --framework github_actions --quiet --compact --skip-download
 	$(DEPLOY_BIN)/actionlint
+
+# the services' nested templates and template.yaml's generated parts, from the rules layer
+services: $(STAMP)
+	$(BIN)/python -m infra.deploy.services generate
+
+# a new government service: its data skeleton in the rules layer, its function and route
+new-service: $(STAMP)
+	@test -n "$(ID)" -a -n "$(AUTHORITY)" || { echo "make new-service ID=pet-licence AUTHORITY=urban-management" >&2; exit 1; }
+	$(BIN)/python -m infra.deploy.services new $(ID) $(AUTHORITY) $(ARGS)
 
 run: $(STAMP)
 	$(BIN)/python -m infra.local.stack $(ARGS)
@@ -117,7 +139,7 @@ audit-demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml $(NESTED)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

@@ -8,10 +8,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from miaopi_platform.aws.errors import NotFound
 from miaopi_platform.aws.http import api_handler, json_response, make_resolver
 from miaopi_platform.catalogue import routes as catalogue
-from miaopi_platform.catalogue.services import all_services, find
+from miaopi_platform.catalogue.services import find
 from miaopi_platform.openapi import SWAGGER_PAGE, document
 
-all_services()  # every service's rules compiled once, at cold start
+# The services are compiled when a request needs them (the list: all of them, once; a service:
+# that one), not at cold start: a city's hundreds would not fit Lambda's 10 s initialisation.
 app = make_resolver()
 app.include_router(catalogue.router)
 

@@ -1,5 +1,6 @@
-"""`python -m infra.deploy.lint_regions CFN_LINT REGION...`: cfn-lint template.yaml in the regions
-it is meant to deploy to (the AWS China regions among them), and fail on any finding.
+"""`python -m infra.deploy.lint_regions CFN_LINT REGION...`: cfn-lint template.yaml and the
+services' nested templates in the regions they are meant to deploy to (the AWS China regions
+among them), and fail on any finding.
 
 Every finding is printed. None is allowed: the identity provider is an OIDC Lambda authorizer
 (Cognito, absent from cn-north-1 and cn-northwest-1, left the template with it).
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 TEMPLATE = "template.yaml"
+#: the government services' nested templates (infra/deploy/services.py)
+NESTED = "infra/services"
 
 
 def main(argv: list[str]) -> int:
@@ -18,8 +22,9 @@ def main(argv: list[str]) -> int:
         print("usage: python -m infra.deploy.lint_regions CFN_LINT REGION...", file=sys.stderr)
         return 2
     cfn_lint, regions = argv[0], argv[1:]
+    nested = sorted(str(p) for p in Path(NESTED).glob("*.yaml"))
     proc = subprocess.run(
-        [cfn_lint, "--regions", *regions, "--format", "parseable", "--", TEMPLATE],
+        [cfn_lint, "--regions", *regions, "--format", "parseable", "--", TEMPLATE, *nested],
         capture_output=True,
         text=True,
         check=False,

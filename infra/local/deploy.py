@@ -579,6 +579,7 @@ SKIPPED_LOCALLY: dict[str, str] = {
     "AWS::KMS::Key": "symmetric keys: moto stores data unencrypted (signing keys are created)",
     "AWS::KMS::Alias": "as its key",
     "AWS::IAM::Role": "moto does not enforce IAM",
+    "AWS::Lambda::Permission": "the local gateway invokes the functions itself",
     "AWS::Logs::LogGroup": "the functions log to the stack's own output, as make run shows",
     "AWS::CloudWatch::Alarm": "nothing publishes metrics locally",
     "AWS::CloudWatch::Dashboard": "nothing publishes metrics locally",

@@ -444,12 +444,31 @@ def _truthy(value: Any) -> bool:
 
 
 class LocalTemplate:
-    """A parsed template plus the directory its relative paths are relative to."""
+    """A parsed template plus the directory its relative paths are relative to.
+
+    Nested applications with a local template (`AWS::Serverless::Application`, `Location` a
+    file, as infra/services/ holds the government services) are read into this one view: their
+    resources join the root's with each of their parameters replaced by what the root passes
+    (so `!Ref ApplicationsTable` in a nested template is the root's table again), their code
+    paths made relative to the root, their functions given their own template's `Globals`.
+    The API's `DefinitionBody` routes that integrate a nested stack's output are served by the
+    function that output names."""
 
     def __init__(self, raw: dict[str, Any], base_dir: Path) -> None:
         self.raw = raw
         self.base_dir = base_dir
         self.resources: dict[str, dict[str, Any]] = raw["Resources"]
+        #: each function's Globals (a nested template's own, else the root's)
+        self._function_globals: dict[str, dict[str, Any]] = {}
+        #: (nested application, output name) -> the output's value, in the root's terms
+        self.nested_outputs: dict[tuple[str, str], Any] = {}
+        #: nested application -> its template file
+        self.nested_templates: dict[str, Path] = {}
+        for app_id in [
+            lid for lid, res in self.resources.items() if res["Type"] == _NESTED_APPLICATION
+        ]:
+            self._read_nested(app_id)
+        self._definition_routes = self._routes_of_definitions()
 
     @classmethod
     def load(cls, path: str | Path) -> LocalTemplate:
@@ -519,9 +538,7 @@ class LocalTemplate:
 
     def function_spec(self, logical_id: str, resolver: Resolver) -> FunctionSpec:
         res = self.resources[logical_id]
-        props: dict[str, Any] = {
-            **(self.raw.get("Globals", {}).get("Function") or {}),
-        }
+        props: dict[str, Any] = {**self._globals_of(logical_id)}
         own = res.get("Properties") or {}
         for key, value in own.items():
             if key == "Environment":
@@ -539,6 +556,7 @@ class LocalTemplate:
         )
         name = resolver.declared_name(logical_id)
         routes, sources = self._events(logical_id, own.get("Events") or {}, resolver)
+        routes += self._definition_routes.get(logical_id, [])
         return FunctionSpec(
             logical_id=logical_id,
             name=name,
@@ -561,9 +579,9 @@ class LocalTemplate:
     def service_functions(self) -> dict[str, str]:
         """The government services' functions: each function bound by SERVICE_ID, its logical
         id to the service id it runs (a literal in the template, read without deploying)."""
-        default = (self.raw.get("Globals", {}).get("Function") or {}).get("Environment") or {}
         bound = {}
         for lid in self.function_ids():
+            default = self._globals_of(lid).get("Environment") or {}
             own = (self.properties(lid).get("Environment") or {}).get("Variables") or {}
             value = {**(default.get("Variables") or {}), **own}.get(SERVICE_ID_VARIABLE)
             if value is not None:
@@ -571,6 +589,92 @@ class LocalTemplate:
                     raise ValueError(f"{lid}: {SERVICE_ID_VARIABLE} must be a literal service id")
                 bound[lid] = value
         return bound
+
+    def _globals_of(self, function_id: str) -> dict[str, Any]:
+        root = (self.raw.get("Globals") or {}).get("Function") or {}
+        return dict(self._function_globals.get(function_id, root))
+
+    # -- nested applications
+
+    def _read_nested(self, app_id: str) -> None:
+        """Replace a nested application by its template's resources, in the root's terms."""
+        props = self.resources[app_id].get("Properties") or {}
+        location = props.get("Location")
+        if not isinstance(location, str) or location.startswith(("s3://", "https://")):
+            return  # a published application: nothing local to run
+        path = (self.base_dir / location).resolve()
+        child = load_yaml(path)
+        passed = props.get("Parameters") or {}
+        values: dict[str, Any] = {}
+        for name, decl in (child.get("Parameters") or {}).items():
+            if name in passed:
+                values[name] = passed[name]
+            elif "Default" in decl:
+                values[name] = decl["Default"]
+            else:
+                raise ValueError(f"{app_id} ({location}): no value for its parameter {name}")
+        child = _bind_parameters(child, values)
+        for name, condition in (child.get("Conditions") or {}).items():
+            root_conditions = self.raw.setdefault("Conditions", {})
+            if root_conditions.setdefault(name, condition) != condition:
+                raise ValueError(f"{app_id}: its condition {name} differs from the root's")
+        child_globals = (child.get("Globals") or {}).get("Function") or {}
+        del self.resources[app_id]
+        for lid, res in child["Resources"].items():
+            if lid in self.resources:
+                raise ValueError(f"{app_id} ({location}): {lid} is in the root template too")
+            child_props = res.get("Properties") or {}
+            for key in ("CodeUri", "DefinitionUri"):
+                if isinstance(child_props.get(key), str):
+                    here = path.parent / child_props[key]
+                    child_props[key] = os.path.relpath(here, self.base_dir)
+            if res["Type"] == "AWS::Serverless::Function":
+                self._function_globals[lid] = child_globals
+            self.resources[lid] = res
+        for name, output in (child.get("Outputs") or {}).items():
+            self.nested_outputs[(app_id, name)] = output.get("Value")
+        self.nested_templates[app_id] = path
+
+    def _routes_of_definitions(self) -> dict[str, list[ApiRoute]]:
+        """The routes an API's DefinitionBody integrates with a function (by its ARN or alias,
+        or a nested stack's output naming one), by function."""
+        found: dict[str, list[ApiRoute]] = {}
+        for api_id in self.of_type("AWS::Serverless::Api"):
+            body = self.properties(api_id).get("DefinitionBody") or {}
+            default, _ = self.api_auth(api_id)
+            for path, methods in (body.get("paths") or {}).items():
+                for method, operation in (methods or {}).items():
+                    integration = (operation or {}).get("x-amazon-apigateway-integration") or {}
+                    function_id = self._integrated_function(integration.get("uri"))
+                    if function_id is None:
+                        continue
+                    security = operation.get("security")
+                    authorizer = default if security is None else _first_scheme(security)
+                    found.setdefault(function_id, []).append(
+                        ApiRoute(
+                            method=str(method).upper(),
+                            path=str(path),
+                            authorizer=None if authorizer in (None, "NONE") else str(authorizer),
+                            function_id=function_id,
+                            event_id=str(operation.get("operationId") or f"{method} {path}"),
+                        )
+                    )
+        return found
+
+    def _integrated_function(self, uri: Any) -> str | None:
+        text = uri.get("Fn::Sub") if isinstance(uri, dict) else None
+        if not isinstance(text, str):
+            return None
+        for expr in _SUB_VAR.findall(text):
+            parts = expr.split(".")
+            if len(parts) == 3 and parts[1] == "Outputs":
+                value = self.nested_outputs.get((parts[0], parts[2]))
+                target = _referenced_id(value)
+                if target is not None:
+                    return target.split(".", 1)[0]
+            if len(parts) == 2 and parts[1] in ("Arn", "Alias") and parts[0] in self.resources:
+                return parts[0]
+        return None
 
     def _layer_dir(self, layer: Any) -> Path | None:
         """A layer's python dir when the layer is declared in this template."""
@@ -715,6 +819,38 @@ class LocalTemplate:
             ),
             enabled=_truthy(resolver.resolve(props.get("Enabled", True))),
         )
+
+
+_NESTED_APPLICATION = "AWS::Serverless::Application"
+
+
+def _first_scheme(security: Any) -> str | None:
+    """The authorizer an OpenAPI operation's `security` names (`[]`: none)."""
+    for requirement in security or []:
+        for name in requirement or {}:
+            return str(name)
+    return None
+
+
+def _bind_parameters(value: Any, values: Mapping[str, Any]) -> Any:
+    """A nested template with its parameters replaced by the values the root passes: `Ref P`
+    by the value, `${P}` in a `Fn::Sub` by a variable bound to it."""
+    if isinstance(value, list):
+        return [_bind_parameters(v, values) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref" and arg in values:
+            return values[arg]
+        if key == "Fn::Sub":
+            text, variables = (arg[0], dict(arg[1])) if isinstance(arg, list) else (arg, {})
+            variables = {k: _bind_parameters(v, values) for k, v in variables.items()}
+            for expr in _SUB_VAR.findall(str(text)):
+                if expr in values and expr not in variables:
+                    variables[expr] = values[expr]
+            return {"Fn::Sub": [text, variables] if variables else text}
+    return {k: _bind_parameters(v, values) for k, v in value.items()}
 
 
 def _referenced_id(value: Any) -> str | None:

@@ -1,4 +1,5 @@
-"""`make bench` (`python -m tests.bench [--quick] [--only engine,zen,cold,aws,http,audit,intake]`).
+"""`make bench` (`python -m tests.bench [--quick] [--only SECTION,...]`); the sections: engine,
+zen, cold, aws, http, audit, intake, catalogue.
 
 Prints one table per section and a summary, and writes `.bench/results.json`: one flat JSON
 object of dotted keys. The machine is small and shared, so every comparison is a ratio of
@@ -66,6 +67,12 @@ audit.chains_verify_total_s, audit.chains_page_max_s, audit.chains_verified
 intake.records_per_s_new, intake.records_per_s_unchanged
     The departments' loader (tests/bench/bench_intake.py): the synthetic data set's files of
     every source checked and stored under moto in process, once new and once again unchanged.
+catalogue.services_6.*, catalogue.services_200.*
+    The local stack (`python -m infra.local.stack`, fresh state) with template.yaml's 6 services
+    and with a generated catalogue of 200 (tests/bench/bench_catalogue.py): seconds until ready,
+    the process group's resident memory then and after the first GET /services, that request's
+    ms; and the 200-service stacks' sizes after the SAM transform (stacks, root and largest
+    nested resources; CloudFormation's limit is 500, ours 400).
 """
 
 from __future__ import annotations
@@ -87,7 +94,7 @@ from rich.table import Table
 from tests.bench.bench_common import ROOT, SERVICES, Section
 
 RESULTS_FILE = ROOT / ".bench" / "results.json"
-SECTIONS = ("engine", "zen", "cold", "aws", "http", "audit", "intake")
+SECTIONS = ("engine", "zen", "cold", "aws", "http", "audit", "intake", "catalogue")
 
 
 def _runner(name: str) -> Callable[[bool], Section]:
@@ -115,6 +122,10 @@ def _runner(name: str) -> Callable[[bool], Section]:
         from tests.bench.bench_intake import run_intake
 
         return run_intake
+    if name == "catalogue":
+        from tests.bench.bench_catalogue import run_catalogue
+
+        return run_catalogue
     from tests.bench.bench_http import run_http
 
     return run_http

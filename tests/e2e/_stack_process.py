@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--moto-port", type=int, required=True)
     parser.add_argument("--stack-name", default="miaopi-e2e")
+    parser.add_argument("--template", type=Path, default=None)
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -46,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parent = os.getppid()
 
     stack = LocalStack(
-        port=args.port, moto_port=args.moto_port, stack_name=args.stack_name, state_dir=state_dir
+        port=args.port,
+        moto_port=args.moto_port,
+        stack_name=args.stack_name,
+        state_dir=state_dir,
+        **({"template": args.template.resolve()} if args.template else {}),
     )
     try:
         stack.start()  # writes state_dir/stack.json last: the caller waits for it

@@ -193,8 +193,10 @@ class Api:
 class StackProcess:
     """`python -m tests.e2e._stack_process` with its own session (process group)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, template: Path | None = None) -> None:
         self.state_dir = state_dir
+        #: another template than the repository's (e.g. a generated catalogue's)
+        self.template = template
         self.log_path = state_dir / "stack.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -211,6 +213,8 @@ class StackProcess:
                 command = [sys.executable, "-m", "tests.e2e._stack_process"]
                 command += ["--state-dir", str(self.state_dir), "--port", str(port)]
                 command += ["--moto-port", str(moto_port)]
+                if self.template is not None:
+                    command += ["--template", str(self.template)]
                 self.proc = subprocess.Popen(
                     command,
                     cwd=self.state_dir,  # anything written relative to the cwd lands here
@@ -263,9 +267,10 @@ class StackProcess:
 
 
 @contextlib.contextmanager
-def running_api(state_dir: Path) -> Iterator[Api]:
-    """A local stack of its own in `state_dir`, stopped on the way out."""
-    stack = StackProcess(state_dir)
+def running_api(state_dir: Path, template: Path | None = None) -> Iterator[Api]:
+    """A local stack of its own in `state_dir` (of `template`, else template.yaml), stopped on
+    the way out."""
+    stack = StackProcess(state_dir, template)
     started = time.monotonic()
     info = stack.start()
     started_in = time.monotonic() - started

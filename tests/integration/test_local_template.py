@@ -189,7 +189,7 @@ def test_every_function_gets_its_environment_resolved(
         audit = function_id in ("AuditFunction", "IntakeFunction")
         timeouts = {"SupervisionFunction": 30, "CreditRecheckFunction": 30}
         timeouts |= {"AuditFunction": 29, "ChainSequencerFunction": 60, "IntakeFunction": 900}
-        timeouts |= {"ReconcilerFunction": 240}
+        timeouts |= {"ReconcilerFunction": 240, "CatalogueFunction": 29}
         assert spec.timeout == timeouts.get(function_id, 10), function_id
         # the auditors' API and the reconciler (every service's rules, many queries): 1 GB
         assert spec.memory == (1024 if audit or function_id == "ReconcilerFunction" else 512)

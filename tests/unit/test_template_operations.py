@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from infra.local.template import load_yaml
+from infra.local.template import LocalTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = load_yaml(ROOT / "template.yaml")
+TEMPLATE = LocalTemplate.load(ROOT / "template.yaml").raw  # the nested services read in
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
 GLOBALS = TEMPLATE["Globals"]["Function"]
 PLATFORM = ROOT / "layers" / "platform" / "python"

@@ -3,6 +3,7 @@ environment from the rules layer."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from miaopi.errors import UnknownService
@@ -10,6 +11,9 @@ from miaopi.loader import load_calendar, load_catalogue, load_service
 from miaopi.model import ServiceDefinition
 from miaopi.workdays import Calendar
 from miaopi_rules import CALENDAR_DIR, SERVICES_DIR
+
+#: a service's id, as its folder is named (nothing that could leave the rules layer's folder)
+_SERVICE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 @cache
@@ -21,16 +25,20 @@ def all_services() -> dict[str, ServiceDefinition]:
 def one_service(service_id: str) -> ServiceDefinition:
     """Load only the service a function is bound to: a smaller cold start."""
     folder = SERVICES_DIR / service_id
-    if not (folder / "service.yaml").is_file():
+    if not _SERVICE_ID.match(service_id) or not (folder / "service.yaml").is_file():
         raise UnknownService(service_id)
     return load_service(folder)
 
 
 def find(service_id: str) -> ServiceDefinition:
-    service = all_services().get(service_id)
-    if service is None:
-        raise UnknownService(service_id)
-    return service
+    """One service: from the whole catalogue when this environment has loaded it, else only
+    that service (a city's hundreds of services are not all compiled for one request)."""
+    if all_services.cache_info().currsize:
+        service = all_services().get(service_id)
+        if service is None:
+            raise UnknownService(service_id)
+        return service
+    return one_service(service_id)
 
 
 @cache
