@@ -1,5 +1,6 @@
-"""One list of services: a service is its folder in the rules layer plus one function block in
-template.yaml bound to it by SERVICE_ID. Everything else (the tests, the local stack, the
+"""One list of services: a service is its folder in the rules layer plus one function bound to it
+by SERVICE_ID (generated into its authority's nested template, infra/services/, by `make
+services`). Everything else (the tests, the local stack, the
 benchmarks) derives the services from these two, so a folder without its block, a block without
 its folder, or two blocks for one service must fail here, naming what is missing."""
 
@@ -25,8 +26,8 @@ def mismatches(template: LocalTemplate, services_dir: Path) -> list[str]:
     for function_id, service_id in template.service_functions().items():
         functions[service_id].append(function_id)
     problems = [
-        f"service folder {s!r} has no function block in template.yaml "
-        f"(an AWS::Serverless::Function with {SERVICE_ID_VARIABLE}: {s})"
+        f"service folder {s!r} has no function in template.yaml or its nested templates "
+        f"(an AWS::Serverless::Function with {SERVICE_ID_VARIABLE}: {s}; make services)"
         for s in sorted(folders - set(functions))
     ]
     problems += [
@@ -90,7 +91,7 @@ def test_a_folder_without_its_function_and_a_function_without_its_folder_are_nam
 
     # Then both are named, and nothing else is
     assert len(problems) == 2, problems
-    assert problems[0].startswith("service folder 'new-service' has no function block")
+    assert problems[0].startswith("service folder 'new-service' has no function in")
     assert problems[1].startswith("template.yaml's RetiredFunction runs service 'retired'")
 
 
