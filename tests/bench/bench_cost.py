@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import math
 import os
 import shutil
@@ -349,6 +350,10 @@ def run_cost(quick: bool) -> Section:
     section = Section("cost")
     state_dir = Path(tempfile.mkdtemp(prefix="miaopi-bench-cost-"))
     meter = Meter()
+    werkzeug = logging.getLogger("werkzeug")  # the moto server's request lines, off the console
+    saved = (werkzeug.level, werkzeug.propagate)
+    werkzeug.setLevel(logging.ERROR)
+    werkzeug.propagate = False
     try:
         with fake_aws(MOTO_PORT=None):
             meter.install()
@@ -358,6 +363,8 @@ def run_cost(quick: bool) -> Section:
                 meter.uninstall()
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
+        werkzeug.setLevel(saved[0])
+        werkzeug.propagate = saved[1]
     return section
 
 
