@@ -27,7 +27,7 @@ CATALOGUE := .aws-sam/catalogue-200
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
 export PYTHONPATH := layers/core/python:layers/platform/python:layers/rules/python:.
 
-.PHONY: install lock build deploy deploy-check deploy-tools deploy-tools-lock services new-service run test lint typecheck unit demo review audit audit-demo bench coverage-report openapi clean
+.PHONY: install lock rules build deploy deploy-check deploy-tools deploy-tools-lock services new-service run test lint typecheck unit demo review audit audit-demo bench coverage-report openapi clean
 
 # A venv on $(RUNTIME) with uv in it; one on another Python (an older checkout's) is made anew.
 define runtime_venv
@@ -147,6 +147,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy layers functions infra
+
+# After changing a rule file: compile the rules layer again (miaopi.compiled; a function loads
+# the compiled form at cold start, and tests/unit/test_compiled_rules.py fails until it is current)
+rules: $(STAMP)
+	$(BIN)/python -m miaopi.compiled layers/rules/python/miaopi_rules/services
 
 coverage-report: $(STAMP)
 	$(BIN)/python -m miaopi.coverage

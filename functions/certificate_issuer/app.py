@@ -8,12 +8,12 @@ from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from miaopi_platform.aws.batch import batch_handler
 from miaopi_platform.aws.settings import Settings
-from miaopi_platform.catalogue.services import all_services
 from miaopi_platform.certificates.flow import on_decision
 from miaopi_platform.wiring import Dependencies
 
 dependencies = Dependencies(Settings.from_env())
-all_services()  # every service's certificate kinds, compiled once at cold start
+# each service's rules are compiled when a record of it first comes (catalogue.find): a
+# city's hundreds are not all compiled at cold start
 
 
 def record_handler(record: DynamoDBRecord) -> None:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from miaopi import compiled
 
 from infra.local.template import SERVICE_ID_VARIABLE, load_yaml
 
@@ -770,6 +771,8 @@ def new_service(
     (folder / "cases.yaml").write_text(
         string.Template(_SKELETON_CASES).substitute(values), encoding="utf-8"
     )
+    # as `make rules` compiles every service: the function loads this, not the YAML
+    (folder / compiled.COMPILED_FILE).write_text(compiled.compile_service(folder), encoding="utf-8")
     return folder
 
 
@@ -828,6 +831,7 @@ def catalogue(count: int, out: Path, *, template: Path = TEMPLATE) -> Layout:
             f"en: 'Synthetic authority {authority}'}}",
         }
         path.write_text(_with_header(path.read_text(encoding="utf-8"), header), encoding="utf-8")
+    compiled.write_all(services_dir)  # the copies' own compiled files (ids, names, authority)
     (out / "services").mkdir(parents=True)
     root_text = template.read_text(encoding="utf-8")
     (out / "template.yaml").write_text(_rebased(root_text, template.parent, out), encoding="utf-8")
@@ -937,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
             names={k: getattr(args, k) for k in _NAME_OPTIONS},
             today=dt.date.today().isoformat(),
         )
-        print(f"wrote {folder.relative_to(ROOT)}/ (service.yaml, rulesets/, cases.yaml)")
+        print(f"wrote {folder.relative_to(ROOT)}/ (service.yaml, rulesets/, cases.yaml, compiled)")
         for path in generate(DEFAULT_LAYOUT):
             print(f"wrote {path.relative_to(ROOT)}")
         return 0

@@ -1,5 +1,5 @@
 """`make bench` (`python -m tests.bench [--quick] [--only SECTION,...]`); the sections: engine,
-zen, cold, aws, http, audit, intake, catalogue.
+zen, cold, aws, http, audit, intake, cost, catalogue.
 
 Prints one table per section and a summary, and writes `.bench/results.json`: one flat JSON
 object of dotted keys. The machine is small and shared, so every comparison is a ratio of
@@ -64,6 +64,15 @@ audit.chains_verify_total_s, audit.chains_page_max_s, audit.chains_verified
     the local runtime enforces: total and per-page seconds. Target: every page < 29 s, every
     chain verified. Also `audit.replay_page_500_*` and `audit.what_if_page_500_*`: the first
     pages of replay and what-if over that day, 500 decisions each.
+cost.wcu_per_auto_decision, cost.rcu_per_auto_decision, cost.bytes_stored_per_auto_decision
+    The local stack with every consumer running and moto's DynamoDB metered (tests/bench/
+    bench_cost.py): 30 automatic approvals (12 with --quick) round robin over the services, until
+    no table is written for 4 s; DynamoDB write and read units across every table and index as
+    DynamoDB bills them (from item sizes and each index's projection), bytes stored, Lambda
+    GB-seconds (memory x each invocation's measured duration) and `cost.per_1000.<region>.*`
+    with the prices it names. Target: <= 12 write units per automatic decision. Also
+    `cold_start.first_request.<FunctionId>.median_ms`: each function's first invocation on a fresh
+    worker (init + handler, the runtime's timing), 3 rounds of one approval per service.
 intake.records_per_s_new, intake.records_per_s_unchanged
     The departments' loader (tests/bench/bench_intake.py): the synthetic data set's files of
     every source checked and stored under moto in process, once new and once again unchanged.
@@ -94,7 +103,7 @@ from rich.table import Table
 from tests.bench.bench_common import ROOT, SERVICES, Section
 
 RESULTS_FILE = ROOT / ".bench" / "results.json"
-SECTIONS = ("engine", "zen", "cold", "aws", "http", "audit", "intake", "catalogue")
+SECTIONS = ("engine", "zen", "cold", "aws", "http", "audit", "intake", "cost", "catalogue")
 
 
 def _runner(name: str) -> Callable[[bool], Section]:
@@ -122,6 +131,10 @@ def _runner(name: str) -> Callable[[bool], Section]:
         from tests.bench.bench_intake import run_intake
 
         return run_intake
+    if name == "cost":
+        from tests.bench.bench_cost import run_cost
+
+        return run_cost
     if name == "catalogue":
         from tests.bench.bench_catalogue import run_catalogue
 
@@ -149,6 +162,11 @@ TARGETS: list[Target] = [
     ("audit.chains_page_max_s", "< 29 s", lambda v: v < 29, "s"),
     ("audit.chains_verify_total_s", "-", lambda v: True, "s"),
     ("cold_start.trace_disabled.ratio_to_floor", "-", lambda v: True, "×"),
+    ("cost.wcu_per_auto_decision", "<= 12", lambda v: v <= 12, "WCU"),
+    ("cost.rcu_per_auto_decision", "-", lambda v: True, "RCU"),
+    ("cost.bytes_stored_per_auto_decision", "-", lambda v: True, "B"),
+    ("cost.lambda_gb_s_per_auto_decision", "-", lambda v: True, "GB-s"),
+    ("cost.per_1000.us-east-1.total_cited", "-", lambda v: True, "USD"),
 ]
 
 

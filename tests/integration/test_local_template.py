@@ -108,6 +108,7 @@ def test_every_function_gets_its_environment_resolved(
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
         "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
         "APPLICATIONS_TABLE": deployment.tables["ApplicationsTable"],
         "DECISIONS_TABLE": deployment.tables["DecisionsTable"],
         "REFERENCE_TABLE": deployment.tables["ReferenceDataTable"],

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from miaopi import compiled
 from miaopi.coverage import gaps
 from miaopi.loader import load_catalogue, load_service
 
@@ -127,6 +128,7 @@ def test_make_new_service_writes_a_skeleton_that_loads_is_routed_and_is_not_yet_
     # the API a submit route integrating that stack's output
     definition = load_service(folder)
     assert definition.id == "pet-licence" and definition.authority_id == "urban-management"
+    assert compiled.is_current(folder)  # its function loads the compiled form, as the seeds'
     nested = load_yaml(layout.nested_dir / "urban-management.yaml")
     assert nested["Resources"]["PetLicenceFunction"]["Properties"]["Environment"] == {
         "Variables": {"SERVICE_ID": "pet-licence"}
@@ -183,5 +185,6 @@ def test_two_hundred_services_fit_stacks_under_the_limit_and_the_local_stack_rea
     assert len(template.nested_templates) > len({s.authority_id for s in seeds()})
     assert len(template.service_functions()) == 200
     assert len(served) == 200
+    assert all(compiled.is_current(p.parent) for p in layout.services_dir.glob("*/service.yaml"))
     spec = template.function_spec(next(iter(template.service_functions())), resolver)
     assert spec.layer_dirs[-1] == (tmp_path / "catalogue" / "rules" / "python").resolve()

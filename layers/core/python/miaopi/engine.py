@@ -62,7 +62,9 @@ _VALID: dict[str, Callable[[Any], bool]] = {
 _FOUND = EvidenceStatus.FOUND
 _NOTHING: frozenset[str] = frozenset()
 _new = tuple.__new__
-_REMEDY_REVIEW = Text(
+# Text.model_construct: the platform's own texts need no validation (and building Text's
+# validator at import would cost the cold start)
+_REMEDY_REVIEW = Text.model_construct(
     zh="无需补充材料,审核人员将在办理时限内作出决定。",
     en="Nothing to do: a reviewer will decide within the service's deadline.",
 )
@@ -176,7 +178,7 @@ def _missing_reason(
         rule_id=rule.id,
         on_fail="REFER",
         result=RuleResult.EVIDENCE_MISSING,
-        message=Text(
+        message=Text.model_construct(
             zh=f"{title.zh}:无法从{titles_zh}取得核验数据,转人工审核。",
             en=f"{title.en}: no data could be obtained from {titles_en}; referred.",
         ),
@@ -190,7 +192,7 @@ def _error_reason(rule: CompiledRule, title: Text) -> Reason:
         rule_id=rule.id,
         on_fail="REFER",
         result=RuleResult.ERROR,
-        message=Text(
+        message=Text.model_construct(
             zh=f"{title.zh}:无法根据所提供的数据自动判断,转人工审核。",
             en=f"{title.en}: could not be decided automatically on these data; referred.",
         ),

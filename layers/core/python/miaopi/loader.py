@@ -17,7 +17,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from miaopi import facts as fact_functions
@@ -71,18 +70,20 @@ _CAPACITY_KINDS: dict[Capacity, tuple[str, ...]] = {
 }
 
 
-#: libyaml's parser when the wheel has it (several times faster at cold start)
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def read_yaml(path: Path) -> Any:
     return parse_yaml(path.read_text(encoding="utf-8"), str(path))
 
 
 def parse_yaml(text: str, file: str) -> Any:
-    """YAML text as data (safe loader); a RuleLoadError naming `file` when it is not YAML."""
+    """YAML text as data (safe loader); a RuleLoadError naming `file` when it is not YAML.
+    PyYAML is imported here, not at module import: a function loads its compiled rules
+    (miaopi.compiled) and never parses YAML at cold start."""
+    import yaml
+
+    #: libyaml's parser when the wheel has it (several times faster)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise RuleLoadError(file, "yaml", str(exc).replace("\n", " ")) from None
 
@@ -198,8 +199,24 @@ def _sources(
 
 
 def load_service(folder: Path) -> ServiceDefinition:
+    """A service folder's service.yaml and rule sets, parsed, validated and compiled."""
     path = folder / SERVICE_FILE
     service: ServiceFile = validate(ServiceFile, read_yaml(path), path)
+    rule_sets = []
+    for rule_set_path in sorted((folder / RULESETS_DIR).glob("*.yaml")):
+        raw = read_yaml(rule_set_path)
+        parsed: RuleSetFile = validate(RuleSetFile, raw, rule_set_path)
+        rule_sets.append((str(rule_set_path), parsed, content_hash(service, raw)))
+    return service_definition(folder, service, rule_sets)
+
+
+def service_definition(
+    folder: Path, service: ServiceFile, rule_set_files: list[tuple[str, RuleSetFile, str]]
+) -> ServiceDefinition:
+    """Check and compile a service whose files are already validated: service.yaml as
+    `service`, each rule set as (its path, the validated file, its content hash). The YAML
+    loader and the compiled rules (miaopi.compiled) both end here, so both check alike."""
+    path = folder / SERVICE_FILE
     file = str(path)
     if service.id != folder.name:
         raise RuleLoadError(file, "id", f"{service.id!r} differs from the folder {folder.name!r}")
@@ -260,7 +277,10 @@ def load_service(folder: Path) -> ServiceDefinition:
         grant=grant,
     )
     rule_sets = sorted(
-        (load_rule_set(definition, p) for p in sorted((folder / RULESETS_DIR).glob("*.yaml"))),
+        (
+            compile_rule_set(definition, parsed, rule_set_path, digest)
+            for rule_set_path, parsed, digest in rule_set_files
+        ),
         key=lambda rs: rs.effective_from,
     )
     if not rule_sets:
@@ -737,4 +757,5 @@ __all__ = [
     "load_rule_set",
     "load_service",
     "read_yaml",
+    "service_definition",
 ]

@@ -17,8 +17,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
-
 #: working days are days in China, whatever the clock's zone
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -54,6 +52,8 @@ class Calendar:
         official = self.years.get(day.year)
         if official is not None:
             return official.is_workday(day), True
+        import chinese_calendar  # on the first referral, not at every function's cold start
+
         try:
             return chinese_calendar.is_workday(day), True
         except NotImplementedError:

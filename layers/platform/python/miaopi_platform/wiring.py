@@ -11,27 +11,27 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-)
-
 from miaopi_platform.aws.dependencies import client
 from miaopi_platform.aws.settings import Settings
-from miaopi_platform.credit.store import CreditList
 from miaopi_platform.evidence.port import DynamoEvidence
 from miaopi_platform.privacy.pii import PiiHasher
 from miaopi_platform.records.store import ApplicationStore
-from miaopi_platform.review.store import ReviewStore
 
 if TYPE_CHECKING:  # imported where first used: a service function's cold start skips them
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+    )
+
     from miaopi_platform.audit.sequencer import ChainStore
     from miaopi_platform.audit.store import AuditStore
     from miaopi_platform.certificates.signing import CertificateSigner
     from miaopi_platform.certificates.store import CertificateStore
+    from miaopi_platform.credit.store import CreditList
     from miaopi_platform.intake.store import SourceLoads, SourceRecords
     from miaopi_platform.outcomes.devices import Devices, Push
     from miaopi_platform.outcomes.inbox import Inbox
+    from miaopi_platform.review.store import ReviewStore
     from miaopi_platform.supervision.store import SupervisionStore
 
 
@@ -93,6 +93,8 @@ class Dependencies:
 
     @cached_property
     def reviews(self) -> ReviewStore:
+        from miaopi_platform.review.store import ReviewStore
+
         return ReviewStore(self.dynamodb, self.settings.review_tasks_table)
 
     @cached_property
@@ -127,6 +129,8 @@ class Dependencies:
 
     @cached_property
     def credit(self) -> CreditList:
+        from miaopi_platform.credit.store import CreditList
+
         return CreditList(
             self.dynamodb, self.settings.credit_list_table, self.settings.credit_history_table
         )
@@ -139,12 +143,16 @@ class Dependencies:
 
     @cached_property
     def idempotency_store(self) -> DynamoDBPersistenceLayer:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
         return DynamoDBPersistenceLayer(
             table_name=self.settings.idempotency_table, boto3_client=self.dynamodb
         )
 
     @cached_property
     def idempotency_config(self) -> IdempotencyConfig:
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
         # a notice is published once per stream record for a day: longer than any redelivery
         return IdempotencyConfig(expires_after_seconds=24 * 3600)
 

@@ -41,8 +41,8 @@ class AuditStore:
         after: Position | None,
         limit: int,
     ) -> tuple[list[DecisionSummaryItem], bool]:
-        """One page of one index partition, in decidedAt order (pages.Query): summaries (the
-        byApplication index holds whole records, which are summaries too)."""
+        """One page of one index partition, in decidedAt order (pages.Query): summaries (every
+        index projects the summary's attributes; byApplication the application too)."""
         pk, sk = PARTITION_KEYS[index], SORT_KEYS[index]
         condition = "#pk = :pk"
         values: Item = {":pk": {"S": key}}

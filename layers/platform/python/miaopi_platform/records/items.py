@@ -141,7 +141,8 @@ class DecisionSummaryItem(TypedDict):
     """What the auditors' summary indexes hold of a decision record (template.yaml: the keys
     and the `NonKeyAttributes` of byServiceDay, byOutcome, byRuleSet, byDecider, bySubject):
     a list row and the statistics, not the application, evidence or trace. Each index returns
-    its own partition key of the four below; byApplication projects the whole record."""
+    its own partition key of the four below; byApplication projects the summary and the
+    normalised application."""
 
     decisionId: str
     decidedAt: str
