@@ -20,8 +20,8 @@ DEPLOY_STAMP := $(DEPLOY_VENV)/.installed-$(shell cksum < infra/deploy/tools.txt
 # the regions template.yaml is checked for besides cfn-lint's default (us-east-1): AWS China's
 # two and Hong Kong (README "On AWS")
 REGIONS := cn-north-1 cn-northwest-1 ap-east-1
-# the government services' nested templates (infra/deploy/services.py writes them)
-NESTED := $(sort $(wildcard infra/services/*.yaml))
+# the government services' nested templates (infra/deploy/services writes them)
+NESTED := $(sort $(wildcard infra/services/*.yaml infra/services/invoke/*.yaml))
 # the generated catalogue of 200 services the deploy checks prove the template's shape with
 CATALOGUE := .aws-sam/catalogue-200
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
@@ -69,9 +69,11 @@ $(SAM_STAMP):
 	touch $@
 
 # sam deploy of what make build built, with samconfig.toml's environment: make deploy ENV=dev|prod
+# (its parameter overrides, and CodeRevision: a new version of every function when the code or a
+# layer changed, infra/deploy/revision.py)
 deploy: $(SAM_STAMP)
 	@test -n "$(ENV)" || { echo "make deploy ENV=dev|prod (samconfig.toml)" >&2; exit 1; }
-	$(SAM) deploy --config-env $(ENV) $(ARGS)
+	$(SAM) deploy --config-env $(ENV) --parameter-overrides "$$($(PY) -m infra.deploy.revision $(ENV))" $(ARGS)
 
 deploy-tools: $(DEPLOY_STAMP)
 
@@ -93,7 +95,7 @@ deploy-tools-lock: $(STAMP)
 #
 # The services' nested templates must be what `make services` writes from the rules layer; and a
 # generated catalogue of 200 services (synthetic copies of the seeds, outside the published
-# rules) must validate and keep every stack under 400 resources (infra/deploy/services.py):
+# rules) must validate and keep every stack under 400 resources (infra/deploy/services):
 # `sam validate --lint` of its root and of its largest nested stack (the nested ones differ only
 # in their services), cfn-lint (SAM's transform and the same rules) of all 15 in one run.
 deploy-check: $(STAMP) $(SAM_STAMP) $(DEPLOY_STAMP)
@@ -108,7 +110,7 @@ deploy-check: $(STAMP) $(SAM_STAMP) $(DEPLOY_STAMP)
 	$(BIN)/python -m infra.deploy.services sizes $(CATALOGUE)/template.yaml
 	$(SAM) validate --lint -t $(CATALOGUE)/template.yaml
 	$(SAM) validate --lint -t $(CATALOGUE)/services/synthetic-market.yaml
-	$(DEPLOY_BIN)/cfn-lint -- $(CATALOGUE)/template.yaml $(CATALOGUE)/services/*.yaml
+	$(DEPLOY_BIN)/cfn-lint -- $(CATALOGUE)/template.yaml $(CATALOGUE)/services/*.yaml $(CATALOGUE)/services/invoke/*.yaml
 	$(DEPLOY_BIN)/checkov -d .github/workflows --framework github_actions --quiet --compact --skip-download
 	$(DEPLOY_BIN)/actionlint
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 TEMPLATE = "template.yaml"
-#: the government services' nested templates (infra/deploy/services.py)
+#: the government services' nested templates (infra/deploy/services)
 NESTED = "infra/services"
 
 
@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m infra.deploy.lint_regions CFN_LINT REGION...", file=sys.stderr)
         return 2
     cfn_lint, regions = argv[0], argv[1:]
-    nested = sorted(str(p) for p in Path(NESTED).glob("*.yaml"))
+    nested = sorted(str(p) for p in Path(NESTED).glob("**/*.yaml"))
     proc = subprocess.run(
         [cfn_lint, "--regions", *regions, "--format", "parseable", "--", TEMPLATE, *nested],
         capture_output=True,

@@ -2,7 +2,7 @@
 
 Each stack is `python -m infra.local.stack` in a session of its own, on free loopback ports,
 with a fresh temporary state dir: template.yaml (the 6 published services), then a generated
-catalogue of 200 (infra/deploy/services.py: the seeds and synthetic copies, each with its own
+catalogue of 200 (infra/deploy/services: the seeds and synthetic copies, each with its own
 nested stack, function and route). Measured for each: the seconds until the stack is ready
 (stack.json written: moto, the deployment, the departments' data loaded), the memory of the
 whole process group then (the sum of every process's resident set: moto, the gateway, the

@@ -1,5 +1,5 @@
 """200 services on the local stack: a generated catalogue (the seeds and synthetic copies of
-them, infra/deploy/services.py) started as `make run` starts template.yaml, then used over HTTP.
+them, infra/deploy/services) started as `make run` starts template.yaml, then used over HTTP.
 
 The copies are outside the published rules: their rules layer is the catalogue's own, which the
 stack's functions load as Lambda would load the layer the catalogue's template names."""
@@ -62,3 +62,18 @@ def test_a_synthetic_copy_decides_as_its_seed_does(catalogue_api: tuple[Api, gen
     assert answer.status == 201, answer.text
     assert answer.body["serviceId"] == last_copy
     assert answer.body["status"] == "APPROVED"
+
+
+def test_a_copy_s_route_is_behind_the_identity_provider(
+    catalogue_api: tuple[Api, gen.Layout],
+) -> None:
+    # Given the stack of 200 services, and the route of a service from a nested stack
+    api, layout = catalogue_api
+    route = copies_of(layout, "graduate-hukou")[0]
+
+    # When someone not signed in submits to it
+    answer = api.client(None).submit(route, {"idNumber": "x"})
+
+    # Then the gateway refuses before any function runs
+    assert answer.status == 401, answer.text
+    assert answer.body["error"]["code"] == "UNAUTHORIZED"

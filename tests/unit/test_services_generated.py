@@ -1,4 +1,4 @@
-"""The services' part of the stack is generated from the rules layer (infra/deploy/services.py):
+"""The services' part of the stack is generated from the rules layer (infra/deploy/services):
 one nested application per authority, the API's submit routes in template.yaml. These tests
 hold it to what ops and a policy owner rely on: the files in the repository are what the
 generator writes, a service never moves between stacks, no stack outgrows its limit, a new
@@ -48,15 +48,18 @@ def test_each_authority_has_its_nested_stack_and_each_service_its_route() -> Non
     resolver.lenient = True
 
     # When listing the services' functions and their routes
-    routes = {
-        (route.method, route.path)
+    routes = [
+        route
         for function_id in template.service_functions()
         for route in template.function_spec(function_id, resolver).api_routes
-    }
+    ]
 
     # Then every seed service is served at its submit route, behind the identity provider,
     # from its authority's nested template
-    assert routes == {("POST", f"/services/{s.id}/applications") for s in seeds()}
+    assert {(r.method, r.path) for r in routes} == {
+        ("POST", f"/services/{s.id}/applications") for s in seeds()
+    }
+    assert {r.authorizer for r in routes} == {"OidcAuthorizer"}
     assert {p.stem for p in template.nested_templates.values()} == {s.authority_id for s in seeds()}
 
 
@@ -84,7 +87,7 @@ def test_a_service_stays_in_its_stack_and_a_new_one_joins_the_stack_with_room() 
     # Given an authority whose first stack is full and whose second has room
     first = [service(f"s{n:02d}") for n in range(3)]
     second = [service("t00")]
-    existing = {s.id: "a" for s in first} | {"t00": "a-2"}
+    existing = {s.id: "a" for s in first} | {"t00": "a--2"}
 
     # When a service is added whose id sorts before every other
     stacks = gen.assign([*first, *second, service("a-new")], existing, per_stack=3)
@@ -92,7 +95,7 @@ def test_a_service_stays_in_its_stack_and_a_new_one_joins_the_stack_with_room() 
     # Then no existing service moves (moving would replace its function and log group), and the
     # new one goes to the stack with room
     by_key = {s.key: [x.id for x in s.services] for s in stacks}
-    assert by_key == {"a": ["s00", "s01", "s02"], "a-2": ["a-new", "t00"]}
+    assert by_key == {"a": ["s00", "s01", "s02"], "a--2": ["a-new", "t00"]}
 
 
 def test_an_authority_beyond_one_stack_gets_another_and_a_service_that_changed_authority_moves():
@@ -105,7 +108,7 @@ def test_an_authority_beyond_one_stack_gets_another_and_a_service_that_changed_a
 
     # Then the authority has three stacks, the moved service is in its new authority's
     sizes = [(s.key, len(s.services)) for s in stacks]
-    assert sizes == [("a", 2), ("a-2", 2), ("a-3", 1), ("b", 1)]
+    assert sizes == [("a", 2), ("a--2", 2), ("a--3", 1), ("b", 1)]
 
 
 def test_make_new_service_writes_a_skeleton_that_loads_is_routed_and_is_not_yet_covered(
@@ -182,6 +185,8 @@ def test_two_hundred_services_fit_stacks_under_the_limit_and_the_local_stack_rea
     # Then every stack stays under 400 resources, the busiest authority spans several stacks,
     # and each of the 200 services has its function and its route from its own rules layer
     assert max(sizes.values()) < gen.MAX_RESOURCES
+    # and the API's resources pass API Gateway's default quota (300), as operations.md warns
+    assert gen.api_resources(layout.template) > 300 > gen.api_resources(gen.TEMPLATE)
     assert len(template.nested_templates) > len({s.authority_id for s in seeds()})
     assert len(template.service_functions()) == 200
     assert len(served) == 200

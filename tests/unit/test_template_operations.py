@@ -177,6 +177,23 @@ def test_every_function_logs_to_a_group_kept_for_the_retention_parameter(functio
     assert referenced(group["KmsKeyId"]) in KEYS
 
 
+def test_every_log_group_outlives_its_stack_and_its_function() -> None:
+    # Given every log group of the template and the services' nested templates
+    groups = of_type("AWS::Logs::LogGroup")
+    # Then each is retained when the stack, or a service moving to another stack, would delete it
+    kept = {lid for lid, res in groups.items() if res.get("DeletionPolicy") == "Retain"}
+    kept &= {lid for lid, res in groups.items() if res.get("UpdateReplacePolicy") == "Retain"}
+    assert kept == set(groups)
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_every_function_publishes_a_new_version_for_a_new_code_revision(function_id: str) -> None:
+    # Given the function (a new rules or platform layer changes none of its own properties)
+    # Then its version is named by the code revision make deploy computes, so its `live` alias
+    # moves to the new layers
+    assert ref(props(FUNCTIONS[function_id])["AutoPublishCodeSha256"]) == "CodeRevision"
+
+
 def test_the_workflow_and_the_api_log_with_retention_and_without_personal_data() -> None:
     groups = of_type("AWS::Logs::LogGroup")
     # Given the review workflow's logging
