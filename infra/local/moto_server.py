@@ -41,6 +41,7 @@ import copy
 import functools
 import io
 import json
+import re
 import socket
 import threading
 import traceback
@@ -68,19 +69,63 @@ from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from werkzeug.serving import DechunkedInput, make_server
 
+from infra.local import doorbell
+from infra.local.priority import BACKGROUND_APP_ID, RequestPriority
+
 _jsonpath_parse = jsonpath_ext.parse
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def serialize_dynamodb(app: Wsgi) -> Wsgi:
+_TABLE_NAME = re.compile(rb'"TableName"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_QUEUE_URL = re.compile(rb'"QueueUrl"\s*:\s*"([^"]*)"')
+_TABLE_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+)
+_QUEUE_WRITES = frozenset({"SendMessage", "SendMessageBatch", "ChangeMessageVisibility"})
+
+
+def written(environ: dict[str, Any]) -> list[str]:
+    """The doorbell's names of what this request writes (nothing for a read)."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    service, _, operation = target.partition(".")
+    stream = environ.get("wsgi.input")
+    body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
+    if service.startswith("DynamoDB_") and operation in _TABLE_WRITES:
+        if operation == "BatchWriteItem":
+            names = list(json.loads(body or b"{}").get("RequestItems") or {})
+        else:  # a key in JSON: a quote inside a value is escaped, so this is one
+            names = [json.loads(b'"' + m + b'"') for m in _TABLE_NAME.findall(body)]
+        return [doorbell.table(name) for name in dict.fromkeys(names)]
+    if service == "AmazonSQS" and operation in _QUEUE_WRITES:
+        return [doorbell.queue(url.decode().rsplit("/", 1)[-1]) for url in _QUEUE_URL.findall(body)]
+    if target == "AWSEvents.PutEvents" or (not target and b"Action=Publish" in body):
+        return [doorbell.EVERY_QUEUE]  # moto delivers to the rules' and topics' queues itself
+    return []
+
+
+def serialize_dynamodb(
+    app: Wsgi,
+    bell: doorbell.Doorbell | None = None,
+    priority: RequestPriority | None = None,
+) -> Wsgi:
+    """DynamoDB requests one at a time (1); `bell` rung after each write; a background
+    function's call waits for the API's requests in flight (`priority`)."""
     lock = threading.Lock()
+    background = f"app/{BACKGROUND_APP_ID}"
 
     def serialized(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if priority is not None and background in str(environ.get("HTTP_USER_AGENT", "")):
+            priority.yield_to_requests()
+        names = written(environ) if bell is not None else []
         if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
             with lock:
-                return list(app(environ, start_response))
-        return app(environ, start_response)
+                answer = list(app(environ, start_response))
+        else:
+            answer = list(app(environ, start_response))
+        if names and bell is not None:
+            bell.ring(names)
+        return answer
 
     return serialized
 
@@ -171,10 +216,23 @@ class KeepAliveRequestHandler(MotoRequestHandler):
 
 
 class SerializedDynamoMotoServer(ThreadedMotoServer):
-    """ThreadedMotoServer whose DynamoDB requests never overlap, on kept-alive connections."""
+    """ThreadedMotoServer whose DynamoDB requests never overlap, on kept-alive connections;
+    it rings `bell` (infra/local/doorbell.py) after every write to a table or a queue, and
+    serves the API's calls before the background functions' (infra/local/priority.py)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        bell: doorbell.Doorbell | None = None,
+        priority: RequestPriority | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.bell = bell
+        self.priority = priority
 
     def _server_entry(self) -> None:
-        app = serialize_dynamodb(_Dispatcher())
+        app = serialize_dynamodb(_Dispatcher(), self.bell, self.priority)
         server = make_server(
             self._ip_address, self._port, app, True, request_handler=KeepAliveRequestHandler
         )
@@ -321,7 +379,7 @@ def _jsonpath(path: str, debug: bool | None = None) -> Any:
     return _jsonpath_parse(path, debug)
 
 
-def apply() -> type[ThreadedMotoServer]:
+def apply() -> type[SerializedDynamoMotoServer]:
     """Patch moto in this process; returns the server class to use instead of moto's."""
     dynamodb_models.copy = _TablesNotCopied()  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
