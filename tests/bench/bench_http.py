@@ -344,12 +344,12 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
     )
     section.results["submit.http_moto_server_errors"] = moto_errors
     lag_rows = []
-    for what, values in lags.items():
-        lag_ms: list[float] = [v for v in values if v is not None]
+    for what, lag_values in lags.items():
+        lag_ms: list[float] = [v for v in lag_values if v is not None]
         if lag_ms:
             section.results[f"async.{what}_median_ms"] = round(median(lag_ms), 1)
             section.results[f"async.{what}_p95_ms"] = round(percentile(lag_ms, 95), 1)
-        section.results[f"async.{what}_missing"] = len(values) - len(lag_ms)
+        section.results[f"async.{what}_missing"] = len(lag_values) - len(lag_ms)
         lag_rows.append(
             [
                 what.replace("_", " "),
@@ -357,7 +357,7 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
                 f"{median(lag_ms):.0f}" if lag_ms else "-",
                 f"{percentile(lag_ms, 95):.0f}" if lag_ms else "-",
                 f"{max(lag_ms):.0f}" if lag_ms else "-",
-                len(values) - len(lag_ms),
+                len(lag_values) - len(lag_ms),
             ]
         )
     section.tables.append(
