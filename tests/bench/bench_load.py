@@ -73,9 +73,7 @@ def _measure(section: Section, count: int, state_dir: Path) -> None:
         stack.start()
         assert stack.runtime is not None
         stack.runtime.output = devnull
-        personas = [
-            p for p in seed.read_personas(Path(stack.info["personasFile"])) if p.bulk
-        ]
+        personas = [p for p in seed.read_personas(Path(stack.info["personasFile"])) if p.bulk]
         rng = random.Random(2018)
         rng.shuffle(personas)
         by_service = {sid: [p for p in personas if p.service_id == sid] for sid in SERVICES}
@@ -196,9 +194,7 @@ def _measure(section: Section, count: int, state_dir: Path) -> None:
     for what, key in [("chained", "chain"), ("supervised", "supervision"), ("queued", "review")]:
         value = drain[what]
         r[f"load.drain_{key}_s"] = None if value is None else round(value, 1)
-    r["load.drain_s"] = (
-        round(max(drain_values), 1) if len(drain_values) == len(drain) else None
-    )
+    r["load.drain_s"] = round(max(drain_values), 1) if len(drain_values) == len(drain) else None
     r["load.moto_server_errors"] = moto_errors
     section.tables.append(
         (
@@ -222,8 +218,12 @@ def _measure(section: Section, count: int, state_dir: Path) -> None:
             "the backlog after the last answer (s until every effect was in the tables)",
             ["effect", "expected", "drained after (s)", "left at the end"],
             [
-                [what, len(expected[what]), drain[what] if drain[what] is None else
-                 f"{drain[what]:.1f}", left[what]]
+                [
+                    what,
+                    len(expected[what]),
+                    drain[what] if drain[what] is None else f"{drain[what]:.1f}",
+                    left[what],
+                ]
                 for what in expected
             ],
         )
