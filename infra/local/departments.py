@@ -25,7 +25,9 @@ from miaopi_platform.evidence.port import EFFECT_MARK
 from miaopi_platform.outcomes.effects import Effect, effects
 from miaopi_platform.outcomes.events import SOURCE, VERSION, OutcomeDetail
 
+from infra.local import doorbell
 from infra.local.deploy import AwsClients, Deployment
+from infra.local.priority import RequestPriority
 
 log = logging.getLogger("miaopi.local.departments")
 
@@ -125,14 +127,25 @@ class Department:
 
 
 class DepartmentStandIns:
-    """One polling thread per department queue."""
+    """One polling thread per department queue; with a doorbell (infra/local/doorbell.py) an
+    idle one waits for its queue to be written, up to `idle_wait`, instead of polling."""
 
     def __init__(
-        self, deployment: Deployment, clients: AwsClients, poll_interval: float = 0.2
+        self,
+        deployment: Deployment,
+        clients: AwsClients,
+        poll_interval: float = 0.2,
+        *,
+        bell: doorbell.Doorbell | None = None,
+        idle_wait: float = 2.0,
+        priority: RequestPriority | None = None,
     ) -> None:
         self._stop = threading.Event()
+        self._priority = priority
         self._clients = clients
         self._interval = poll_interval
+        self._bell = bell
+        self._idle_wait = idle_wait
         self.threads = [
             threading.Thread(
                 target=self._run,
@@ -150,17 +163,27 @@ class DepartmentStandIns:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        if self._bell is not None:
+            self._bell.ring([doorbell.EVERY_NAME])
         for thread in self.threads:
             thread.join(timeout)
 
     def _run(self, department: Department, queue_url: str) -> None:
+        name = doorbell.queue(queue_url.rsplit("/", 1)[-1])
         while not self._stop.is_set():
+            rung = self._bell.count(name) if self._bell is not None else 0
+            if self._priority is not None:
+                self._priority.yield_to_requests()
             try:
                 busy = self.poll_once(department, queue_url)
             except Exception:
                 log.exception("%s: stand-in error", department.department)
                 busy = False
-            if not busy:
+            if busy:
+                continue
+            if self._bell is not None:
+                self._bell.wait(name, rung, self._idle_wait)
+            else:
                 self._stop.wait(self._interval)
 
     def poll_once(self, department: Department, queue_url: str) -> bool:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from infra.local.authorizer import Authorizers, Refused
 from infra.local.deploy import Deployment
 from infra.local.events import api_gateway_event
+from infra.local.priority import RequestPriority
 from infra.local.runtime import Runtime
 from infra.local.template import ApiRoute
 
@@ -149,8 +150,11 @@ class Gateway:
         host: str = "127.0.0.1",
         port: int = 8080,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        priority: RequestPriority | None = None,
     ) -> None:
         self.router = Router(routes)
+        #: counts the requests being answered: background work waits for them (priority.py)
+        self.priority = priority or RequestPriority()
         self.runtime = runtime
         self.authorizers = authorizers
         self.stage = stage or ""
@@ -161,7 +165,13 @@ class Gateway:
 
     @classmethod
     def from_deployment(
-        cls, deployment: Deployment, runtime: Runtime, *, host: str = "127.0.0.1", port: int = 8080
+        cls,
+        deployment: Deployment,
+        runtime: Runtime,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        priority: RequestPriority | None = None,
     ) -> Gateway:
         routes = [r for spec in deployment.functions.values() for r in spec.api_routes]
         return cls(
@@ -171,6 +181,7 @@ class Gateway:
             stage=deployment.stage,
             host=host,
             port=port,
+            priority=priority,
         )
 
     @property
@@ -351,9 +362,10 @@ class Gateway:
                     body = self.rfile.read(length) if length else b""
                     headers = list(self.headers.items())
                     try:
-                        status, out_headers, out_body, function_id = gateway.handle(
-                            self.command, self.path, headers, body, self.client_address[0]
-                        )
+                        with gateway.priority.request():
+                            status, out_headers, out_body, function_id = gateway.handle(
+                                self.command, self.path, headers, body, self.client_address[0]
+                            )
                     except Exception:
                         log.exception("gateway error")
                         status, out_headers, out_body = (

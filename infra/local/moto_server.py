@@ -1,4 +1,4 @@
-"""Three fixes to moto (5.2.x) for a local stack serving concurrent requests (start_moto).
+"""Fixes to moto (5.2.x) for a local stack serving concurrent requests (start_moto).
 
 Set MIAOPI_PLAIN_MOTO=1 to run without them and see moto's race and slowness.
 
@@ -16,54 +16,238 @@ Set MIAOPI_PLAIN_MOTO=1 to run without them and see moto's race and slowness.
    ProjectionExpression) converted the whole item to plain JSON once per projected attribute:
    about 30 ms for a decision record through the auditors' summary indexes, so a page of 1,000
    took half a minute. Here only the projected top-level attributes are converted, once.
+4. werkzeug's development server closes the connection after every response, so each AWS call
+   of every function and poller paid a new TCP connection and a new server thread. Here the
+   same moto application is served on kept-alive HTTP/1.1 connections (the body is read whole,
+   the answer sent with its Content-Length), and moto's dispatcher remembers which backend
+   serves a host instead of listing moto's package directory on every request.
+5. GetRecords answered through moto's generic response serializer, which walks the output shape
+   attribute by attribute: ~10 ms for a batch of decision records, paid by each of the three
+   consumers of the decisions stream, inside (1). A stream record is DynamoDB JSON already and
+   never changes, so it is dumped once and reused.
+6. Every Step Functions execution parsed its state machine's definition again with ANTLR (~50 ms
+   of CPU for the review workflow, with every other thread of the stack waiting for the GIL),
+   and every JSONPath (a workflow's paths, EventBridge's input templates) built a new parser
+   (~0.7 ms). Here a definition's parse tree and a path's parsed form are kept; each execution
+   still builds its own evaluation components from the tree, so no state is shared.
 """
 
 from __future__ import annotations
 
+import base64
+import calendar
+import contextlib
 import copy
+import functools
+import io
+import json
+import re
+import socket
 import threading
+import traceback
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
+import jsonpath_ng.ext as jsonpath_ext
 import moto.dynamodb.models as dynamodb_models
 from botocore.utils import merge_dicts
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, deserializer, serializer
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import find_nested_key
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import make_server
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.asl.utils import json_path
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from werkzeug.serving import DechunkedInput, make_server
+
+from infra.local import doorbell
+from infra.local.priority import BACKGROUND_APP_ID, RequestPriority
+
+_jsonpath_parse = jsonpath_ext.parse
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def serialize_dynamodb(app: Wsgi) -> Wsgi:
+_TABLE_NAME = re.compile(rb'"TableName"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_QUEUE_URL = re.compile(rb'"QueueUrl"\s*:\s*"([^"]*)"')
+_TABLE_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+)
+_QUEUE_WRITES = frozenset({"SendMessage", "SendMessageBatch", "ChangeMessageVisibility"})
+
+
+def written(environ: dict[str, Any]) -> list[str]:
+    """The doorbell's names of what this request writes (nothing for a read)."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    service, _, operation = target.partition(".")
+    stream = environ.get("wsgi.input")
+    body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
+    if service.startswith("DynamoDB_") and operation in _TABLE_WRITES:
+        if operation == "BatchWriteItem":
+            names = list(json.loads(body or b"{}").get("RequestItems") or {})
+        else:  # a key in JSON: a quote inside a value is escaped, so this is one
+            names = [json.loads(b'"' + m + b'"') for m in _TABLE_NAME.findall(body)]
+        return [doorbell.table(name) for name in dict.fromkeys(names)]
+    if service == "AmazonSQS" and operation in _QUEUE_WRITES:
+        return [doorbell.queue(url.decode().rsplit("/", 1)[-1]) for url in _QUEUE_URL.findall(body)]
+    if target == "AWSEvents.PutEvents" or (not target and b"Action=Publish" in body):
+        return [doorbell.EVERY_QUEUE]  # moto delivers to the rules' and topics' queues itself
+    return []
+
+
+def serialize_dynamodb(
+    app: Wsgi,
+    bell: doorbell.Doorbell | None = None,
+    priority: RequestPriority | None = None,
+) -> Wsgi:
+    """DynamoDB requests one at a time (1); `bell` rung after each write; a background
+    function's call waits for the API's requests in flight (`priority`)."""
     lock = threading.Lock()
+    background = f"app/{BACKGROUND_APP_ID}"
 
     def serialized(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if priority is not None and background in str(environ.get("HTTP_USER_AGENT", "")):
+            priority.yield_to_requests()
+        names = written(environ) if bell is not None else []
         if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
             with lock:
-                return list(app(environ, start_response))
-        return app(environ, start_response)
+                answer = list(app(environ, start_response))
+        else:
+            answer = list(app(environ, start_response))
+        if names and bell is not None:
+            bell.ring(names)
+        return answer
 
     return serialized
 
 
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, remembering the backend of each host (it is always the same)."""
+
+    def __init__(self) -> None:
+        super().__init__(create_backend_app)
+        self._backends: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        # called under the dispatcher's own lock
+        if host not in self._backends:
+            self._backends[host] = super().get_backend_for_host(host)
+        return self._backends[host]
+
+
+class KeepAliveRequestHandler(MotoRequestHandler):
+    """moto's request handler on HTTP/1.1 connections that stay open between requests."""
+
+    protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: without this, Nagle holds the body back
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections.add(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        self.server.connections.discard(self.connection)  # type: ignore[attr-defined]
+        super().finish()
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return DechunkedInput(self.rfile).readall() or b""  # type: ignore[arg-type]
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def run_wsgi(self) -> None:
+        environ = self.make_environ()
+        body = self._body()  # read whole: the next request starts right after it
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("wsgi.input_terminated", None)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        answer: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
+            answer[:] = [status, headers]
+            return chunks.append
+
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            self.log_error("Error on request:\n%s", traceback.format_exc())
+            answer[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
+            chunks[:] = [b"internal server error"]
+        status, headers = answer
+        code, _, reason = str(status).partition(" ")
+        payload = b"".join(chunks)
+        self.send_response(int(code), reason)
+        declared: str | None = None
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "content-length":
+                declared = str(value)
+            elif lowered not in ("connection", "transfer-encoding"):
+                self.send_header(name, value)
+        # a HEAD answer declares the length of the body it does not send
+        no_body = self.command == "HEAD" or int(code) in (204, 304) or int(code) < 200
+        if not (no_body and declared is None and not payload):
+            length = declared if no_body and declared is not None else str(len(payload))
+            self.send_header("Content-Length", length)
+        self.end_headers()
+        if not no_body:
+            self.wfile.write(payload)
+        self.wfile.flush()
+
+
 class SerializedDynamoMotoServer(ThreadedMotoServer):
-    """ThreadedMotoServer whose DynamoDB requests never overlap."""
+    """ThreadedMotoServer whose DynamoDB requests never overlap, on kept-alive connections;
+    it rings `bell` (infra/local/doorbell.py) after every write to a table or a queue, and
+    serves the API's calls before the background functions' (infra/local/priority.py)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        bell: doorbell.Doorbell | None = None,
+        priority: RequestPriority | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.bell = bell
+        self.priority = priority
 
     def _server_entry(self) -> None:
-        app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        app = serialize_dynamodb(_Dispatcher(), self.bell, self.priority)
+        server = make_server(
+            self._ip_address, self._port, app, True, request_handler=KeepAliveRequestHandler
         )
+        server.connections = set()  # type: ignore[attr-defined]
+        self._server = server
         self._server_ready_event.set()
-        self._server.serve_forever()
+        server.serve_forever()
+
+    def stop(self) -> None:
+        server = self._server
+        super().stop()
+        # kept-alive connections would go on being served by this (stopped) moto
+        for connection in list(getattr(server, "connections", ())):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class _TablesNotCopied:
@@ -136,9 +320,72 @@ def project(self: Item, projection_expressions: list[list[str]]) -> Item:
     )
 
 
-def apply() -> type[ThreadedMotoServer]:
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):  # as the JSON protocol sends a timestamp: epoch seconds
+        return calendar.timegm(value.timetuple()) + (value.microsecond // 1000) / 1000.0
+    if isinstance(value, bytes):  # a blob: base64
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} in a stream record")
+
+
+#: id of a stream record (moto's dict, kept alive here) -> (the record, its JSON)
+_RECORDS_JSON: dict[int, tuple[dict[str, Any], str]] = {}
+_RECORDS_JSON_MAX = 20_000
+_RECORDS_JSON_LOCK = threading.Lock()
+
+
+def _record_json(record: dict[str, Any]) -> str:
+    with _RECORDS_JSON_LOCK:
+        cached = _RECORDS_JSON.get(id(record))
+        if cached is not None and cached[0] is record:
+            return cached[1]
+    dumped = json.dumps(record, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+    with _RECORDS_JSON_LOCK:
+        if len(_RECORDS_JSON) >= _RECORDS_JSON_MAX:
+            _RECORDS_JSON.clear()
+        _RECORDS_JSON[id(record)] = (record, dumped)
+    return dumped
+
+
+def get_records(self: DynamoDBStreamsHandler) -> str:
+    """moto's GetRecords, its records dumped as they are (and once each)."""
+    limit = self._get_param("Limit")
+    result = self.backend.get_records(
+        self._get_param("ShardIterator"), 1000 if limit is None else limit
+    )
+    records = ",".join(_record_json(record) for record in result["Records"])
+    iterator = json.dumps(result["NextShardIterator"])
+    return f'{{"NextShardIterator":{iterator},"Records":[{records}]}}'
+
+
+#: a state machine's definition -> its ANTLR parse tree (only read once built)
+_PARSE_TREES: dict[str, Any] = {}
+
+
+def _evaluation_entrypoint(self: ExecutionWorker) -> Any:
+    """moto's ExecutionWorker._get_evaluation_entrypoint, the definition parsed once."""
+    definition = self._evaluation_details.state_machine_details.definition
+    tree = _PARSE_TREES.get(definition)
+    if tree is None:
+        _program, tree = AmazonStateLanguageParser.parse(definition)
+        if len(_PARSE_TREES) >= 64:
+            _PARSE_TREES.clear()
+        _PARSE_TREES[definition] = tree
+    return Preprocessor().visit(tree)  # fresh components for each execution
+
+
+@functools.lru_cache(maxsize=1024)
+def _jsonpath(path: str, debug: bool | None = None) -> Any:
+    return _jsonpath_parse(path, debug)
+
+
+def apply() -> type[SerializedDynamoMotoServer]:
     """Patch moto in this process; returns the server class to use instead of moto's."""
     dynamodb_models.copy = _TablesNotCopied()  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     Item.project = project  # type: ignore[method-assign]
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign,assignment]
+    ExecutionWorker._get_evaluation_entrypoint = _evaluation_entrypoint  # type: ignore[method-assign]
+    json_path.parse = _jsonpath  # the workflows' paths
+    jsonpath_ext.parse = _jsonpath  # EventBridge's input templates import it when they run
     return SerializedDynamoMotoServer

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from infra.local.priority import BACKGROUND_APP_ID
 from infra.local.template import FunctionSpec
 
 _WORKER = Path(__file__).with_name("_worker.py")
@@ -294,6 +295,9 @@ class Runtime:
         }
         if self.endpoint_url:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        if (spec.event_sources or spec.schedules) and not spec.api_routes:
+            # its SDK calls say so in their User-Agent: the local moto serves the API's first
+            env.setdefault("AWS_SDK_UA_APP_ID", BACKGROUND_APP_ID)
         return env
 
     def _pool(self, function_id: str) -> _Pool:

@@ -32,9 +32,11 @@ from moto.server import ThreadedMotoServer
 from infra.local import moto_server, seed
 from infra.local.departments import DepartmentStandIns
 from infra.local.deploy import AwsClients, Deployment, deploy
+from infra.local.doorbell import Doorbell
 from infra.local.gateway import Gateway
 from infra.local.idp import DEMO_USERS, IdentityProvider
 from infra.local.persist import PeriodicSnapshot, SnapshotStore
+from infra.local.priority import RequestPriority
 from infra.local.resume import resume_hook
 from infra.local.runtime import Runtime
 from infra.local.schedules import Schedules
@@ -70,14 +72,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def start_moto(host: str, port: int) -> ThreadedMotoServer:
-    """moto on loopback with Step Functions executing for real (MOTO-NOTES)."""
+def start_moto(
+    host: str,
+    port: int,
+    bell: Doorbell | None = None,
+    priority: RequestPriority | None = None,
+) -> ThreadedMotoServer:
+    """moto on loopback with Step Functions executing for real (MOTO-NOTES); it rings `bell`
+    after every write and serves the API's calls first (`priority`) — not with
+    MIAOPI_PLAIN_MOTO: then the pollers poll on their own."""
     ensure_port_free(host, port, "--moto-port")
     os.environ["MOTO_PORT"] = str(port)  # the executing workflows' own clients call this port
-    server_class = (
-        ThreadedMotoServer if os.environ.get("MIAOPI_PLAIN_MOTO") else moto_server.apply()
-    )
-    server = server_class(ip_address=host, port=port, verbose=False)
+    if os.environ.get("MIAOPI_PLAIN_MOTO"):
+        server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    else:
+        server = moto_server.apply()(
+            ip_address=host, port=port, verbose=False, bell=bell, priority=priority
+        )
     server.start()
     _moto_api(f"http://{host}:{port}", "config", {"stepfunctions": {"execute_state_machine": True}})
     return server
@@ -158,6 +169,10 @@ class LocalStack:
         self.pollers: EventSourcePollers | None = None
         self.schedules: Schedules | None = None
         self.departments: DepartmentStandIns | None = None
+        #: rung by moto after every write; the pollers wait for it when idle
+        self.bell = Doorbell()
+        #: the API's requests in flight; background work waits for them
+        self.priority = RequestPriority()
         self.info: dict[str, Any] = {}
 
     @property
@@ -168,7 +183,7 @@ class LocalStack:
         ensure_port_free(self.host, self.port, "--port")
         if self.idp_port:
             ensure_port_free(self.host, self.idp_port, "--idp-port")
-        self.moto = start_moto(self.host, self.moto_port)
+        self.moto = start_moto(self.host, self.moto_port, self.bell, self.priority)
         try:
             self._start_rest()
         except BaseException:
@@ -207,12 +222,16 @@ class LocalStack:
             clients,
             checkpoint_path=self.state_dir / "checkpoints" / f"{self.stack_name}.json",
             starting_position="LATEST" if self.restored else None,
+            bell=self.bell,
+            priority=self.priority,
         ).start()
-        self.departments = DepartmentStandIns(deployment, clients).start()
+        self.departments = DepartmentStandIns(
+            deployment, clients, bell=self.bell, priority=self.priority
+        ).start()
         # the template's rate schedules (the reconciler, the sources' freshness) run here too
         self.schedules = Schedules(deployment, self.runtime).start()
         self.gateway = Gateway.from_deployment(
-            deployment, self.runtime, host=self.host, port=self.port
+            deployment, self.runtime, host=self.host, port=self.port, priority=self.priority
         ).start()
         if self.restored:
             for hook in self.restore_hooks:

@@ -17,6 +17,10 @@ stack restored from a snapshot has brand-new streams whose records are the resto
 it passes `starting_position="LATEST"`, which also drops the checkpoints of the old streams.
 Every stream's starting point is taken in `start()`, as Lambda does when a mapping is created,
 so a write made after `start()` returns is delivered even with LATEST.
+With a doorbell (infra/local/doorbell.py: the local moto rings it after every write), a poller
+that found nothing waits for its table or queue to be written, up to `idle_wait`, instead of
+polling every `poll_interval`: idle pollers cost the API nothing, and a record is picked up as
+soon as it is written. A busy poller does not wait between batches.
 """
 
 from __future__ import annotations
@@ -34,12 +38,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from infra.local import doorbell
 from infra.local.deploy import AwsClients, Deployment
 from infra.local.events import dynamodb_stream_event, sqs_event
+from infra.local.priority import RequestPriority
 from infra.local.runtime import Invocation, InvokeError, Runtime
 from infra.local.template import EventSource, FunctionSpec
 
 log = logging.getLogger("miaopi.local.streams")
+
+#: seconds between two descriptions of a stream's shards (moto's streams have one, for ever)
+SHARDS_TTL = 30.0
 
 
 class Checkpoints:
@@ -95,8 +104,12 @@ class _Poller(threading.Thread):
         poll_interval: float,
         retry_delay: float,
         stop: threading.Event,
+        bell: doorbell.Doorbell | None = None,
+        idle_wait: float = 2.0,
+        priority: RequestPriority | None = None,
     ) -> None:
         super().__init__(name=f"poller-{source.function_id}-{source.event_id}", daemon=True)
+        self.priority = priority
         self.source = source
         self.function = function
         self.deployment = deployment
@@ -106,9 +119,30 @@ class _Poller(threading.Thread):
         self.retry_delay = retry_delay
         self.stopping = stop
         self.mapping = f"{source.function_id}/{source.event_id}"
+        self.bell = bell
+        self.idle_wait = idle_wait
+        #: the doorbell's name of what this mapping reads
+        self.bell_name = self.source_name()
+
+    def source_name(self) -> str:
+        raise NotImplementedError
+
+    def rung(self) -> int:
+        """The doorbell's count for this mapping's source now (0 without a doorbell)."""
+        return self.bell.count(self.bell_name) if self.bell is not None else 0
+
+    def idle(self, rung: int, due: float | None = None) -> bool:
+        """Wait before the next poll: for a write since the count was `rung` (or `idle_wait`),
+        or `poll_interval` without a doorbell; at most `due` seconds. False when stopping."""
+        if self.bell is None:
+            return self.sleep(self.poll_interval if due is None else min(self.poll_interval, due))
+        self.bell.wait(self.bell_name, rung, self.idle_wait if due is None else due)
+        return not self.stopping.is_set()
 
     def invoke(self, event: dict[str, Any]) -> Invocation | None:
         """None when the stack is stopping (the batch stays unprocessed)."""
+        if self.priority is not None:
+            self.priority.yield_to_requests()
         try:
             return self.runtime.invoke(self.source.function_id, event)
         except InvokeError:
@@ -171,6 +205,22 @@ class StreamPoller(_Poller):
         self._iterators: dict[str, str | None] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
         self._buffer_since: dict[str, float] = {}
+        self._shards: list[str] = []
+        self._shards_at = 0.0
+        #: seconds until a buffered batch's window ends (None: nothing buffered)
+        self._due: float | None = None
+
+    def source_name(self) -> str:
+        # arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL
+        return doorbell.table(self.source.source_arn.split(":", 5)[-1].split("/")[1])
+
+    def shards(self) -> list[str]:
+        """The stream's shard ids, described again every SHARDS_TTL seconds."""
+        if not self._shards or time.monotonic() - self._shards_at > SHARDS_TTL:
+            description = self.clients.dynamodbstreams.describe_stream(StreamArn=self.stream_arn)
+            self._shards = [s["ShardId"] for s in description["StreamDescription"]["Shards"]]
+            self._shards_at = time.monotonic()
+        return self._shards
 
     def _iterator(self, shard_id: str) -> str:
         streams = self.clients.dynamodbstreams
@@ -193,23 +243,25 @@ class StreamPoller(_Poller):
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            rung = self.rung()
             try:
                 progressed = self.poll_once()
             except ClientError as err:
                 log.warning("%s: %s", self.mapping, err)
+                self._shards = []
                 progressed = False
             except Exception:
                 log.exception("%s: poller error", self.mapping)
+                self._shards = []
                 progressed = False
-            if not progressed and not self.sleep(self.poll_interval):
+            if not progressed and not self.idle(rung, self._due):
                 return
 
     def poll_once(self) -> bool:
         streams = self.clients.dynamodbstreams
-        shards = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         progressed = False
-        for shard in shards:
-            shard_id = shard["ShardId"]
+        self._due = None
+        for shard_id in self.shards():
             if shard_id not in self._iterators:
                 self._iterators[shard_id] = self._iterator(shard_id)
             iterator = self._iterators[shard_id]
@@ -234,9 +286,12 @@ class StreamPoller(_Poller):
                 continue
             waited = time.monotonic() - self._buffer_since.get(shard_id, 0.0)
             if (
-                len(buffer) >= self.source.batch_size
-                or waited >= self.source.maximum_batching_window_s
+                len(buffer) < self.source.batch_size
+                and waited < self.source.maximum_batching_window_s
             ):
+                due = self.source.maximum_batching_window_s - waited
+                self._due = due if self._due is None else min(self._due, due)
+            else:
                 batch = buffer[: self.source.batch_size]
                 del buffer[: len(batch)]
                 self._buffer_since[shard_id] = time.monotonic()
@@ -344,6 +399,9 @@ class StreamPoller(_Poller):
 class QueuePoller(_Poller):
     """An SQS event source mapping."""
 
+    def source_name(self) -> str:
+        return doorbell.queue(self.source.source_arn.rsplit(":", 1)[-1])
+
     def run(self) -> None:
         resource = self.deployment.arn_index().get(self.source.source_arn)
         self.queue_url = (
@@ -354,12 +412,13 @@ class QueuePoller(_Poller):
             )["QueueUrl"]
         )
         while not self.stopping.is_set():
+            rung = self.rung()
             try:
                 progressed = self.poll_once()
             except Exception:
                 log.exception("%s: poller error", self.mapping)
                 progressed = False
-            if not progressed and not self.sleep(self.poll_interval):
+            if not progressed and not self.idle(rung):
                 return
 
     def poll_once(self) -> bool:
@@ -411,10 +470,16 @@ class EventSourcePollers:
         retry_delay: float = 0.5,
         sources: Iterable[EventSource] | None = None,
         starting_position: str | None = None,
+        bell: doorbell.Doorbell | None = None,
+        idle_wait: float = 2.0,
+        priority: RequestPriority | None = None,
     ) -> None:
         """`starting_position` (LATEST, TRIM_HORIZON) overrides every stream mapping's own and
-        discards the saved checkpoints: for streams that are not the ones checkpointed."""
+        discards the saved checkpoints: for streams that are not the ones checkpointed.
+        `bell`: rung by the moto the pollers read (see the module's docstring); `priority`: a
+        poller waits for the API's requests before it delivers a batch (infra/local/priority.py)."""
         self._stop = threading.Event()
+        self._bell = bell
         self.checkpoints = Checkpoints(checkpoint_path, discard=starting_position is not None)
         if sources is None:
             sources = [s for f in deployment.functions.values() for s in f.event_sources]
@@ -426,6 +491,9 @@ class EventSourcePollers:
                 "poll_interval": poll_interval,
                 "retry_delay": retry_delay,
                 "stop": self._stop,
+                "bell": bell,
+                "idle_wait": idle_wait,
+                "priority": priority,
             }
             function = deployment.functions[source.function_id]
             if source.kind == "DynamoDB":
@@ -457,6 +525,8 @@ class EventSourcePollers:
     def stop(self, timeout: float = 5.0) -> None:
         """Signal every poller; call `Runtime.close()` next to cut in-flight invokes short."""
         self._stop.set()
+        if self._bell is not None:
+            self._bell.ring([doorbell.EVERY_NAME])  # the idle ones are waiting for it
 
     def join(self, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout

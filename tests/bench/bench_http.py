@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from tests.bench.bench_async import Effects
 from tests.bench.bench_common import (
     SERVICES,
     TEMPLATE,
@@ -32,7 +33,10 @@ from tests.bench.bench_common import (
     percentile,
 )
 
-CONCURRENT_SERVICE = "elderly-allowance"
+#: the 4 concurrent clients' applications, per client (the services in turn)
+CONCURRENT_PER_CLIENT = 15
+#: applications whose consumers' effects are timed (async.*), per kind
+ASYNC_SAMPLES = 20
 
 
 class Client:
@@ -247,23 +251,31 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
 
         invoke_ms = list(timed.durations)
 
-        # Four concurrent clients on one function. Its extra environments are started one at a
-        # time (k concurrent requests with k - 1 warm workers start one more): four cold starts
-        # at once on two cores would run into the runtime's 10 s init timeout.
+        # Four concurrent clients across the services, as a population of phones would be.
+        # Each function's extra environments are started one at a time (k concurrent requests
+        # with k - 1 warm workers start one more): four cold starts at once on two cores would
+        # run into the runtime's 10 s init timeout.
         concurrency = 4
         workers = [Client(base_url, token) for _ in range(concurrency)]
         clients.extend(workers)
         for k in range(2, concurrency + 1):
-            ramp = {id(c): take(CONCURRENT_SERVICE) for c in workers[:k]}
-            _in_parallel(
-                workers[:k],
-                lambda c, ramp=ramp: [submit(c, CONCURRENT_SERVICE, ramp[id(c)])],
-            )
-        per_client = 10 if quick else 15
-        bursts = {id(c): [take(CONCURRENT_SERVICE) for _ in range(per_client)] for c in workers}
+            for sid in SERVICES:
+                ramp = {id(c): take(sid) for c in workers[:k]}
+                _in_parallel(
+                    workers[:k],
+                    lambda c, ramp=ramp, sid=sid: [submit(c, sid, ramp[id(c)])],
+                )
+        per_client = 10 if quick else CONCURRENT_PER_CLIENT
+        bursts = {
+            id(c): [
+                (sid, take(sid))
+                for sid in (SERVICES[(i + j) % len(SERVICES)] for j in range(per_client))
+            ]
+            for i, c in enumerate(workers)
+        }
 
         def burst(c: Client) -> list[tuple[int, float, str, float | None]]:
-            return [submit(c, CONCURRENT_SERVICE, a) for a in bursts[id(c)]]
+            return [submit(c, sid, a) for sid, a in bursts[id(c)]]
 
         t0 = time.perf_counter()
         results = _in_parallel(workers, burst)
@@ -280,6 +292,19 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
         warm_valid_ms, _ = _approval_to_valid(client, approved[:1], people.token, stack.info)
         to_valid_ms, not_valid = _approval_to_valid(
             client, approved[1 : 21 if quick else 41], people.token, stack.info
+        )
+        # The consumers' lag: one application at a time, from its 201 to each effect.
+        samples = ASYNC_SAMPLES // 2 if quick else ASYNC_SAMPLES
+        referred = [
+            p for sid in SERVICES for p in queues[sid] if p.expected_outcome == "PENDING_REVIEW"
+        ]
+        rng.shuffle(referred)
+        lags = _async_lags(
+            client,
+            Effects.of(stack),
+            approved[41 : 41 + samples],
+            referred[:samples],
+            lambda persona: people.token(stack.info, persona),
         )
         moto_errors = swallow.errors
     finally:
@@ -318,6 +343,31 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
         round(median(decide_ms), 2) if decide_ms else None
     )
     section.results["submit.http_moto_server_errors"] = moto_errors
+    lag_rows = []
+    for what, lag_values in lags.items():
+        lag_ms: list[float] = [v for v in lag_values if v is not None]
+        if lag_ms:
+            section.results[f"async.{what}_median_ms"] = round(median(lag_ms), 1)
+            section.results[f"async.{what}_p95_ms"] = round(percentile(lag_ms, 95), 1)
+        section.results[f"async.{what}_missing"] = len(lag_values) - len(lag_ms)
+        lag_rows.append(
+            [
+                what.replace("_", " "),
+                len(lag_ms),
+                f"{median(lag_ms):.0f}" if lag_ms else "-",
+                f"{percentile(lag_ms, 95):.0f}" if lag_ms else "-",
+                f"{max(lag_ms):.0f}" if lag_ms else "-",
+                len(lag_values) - len(lag_ms),
+            ]
+        )
+    section.tables.append(
+        (
+            "the consumers' lag (ms, from the 201 to the effect in the tables; one application "
+            "at a time)",
+            ["effect", "n", "median", "p95", "max", "not in 30 s"],
+            lag_rows,
+        )
+    )
     if to_valid_ms:
         section.results["certificate.approval_to_valid_median_ms"] = round(median(to_valid_ms), 1)
         section.results["certificate.approval_to_valid_p95_ms"] = round(
@@ -367,7 +417,7 @@ def _measure(section: Section, quick: bool, state_dir: Path) -> None:
     conc_ms = [r[1] for r in concurrent]
     rows.append(
         [
-            f"{concurrency} concurrent clients, {CONCURRENT_SERVICE}",
+            f"{concurrency} concurrent clients, the services in turn",
             len(concurrent),
             f"{median(conc_ms):.1f}",
             f"{percentile(conc_ms, 95):.1f}",
@@ -444,6 +494,43 @@ def _approval_to_valid(
         else:
             missed += 1
     return out, missed
+
+
+def _async_lags(
+    client: Client,
+    effects: Effects,
+    approvals: list[Any],
+    referrals: list[Any],
+    token_of: Any,
+) -> dict[str, list[float | None]]:
+    """ms from each 201 to its decision chained and supervised (approvals) and to its review
+    task in the reviewers' queue (referrals); None when not within 30 s."""
+    lags: dict[str, list[float | None]] = {
+        "approval_to_chained": [],
+        "approval_to_supervised": [],
+        "referral_to_queue": [],
+    }
+    for persona, expected in [(p, "APPROVED") for p in approvals] + [
+        (p, "PENDING_REVIEW") for p in referrals
+    ]:
+        status, _ms, outcome, _ = client.submit(
+            persona.service_id, persona.application, token_of(persona)
+        )
+        if status != 201 or outcome != expected:
+            continue
+        if expected == "APPROVED":
+            decision_id = str(client.last["decision"]["decisionId"])
+            done = effects.wait({"chained": [decision_id], "supervised": [decision_id]}, 30)
+            lags["approval_to_chained"].append(_ms_or_none(done["chained"]))
+            lags["approval_to_supervised"].append(_ms_or_none(done["supervised"]))
+        else:
+            done = effects.wait({"queued": [str(client.last["applicationId"])]}, 30)
+            lags["referral_to_queue"].append(_ms_or_none(done["queued"]))
+    return lags
+
+
+def _ms_or_none(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
 
 
 def _in_parallel(clients: list[Client], work: Any) -> list[Any]:
