@@ -32,7 +32,7 @@ from infra.local.authorizer import Authorizers, Refused
 from infra.local.deploy import Deployment
 from infra.local.events import api_gateway_event
 from infra.local.priority import RequestPriority
-from infra.local.runtime import Runtime
+from infra.local.runtime import InvokeError, Runtime
 from infra.local.template import ApiRoute
 
 log = logging.getLogger("miaopi.local.gateway")
@@ -132,6 +132,11 @@ def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
 
 
+#: what a 503 of a stopping stack tells the caller, and that the connection ends
+_RETRY = [("Retry-After", "5"), ("Connection", "close")]
+_STOPPING = _error_body("SERVICE_UNAVAILABLE", "the local stack is stopping; retry shortly")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
@@ -159,6 +164,8 @@ class Gateway:
         self.authorizers = authorizers
         self.stage = stage or ""
         self.max_payload_bytes = max_payload_bytes
+        #: set by `drain`: every new request is a 503 with Retry-After, the connection closed
+        self.draining = False
         # Binds now, so a taken port fails here with OSError (EADDRINUSE).
         self.server = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
@@ -200,6 +207,13 @@ class Gateway:
         )
         self._thread.start()
         return self
+
+    def drain(self, timeout: float) -> int:
+        """Stop taking requests (each new one: 503, Retry-After, connection closed) and wait up
+        to `timeout` s for the ones in flight to be answered; the number still in flight."""
+        self.draining = True
+        self.priority.yield_to_requests(timeout)
+        return self.priority.in_flight
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -358,6 +372,16 @@ class Gateway:
                         [("Content-Type", "application/json")],
                         _error_body(code, "request body too large or malformed"),
                     )
+                elif gateway.draining:
+                    # Stopping: nothing new starts (none of it recorded), the caller retries
+                    # against the stack's next start; the body is not read, so no keep-alive.
+                    self.close_connection = True
+                    status = 503
+                    self._send(
+                        status,
+                        [("Content-Type", "application/json"), *_RETRY],
+                        _STOPPING,
+                    )
                 else:
                     body = self.rfile.read(length) if length else b""
                     headers = list(self.headers.items())
@@ -366,6 +390,12 @@ class Gateway:
                             status, out_headers, out_body, function_id = gateway.handle(
                                 self.command, self.path, headers, body, self.client_address[0]
                             )
+                    except InvokeError:  # the runtime closed under a late request
+                        status, out_headers, out_body = (
+                            503,
+                            [("Content-Type", "application/json"), *_RETRY],
+                            _STOPPING,
+                        )
                     except Exception:
                         log.exception("gateway error")
                         status, out_headers, out_body = (

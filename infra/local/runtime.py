@@ -176,8 +176,12 @@ class _Pool:
             while True:
                 if self.closed:
                     raise InvokeError(f"{self.spec.logical_id}: runtime closed")
-                if self.idle:
-                    return self.idle.pop(), False
+                while self.idle:
+                    worker = self.idle.pop()
+                    if worker.proc.poll() is None:
+                        return worker, False
+                    # died while idle (killed, out of memory): replaced, never handed a request
+                    self.all.discard(worker)
                 if len(self.all) < self.runtime.max_workers_per_function:
                     break
                 self.cond.wait()

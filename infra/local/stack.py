@@ -48,6 +48,8 @@ log = logging.getLogger("miaopi.local.stack")
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = ROOT / "template.yaml"
+#: how long a stop waits for the API's requests in flight to be answered
+DRAIN_TIMEOUT_S = 30.0
 
 
 class PortInUseError(RuntimeError):
@@ -289,6 +291,10 @@ class LocalStack:
         return seeded
 
     def stop(self) -> None:
+        if self.gateway:  # new requests: 503 + Retry-After; the ones in flight are answered
+            left = self.gateway.drain(timeout=DRAIN_TIMEOUT_S)
+            if left:
+                log.warning("stopping with %d requests still in flight", left)
         if self.schedules:  # a run in progress ends before the runtime closes under it
             self.schedules.stop()
             self.schedules.join(timeout=10.0)

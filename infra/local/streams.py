@@ -164,7 +164,27 @@ class _Poller(threading.Thread):
             failed.add(str(item))
         return failed
 
-    def send_to_destination(self, document: dict[str, Any]) -> None:
+    def send_to_destination(self, document: dict[str, Any]) -> bool:
+        """Hand records given up on to the OnFailure destination, retrying (backing off to 10 s)
+        while it cannot be reached: the records stay this poller's until it has them. False
+        when the poller stops first (its checkpoint stays before the records: read again)."""
+        delay = max(self.retry_delay, 0.1)
+        while True:
+            try:
+                self._send_to_destination(document)
+                return True
+            except Exception as err:  # moto down, throttled: never drop the records
+                log.warning(
+                    "%s: OnFailure destination unreachable (%s); retrying in %.1f s",
+                    self.mapping,
+                    type(err).__name__,
+                    delay,
+                )
+                if not self.sleep(delay):
+                    return False
+                delay = min(delay * 2, 10.0)
+
+    def _send_to_destination(self, document: dict[str, Any]) -> None:
         arn = self.source.on_failure_destination
         if not arn:
             log.warning("%s: discarding records after retries (no OnFailure)", self.mapping)
@@ -308,7 +328,10 @@ class StreamPoller(_Poller):
 
     def deliver(self, shard_id: str, records: list[dict[str, Any]], attempts: int) -> bool:
         """Invoke until the records are done or handed to OnFailure; False when stopping."""
-        pending = self._drop_expired(shard_id, records)
+        fresh = self._drop_expired(shard_id, records)
+        if fresh is None:
+            return False
+        pending = fresh
         while pending:
             event = dynamodb_stream_event(pending, self.stream_arn, self.deployment.region)
             result = self.invoke(event)
@@ -328,17 +351,20 @@ class StreamPoller(_Poller):
             attempts += 1
             retries = self.source.maximum_retry_attempts
             if retries >= 0 and attempts > retries:
-                self.send_to_destination(
+                return self.send_to_destination(
                     self.failure_document(
                         shard_id, pending, result, attempts, "RetryAttemptsExhausted"
                     )
                 )
-                return True
             if not self.sleep(self.retry_delay):
                 return False
         return True
 
-    def _drop_expired(self, shard_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _drop_expired(
+        self, shard_id: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        """The records young enough to deliver (the others handed to OnFailure); None when
+        stopping before they could be handed over."""
         max_age = self.source.maximum_record_age_s
         if max_age < 0:
             return records
@@ -349,10 +375,10 @@ class StreamPoller(_Poller):
             created = r["dynamodb"].get("ApproximateCreationDateTime")
             ts = created.timestamp() if isinstance(created, datetime) else float(created or now)
             (expired if now - ts > max_age else fresh).append(r)
-        if expired:
-            self.send_to_destination(
-                self.failure_document(shard_id, expired, None, 0, "RecordAgeExceeded")
-            )
+        if expired and not self.send_to_destination(
+            self.failure_document(shard_id, expired, None, 0, "RecordAgeExceeded")
+        ):
+            return None
         return fresh
 
     def failure_document(

@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
+import signal
 import socket
 import threading
 import time
@@ -450,6 +452,47 @@ def test_function_failure_is_502_and_the_worker_is_replaced(api: Api) -> None:
     # Then the crash was a 502 and a fresh execution environment serves the next one
     assert crashed.status_code == 502
     assert after.status_code == 200
+
+
+def test_a_worker_that_died_while_idle_is_replaced_before_it_gets_a_request(api: Api) -> None:
+    # Given a warm function whose idle execution environment is then killed (kill -9, OOM)
+    first = requests.get(f"{api.base_url}/things/x", timeout=10)
+    os.kill(first.json()["pid"], signal.SIGKILL)
+    time.sleep(0.2)
+
+    # When the next request comes
+    after = requests.get(f"{api.base_url}/things/x", timeout=10)
+
+    # Then a fresh environment answers it: no 502 for a worker that was already gone
+    assert after.status_code == 200, after.text
+    assert after.json()["pid"] != first.json()["pid"]
+
+
+def test_a_stopping_gateway_answers_what_is_in_flight_and_503s_what_is_new(api: Api) -> None:
+    # Given a gateway of its own over the same functions, answering a slow request
+    gateway = Gateway.from_deployment(api.deployment, api.gateway.runtime, port=0).start()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            slow = pool.submit(
+                requests.get, f"{gateway.base_url}/things/x", data="sleep:1.5", timeout=20
+            )
+            time.sleep(0.5)
+
+            # When it is told to stop taking requests (make run's Ctrl-C), and one more comes
+            drained = pool.submit(gateway.drain, 15.0)
+            time.sleep(0.2)
+            late = requests.get(f"{gateway.base_url}/things/x", timeout=10)
+
+            # Then the late one is a 503 that says when to retry and closes the connection,
+            # and the one in flight is answered before the drain ends
+            assert late.status_code == 503
+            assert late.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+            assert late.headers["Retry-After"] == "5"
+            assert late.headers["Connection"].lower() == "close"
+            assert slow.result().status_code == 200
+            assert drained.result() == 0
+    finally:
+        gateway.stop()
 
 
 def test_greedy_proxy_path(api: Api) -> None:

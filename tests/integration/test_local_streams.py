@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
 from infra.local.deploy import AwsClients, Deployment, deploy
@@ -125,6 +126,39 @@ def test_partial_batch_failure_retries_only_from_the_failed_record(
     assert harness.failure_documents() == []
     checkpoint = json.loads((tmp_path / "checkpoints.json").read_text())
     assert checkpoint["PartialConsumer/PartialStream"]["shards"].popitem()[1] == seqs["r4"]
+
+
+def test_records_given_up_wait_for_an_unreachable_failure_queue_and_are_never_dropped(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # Given a poison record, and a failure queue that cannot be reached for its first 3 sends
+    # (moto down for a while)
+    harness.put("PoisonTable", "q1", "poison")
+    send = harness.clients.sqs.send_message
+    refused: list[str] = []
+
+    def unreachable_at_first(**kwargs: Any) -> Any:
+        if len(refused) < 3:
+            refused.append(kwargs["QueueUrl"])
+            raise EndpointConnectionError(endpoint_url=kwargs["QueueUrl"])
+        return send(**kwargs)
+
+    harness.clients.sqs.send_message = unreachable_at_first  # type: ignore[method-assign]
+
+    # When the mapping gives the record up, and later records come
+    runtime, pollers = run_pollers(harness, tmp_path)
+    try:
+        documents = wait_for(harness.failure_documents)
+        harness.put("PoisonTable", "q2", "ok")
+        later = wait_for(lambda: [c for c in harness.invocations("PoisonConsumer") if "q2" in c])
+    finally:
+        stop(runtime, pollers)
+
+    # Then the record reaches the queue once it can be reached, after the refused tries, and
+    # the stream goes on behind it
+    assert len(refused) == 3
+    assert [d["requestContext"]["condition"] for d in documents] == ["RetryAttemptsExhausted"]
+    assert later
 
 
 def test_poison_record_goes_to_the_on_failure_queue_and_the_rest_is_processed(
