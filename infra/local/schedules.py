@@ -48,13 +48,19 @@ class Schedules:
         self._deployment = deployment
         self._runtime = runtime
         self._stop = threading.Event()
+        self._run_now = False
         self.schedules = [s for f in deployment.functions.values() for s in f.schedules]
         self._threads = [
             threading.Thread(target=self._run, args=(s,), name=f"schedule-{s.function_id}")
             for s in self.schedules
         ]
 
-    def start(self) -> Schedules:
+    def start(self, *, run_now: bool = False) -> Schedules:
+        """Start the schedules; `run_now`: each runs once at once, then every period (after a
+        restart: what was in the streams when the stack stopped is not in the restored ones,
+        and the reconciler repairs what that left unchained, unsupervised or without a
+        workflow)."""
+        self._run_now = run_now
         for thread in self._threads:
             thread.daemon = True
             thread.start()
@@ -76,6 +82,11 @@ class Schedules:
         return bool(result.ok)
 
     def _run(self, schedule: ScheduledEvent) -> None:
+        if self._run_now and not self._stop.is_set():
+            try:
+                self.run_once(schedule)
+            except Exception:
+                log.exception("scheduled %s did not run", schedule.function_id)
         while not self._stop.wait(schedule.every_s):
             try:
                 self.run_once(schedule)

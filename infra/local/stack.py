@@ -230,8 +230,9 @@ class LocalStack:
         self.departments = DepartmentStandIns(
             deployment, clients, bell=self.bell, priority=self.priority
         ).start()
-        # the template's rate schedules (the reconciler, the sources' freshness) run here too
-        self.schedules = Schedules(deployment, self.runtime).start()
+        # the template's rate schedules (the reconciler, the sources' freshness) run here too;
+        # after a restore at once: the reconciler repairs what the stopped streams left behind
+        self.schedules = Schedules(deployment, self.runtime).start(run_now=self.restored)
         self.gateway = Gateway.from_deployment(
             deployment, self.runtime, host=self.host, port=self.port, priority=self.priority
         ).start()
