@@ -70,6 +70,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from werkzeug.serving import DechunkedInput, make_server
 
 from infra.local import doorbell
+from infra.local.journal import WRITES, Journal, request_headers
 from infra.local.priority import BACKGROUND_APP_ID, RequestPriority
 
 _jsonpath_parse = jsonpath_ext.parse
@@ -108,19 +109,33 @@ def serialize_dynamodb(
     app: Wsgi,
     bell: doorbell.Doorbell | None = None,
     priority: RequestPriority | None = None,
+    journal: Journal | None = None,
 ) -> Wsgi:
-    """DynamoDB requests one at a time (1); `bell` rung after each write; a background
-    function's call waits for the API's requests in flight (`priority`)."""
-    lock = threading.Lock()
+    """DynamoDB requests one at a time (1); each accepted write journaled before its answer
+    (`journal`, journal.py); `bell` rung after each write; a background function's call waits
+    for the API's requests in flight (`priority`)."""
+    lock = journal.lock if journal is not None else threading.Lock()
     background = f"app/{BACKGROUND_APP_ID}"
 
     def serialized(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if priority is not None and background in str(environ.get("HTTP_USER_AGENT", "")):
             priority.yield_to_requests()
         names = written(environ) if bell is not None else []
-        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if target.startswith("DynamoDB"):
+            status: list[str] = []
+
+            def recorded(code: str, headers: Any, *args: Any) -> Any:
+                status.append(code)
+                return start_response(code, headers, *args)
+
             with lock:
-                answer = list(app(environ, start_response))
+                answer = list(app(environ, recorded))
+                operation = target.partition(".")[2]
+                if journal is not None and operation in WRITES and status[0].startswith("2"):
+                    stream = environ.get("wsgi.input")
+                    body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
+                    journal.append(request_headers(environ), body)
         else:
             answer = list(app(environ, start_response))
         if names and bell is not None:
@@ -225,14 +240,16 @@ class SerializedDynamoMotoServer(ThreadedMotoServer):
         *args: Any,
         bell: doorbell.Doorbell | None = None,
         priority: RequestPriority | None = None,
+        journal: Journal | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.bell = bell
         self.priority = priority
+        self.journal = journal
 
     def _server_entry(self) -> None:
-        app = serialize_dynamodb(_Dispatcher(), self.bell, self.priority)
+        app = serialize_dynamodb(_Dispatcher(), self.bell, self.priority, self.journal)
         server = make_server(
             self._ip_address, self._port, app, True, request_handler=KeepAliveRequestHandler
         )

@@ -30,6 +30,8 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
+from infra.local.journal import Journal
+
 log = logging.getLogger("miaopi.local.persist")
 
 FORMAT_VERSION = 1
@@ -220,8 +222,10 @@ class PeriodicSnapshot(threading.Thread):
         *,
         interval: float = 10.0,
         meta: dict[str, Any] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         super().__init__(name="snapshot", daemon=True)
+        self.journal = journal
         self.store = store
         self.tables = dict(tables)
         self.region = region
@@ -235,11 +239,22 @@ class PeriodicSnapshot(threading.Thread):
         """Read the tables now and write them if they changed; True if written."""
         with self._save_lock:
             started = time.monotonic()
-            data = read_tables(self.tables, self.region)
-            current = digest(data)
+            generation = None
+            if self.journal is None:
+                data = read_tables(self.tables, self.region)
+                current = digest(data)
+            else:  # one point of the journal: no write between the read and the new generation
+                with self.journal.lock:
+                    data = read_tables(self.tables, self.region)
+                    current = digest(data)
+                    if current != self._last_digest:
+                        generation = self.journal.rotate()
             if current == self._last_digest:
                 return False
-            self.store.save(data, self.meta)
+            meta = self.meta if generation is None else {**self.meta, "journalFrom": generation}
+            self.store.save(data, meta)
+            if generation is not None and self.journal is not None:
+                self.journal.discard_before(generation)  # the snapshot on disk holds them
             self._last_digest = current
             log.info(
                 "snapshot: %d items saved in %.0f ms",

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -35,6 +36,7 @@ from infra.local.deploy import AwsClients, Deployment, deploy
 from infra.local.doorbell import Doorbell
 from infra.local.gateway import Gateway
 from infra.local.idp import DEMO_USERS, IdentityProvider
+from infra.local.journal import Journal
 from infra.local.persist import PeriodicSnapshot, SnapshotStore
 from infra.local.priority import RequestPriority
 from infra.local.resume import resume_hook
@@ -79,6 +81,7 @@ def start_moto(
     port: int,
     bell: Doorbell | None = None,
     priority: RequestPriority | None = None,
+    journal: Journal | None = None,
 ) -> ThreadedMotoServer:
     """moto on loopback with Step Functions executing for real (MOTO-NOTES); it rings `bell`
     after every write and serves the API's calls first (`priority`) — not with
@@ -89,7 +92,12 @@ def start_moto(
         server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     else:
         server = moto_server.apply()(
-            ip_address=host, port=port, verbose=False, bell=bell, priority=priority
+            ip_address=host,
+            port=port,
+            verbose=False,
+            bell=bell,
+            priority=priority,
+            journal=journal,
         )
     server.start()
     _moto_api(f"http://{host}:{port}", "config", {"stepfunctions": {"execute_state_machine": True}})
@@ -164,6 +172,8 @@ class LocalStack:
         #: called after a restore, once the pollers run (e.g. resume open review workflows)
         self.restore_hooks: list[Callable[[Deployment, AwsClients], None]] = [resume_hook]
         self.snapshots: PeriodicSnapshot | None = None
+        #: every accepted DynamoDB write, on disk before it is answered (journal.py)
+        self.journal: Journal | None = None
         self.moto: ThreadedMotoServer | None = None
         self.idp: IdentityProvider | None = None
         self.runtime: Runtime | None = None
@@ -185,7 +195,12 @@ class LocalStack:
         ensure_port_free(self.host, self.port, "--port")
         if self.idp_port:
             ensure_port_free(self.host, self.idp_port, "--idp-port")
-        self.moto = start_moto(self.host, self.moto_port, self.bell, self.priority)
+        journal_dir = self.state_dir / "data" / f"{self.stack_name}.journal"
+        if self.fresh:
+            self.store.discard()
+            shutil.rmtree(journal_dir, ignore_errors=True)
+        self.journal = Journal(journal_dir)
+        self.moto = start_moto(self.host, self.moto_port, self.bell, self.priority, self.journal)
         try:
             self._start_rest()
         except BaseException:
@@ -195,8 +210,6 @@ class LocalStack:
 
     def _start_rest(self) -> None:
         clients = AwsClients.create(self.endpoint_url, self.region)
-        if self.fresh:
-            self.store.discard()
         self.idp = IdentityProvider(self.state_dir, self.host, self.idp_port).start()
         template = LocalTemplate.load(self.template)
         # Same ids as last time (the secret's ARN), then fresh ones, as moto does by default.
@@ -217,6 +230,19 @@ class LocalStack:
             seeded = seed.load(
                 deployment, clients, personas_file=personas_file, runtime=self.runtime
             )
+        # The tables as they are now (restored, replayed, seeded) are the first snapshot; from
+        # here on every accepted DynamoDB write is journaled before it is answered.
+        self.snapshots = PeriodicSnapshot(
+            self.store,
+            deployment.tables,
+            self.region,
+            interval=self.snapshot_interval,
+            meta={"seeded": seeded},
+            journal=self.journal,
+        )
+        self.snapshots.save()
+        assert self.journal is not None
+        self.journal.active = True
         # Pollers before the gateway: every stream's starting point predates the first request.
         self.pollers = EventSourcePollers(
             deployment,
@@ -239,13 +265,6 @@ class LocalStack:
         if self.restored:
             for hook in self.restore_hooks:
                 hook(deployment, clients)
-        self.snapshots = PeriodicSnapshot(
-            self.store,
-            deployment.tables,
-            self.region,
-            interval=self.snapshot_interval,
-            meta={"seeded": seeded},
-        )
         self.snapshots.start()
         self.info = {
             "stackName": self.stack_name,
@@ -279,6 +298,8 @@ class LocalStack:
         started = time.monotonic()
         counts = self.store.restore(clients.dynamodb, deployment.tables)
         if counts is None:
+            if self.journal is not None:  # writes after no snapshot at all: nothing to add to
+                self.journal.discard_before(self.journal.generation)
             return None
         self.restored = True
         log.info(
@@ -288,6 +309,16 @@ class LocalStack:
             self.store.directory,
         )
         manifest = self.store.manifest() or {}
+        since = manifest.get("meta", {}).get("journalFrom")
+        if since is not None and self.journal is not None:
+            started = time.monotonic()
+            replayed = self.journal.replay(self.endpoint_url, int(since))
+            if replayed:
+                log.info(
+                    "replayed %d journaled writes after the snapshot in %.1f s",
+                    replayed,
+                    time.monotonic() - started,
+                )
         seeded: dict[str, Any] | None = manifest.get("meta", {}).get("seeded")
         return seeded
 
@@ -316,6 +347,8 @@ class LocalStack:
                 log.exception("could not save the tables on stop")
         if self.moto:
             self.moto.stop()
+        if self.journal:
+            self.journal.close()
         if self.idp:
             self.idp.stop()
         stack_file = self.state_dir / STACK_FILE_NAME
@@ -328,6 +361,7 @@ class LocalStack:
         self.runtime = None
         self.snapshots = None
         self.moto = None
+        self.journal = None
         self.idp = None
 
 

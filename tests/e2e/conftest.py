@@ -207,6 +207,8 @@ class StackProcess:
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         }
         env.pop("MOTO_PORT", None)
+        # a crashed stack (kill -9) leaves its stack.json: not the one to wait for
+        (self.state_dir / STACK_FILE_NAME).unlink(missing_ok=True)
         for _attempt in range(attempts):
             port, moto_port = free_port(), free_port()
             with self.log_path.open("ab") as log:
