@@ -268,6 +268,12 @@ class StackProcess:
         proc.wait(STOP_TIMEOUT_S)
 
 
+def connect(state_dir: Path, info: dict[str, Any]) -> Api:
+    """The API of the stack a StackProcess started in `state_dir` (its personas, its tokens)."""
+    personas = read_personas(state_dir / "personas.json")
+    return Api(info["apiUrl"], info, state_dir / STACK_FILE_NAME, personas, 0.0)
+
+
 @contextlib.contextmanager
 def running_api(state_dir: Path, template: Path | None = None) -> Iterator[Api]:
     """A local stack of its own in `state_dir` (of `template`, else template.yaml), stopped on

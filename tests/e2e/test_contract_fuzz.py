@@ -360,15 +360,26 @@ def run_batch(
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
         except FailureGroup as group:
-            fuzz.failures.append(
-                f"{operation_id} ({mode.value}, {caller}): "
-                + "; ".join(f"{f.title}: {f.message[:300]}" for f in group.exceptions)
-                + f"\n    {case.method} {case.formatted_path} query={case.query!r}"
-                + f" body={case.body!r:.300}"
-            )
+            failures = [f for f in group.exceptions if not _about_our_own_token(f)]
+            if failures:
+                fuzz.failures.append(
+                    f"{operation_id} ({mode.value}, {caller}): "
+                    + "; ".join(f"{f.title}: {f.message[:300]}" for f in failures)
+                    + f"\n    {case.method} {case.formatted_path} query={case.query!r}"
+                    + f" body={case.body!r:.300}"
+                )
         learn(fuzz, operation_id, case, response, token)
 
     send()
+
+
+def _about_our_own_token(failure: Any) -> bool:
+    """A negative case whose invalid part was its Authorization header: the header sent is the
+    test's own (a real token of the caller), so that mutation never reached the API and its
+    acceptance says nothing (schemathesis still names it)."""
+    return "Schema-violating request accepted" in str(failure.title) and (
+        "parameter `Authorization` in header" in str(failure.message)
+    )
 
 
 def expected_growth(operation_id: str, answered: Counter[int]) -> dict[str, int]:

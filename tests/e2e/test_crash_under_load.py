@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from infra.local.seed import read_personas
-from infra.local.stack_file import STACK_FILE_NAME
-from tests.e2e.conftest import Api, StackProcess
+from tests.e2e.conftest import StackProcess, connect
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +25,10 @@ WARM_S = 90.0
 LOAD_S = 3.0
 
 
-def api_of(state_dir: Path, info: dict[str, str]) -> Api:
-    personas = read_personas(state_dir / "personas.json")
-    return Api(info["apiUrl"], info, state_dir / STACK_FILE_NAME, personas, 0.0)
-
-
 def test_a_crash_under_load_loses_no_acknowledged_application(tmp_path: Path) -> None:
     # Given a stack with 4 applicants submitting as fast as they are answered
     stack = StackProcess(tmp_path)
-    api = api_of(tmp_path, stack.start())
+    api = connect(tmp_path, stack.start())
     approved = [p for p in api.live_personas if p.expected_outcome == "APPROVED"][:CLIENTS]
     acknowledged: list[tuple[int, str]] = []
     answered = [threading.Event() for _ in approved]
@@ -75,7 +68,7 @@ def test_a_crash_under_load_loses_no_acknowledged_application(tmp_path: Path) ->
         stack.proc.wait(10)
         with lock:
             before_crash = list(acknowledged)
-        restarted = api_of(tmp_path, stack.start())
+        restarted = connect(tmp_path, stack.start())
 
         # Then every application answered 201 before the crash is there for its applicant,
         # decided, with its decision record

@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infra.local.seed import read_personas
-from infra.local.stack_file import STACK_FILE_NAME
-from tests.e2e.conftest import Api, StackProcess
+from tests.e2e.conftest import StackProcess, connect
 
 WAIT_S = 30.0
 
@@ -24,11 +22,6 @@ def wait_for(predicate: Any, what: str) -> Any:
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def connect(state_dir: Path, info: dict[str, Any]) -> Api:
-    personas = read_personas(state_dir / "personas.json")
-    return Api(info["apiUrl"], info, state_dir / STACK_FILE_NAME, personas, 0.0)
 
 
 def test_open_review_tasks_survive_a_restart(tmp_path: Path) -> None:
