@@ -1,7 +1,7 @@
 """The local stack's DynamoDB writes, made durable before they are answered: an append-only
 journal, so a crash (kill -9) loses no acknowledged write.
 
-moto keeps its tables in memory; the periodic snapshot (persist.py) saves them every 10 s. Every
+moto keeps its tables in memory; the periodic snapshot (persist.py) saves them every 60 s. Every
 DynamoDB request moto accepts that writes (PutItem, UpdateItem, DeleteItem, BatchWriteItem,
 TransactWriteItems) is appended here, one JSON line with the request as sent, and fsync'd,
 under the same lock that serializes DynamoDB requests (moto_server.py) — before the answer

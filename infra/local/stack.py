@@ -4,8 +4,8 @@ moto in server mode and the local identity provider -> every resource template.y
 (the template's OIDC parameters filled with the identity provider's URLs) -> the tables'
 saved data (infra.local.persist) or else reference data -> the stream/queue pollers and the API
 gateway. Writes .local/stack.json so the demo and the CLIs can find the running stack. The
-tables are saved to .local/data/<stack>/ every 10 s when they changed and on stop; `--fresh`
-starts from empty tables instead.
+tables are saved to .local/data/<stack>/ every 60 s when they changed and on stop, every write in
+between journaled (infra/local/journal.py); `--fresh` starts from empty tables instead.
 """
 
 from __future__ import annotations
@@ -153,7 +153,9 @@ class LocalStack:
         state_dir: Path = DEFAULT_STATE_DIR,
         region: str | None = None,
         fresh: bool = False,
-        snapshot_interval: float = 10.0,
+        # the journal holds every write between two snapshots: a snapshot (which holds the
+        # DynamoDB lock while it reads the tables) once a minute, not every 10 s
+        snapshot_interval: float = 60.0,
     ) -> None:
         self.template = template
         self.host = host

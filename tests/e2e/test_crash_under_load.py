@@ -20,8 +20,8 @@ pytestmark = pytest.mark.e2e
 
 CLIENTS = 4
 WARM_S = 90.0
-#: how long the clients submit before the crash: shorter than the snapshot's 10 s, so what
-#: they were answered is in the journal only
+#: how long the clients submit before the crash: shorter than the snapshot's period (60 s), so
+#: what they were answered is in the journal only
 LOAD_S = 3.0
 
 
