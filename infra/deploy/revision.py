@@ -17,6 +17,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+#: template.yaml's parameter every function's AutoPublishCodeSha256 is (a test holds them equal)
+PARAMETER = "CodeRevision"
 #: what the functions run: their code and the layers (the rules data included)
 CODE = ("functions", "layers")
 _SKIPPED = {"__pycache__", ".pytest_cache", ".mypy_cache"}
@@ -42,7 +44,7 @@ def overrides(env: str, root: Path = ROOT) -> str:
     if deploy is None:
         raise SystemExit(f"samconfig.toml has no [{env}.deploy.parameters]")
     given = str(deploy.get("parameter_overrides", "")).strip()
-    return f"{given} CodeRevision={code_revision(root)}".strip()
+    return f"{given} {PARAMETER}={code_revision(root)}".strip()
 
 
 def main(argv: list[str]) -> int:

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import IO, Any

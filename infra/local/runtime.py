@@ -219,7 +219,11 @@ class _Pool:
                 init_error = worker.wait_ready(self.runtime.init_timeout)
                 if init_error is not None:
                     return Invocation(request_id, None, init_error, _ms(started), cold)
-            msg = worker.invoke(event, request_id, float(self.spec.timeout))
+            try:
+                msg = worker.invoke(event, request_id, float(self.spec.timeout))
+            except (OSError, ValueError):  # its pipes closed under it: the runtime recycled it
+                stopped = _runtime_error("Runtime.ExitError", "the environment was stopped")
+                return Invocation(request_id, None, stopped, _ms(started), cold)
             # A timed-out or dead environment is replaced, as Lambda does.
             healthy = not msg.get("fatal") and worker.proc.poll() is None
             if msg.get("error") is not None:
@@ -322,7 +326,14 @@ class Runtime:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+        self.recycle()
+
+    def recycle(self) -> None:
+        """Stop every execution environment: the next invocation of each function starts
+        cold (a benchmark's fresh workers); `close` is this and no more invocations."""
+        with self._lock:
             pools = list(self._pools.values())
+            self._pools.clear()
         workers = [worker for pool in pools for worker in pool.close()]
         # Ask every worker first, then wait: stopping takes one grace period, not one each.
         for worker in workers:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import os
 import shutil
 import tempfile
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from infra.local.template import LocalTemplate
-from tests.bench.bench_common import TEMPLATE, Section, fake_aws, median, percentile
+from tests.bench.bench_common import TEMPLATE, Section, fake_aws, median, percentile, quiet_stack
 
 SERVICE = "elderly-allowance"
 #: the day's decisions: 10,000 (2,000 with --quick)
@@ -79,35 +77,16 @@ def _measure(section: Section, count: int, state_dir: Path) -> None:
     from miaopi.workdays import CHINA
 
     import infra.local.seed as seed
-    from infra.local.stack import LocalStack
     from infra.local.stack_file import STACK_FILE_NAME, id_token
-    from tests.bench.bench_http import _distinct_ports
 
-    port, moto_port = _distinct_ports(2)
-    stack = LocalStack(
-        template=TEMPLATE,
-        port=port,
-        moto_port=moto_port,
-        stack_name="miaopi-bench-audit",
-        seed=True,
-        state_dir=state_dir,
-        snapshot_interval=0,
-    )
-    werkzeug = logging.getLogger("werkzeug")
-    saved = (werkzeug.level, werkzeug.propagate)
-    werkzeug.setLevel(logging.ERROR)
-    werkzeug.propagate = False
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed in finally
-    try:
-        stack.start()
-        assert stack.runtime is not None and stack.pollers is not None
-        stack.runtime.output = devnull
+    with quiet_stack("miaopi-bench-audit", state_dir) as (stack, _moto_log):
+        assert stack.pollers is not None
         stack_file = state_dir / STACK_FILE_NAME
         base_url = stack.info["apiUrl"]
         dynamodb = boto3.client("dynamodb", endpoint_url=stack.info["motoEndpoint"])
         tables = stack.info["tables"]
         personas = seed.read_personas(Path(stack.info.get("personasFile") or ""))
-        model = _one_decision(base_url, id_token("citizen", stack_file=stack_file), personas)
+        model = _one_decision(base_url, stack.info, personas)
         record = _wait_chained(dynamodb, tables["DecisionsTable"], model)
         # the sequencer (and supervision) would chain or follow every record written below in
         # the background, during the measurement: the day is written chained, as it would be
@@ -137,17 +116,16 @@ def _measure(section: Section, count: int, state_dir: Path) -> None:
             "the copies during the measurement); through the local gateway and the audit "
             f"function, whose {TIMEOUT_S:.0f} s timeout the local runtime enforces"
         )
-    finally:
-        stack.stop()
-        devnull.close()
-        werkzeug.setLevel(saved[0])
-        werkzeug.propagate = saved[1]
 
 
-def _one_decision(base_url: str, token: str, personas: list[Any]) -> str:
+def _one_decision(base_url: str, stack_info: dict[str, Any], personas: list[Any]) -> str:
+    """One automatic approval, submitted by whom it is for (who may apply)."""
+    from infra.local import people
+
     persona = next(
         p for p in personas if p.service_id == SERVICE and p.expected_outcome == "APPROVED"
     )
+    token = people.token(stack_info, persona)
     request = urllib.request.Request(
         f"{base_url}/services/{SERVICE}/applications",
         data=json.dumps(persona.application).encode(),

@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.bench.bench_common import ROOT, TEMPLATE, Section
+from tests.bench.bench_common import ROOT, TEMPLATE, Section, distinct_ports
 
 START_TIMEOUT_S = 300.0
 
@@ -45,16 +45,10 @@ def _group_rss_mb(pgid: int) -> float:
     return total_kb / 1024
 
 
-def _free_port() -> int:
-    from infra.local.stack import free_port
-
-    return free_port()
-
-
 def measure_stack(template: Path, state_dir: Path) -> dict[str, float]:
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     env.pop("MOTO_PORT", None)
-    port, moto_port = _free_port(), _free_port()
+    port, moto_port = distinct_ports(2)
     command = [sys.executable, "-m", "infra.local.stack", "--template", str(template)]
     command += ["--state-dir", str(state_dir), "--port", str(port), "--moto-port", str(moto_port)]
     command += ["--stack-name", "miaopi-bench", "--fresh"]

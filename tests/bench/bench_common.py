@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import resource
@@ -151,3 +152,63 @@ def child_pids() -> list[int]:
         if fields.get("PPid", "").strip() == me and not fields.get("State", "").startswith("Z"):
             out.append(int(entry.name))
     return out
+
+
+class MotoLog(logging.Handler):
+    """Takes the moto server's (werkzeug's) log lines off the console; counts its errors."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.errors = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+
+
+def distinct_ports(count: int) -> list[int]:
+    """`count` free loopback ports, no two the same."""
+    from infra.local.stack import free_port
+
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+@contextmanager
+def quiet_stack(stack_name: str, state_dir: Path) -> Iterator[tuple[Any, MotoLog]]:
+    """A local stack of template.yaml on free ports in `state_dir`, seeded, without periodic
+    snapshots (they would be measured too), started, its functions' and moto's logs off the
+    console (moto's errors counted); stopped and the logging restored on the way out."""
+    from infra.local.stack import LocalStack
+
+    port, moto_port = distinct_ports(2)
+    stack = LocalStack(
+        template=TEMPLATE,
+        port=port,
+        moto_port=moto_port,
+        stack_name=stack_name,
+        state_dir=state_dir,
+        snapshot_interval=0,
+    )
+    werkzeug = logging.getLogger("werkzeug")
+    moto_log = MotoLog()
+    saved = (werkzeug.level, werkzeug.propagate)
+    werkzeug.addHandler(moto_log)
+    werkzeug.setLevel(logging.INFO)
+    werkzeug.propagate = False
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed in finally
+    try:
+        stack.start()
+        assert stack.runtime is not None
+        stack.runtime.output = devnull  # the functions' JSON logs would drown the tables
+        yield stack, moto_log
+    finally:
+        stack.stop()
+        devnull.close()
+        werkzeug.removeHandler(moto_log)
+        werkzeug.setLevel(saved[0])
+        werkzeug.propagate = saved[1]

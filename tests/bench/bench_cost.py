@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import logging
 import math
-import os
 import shutil
 import tempfile
 import threading
@@ -30,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.bench.bench_common import SERVICES, TEMPLATE, Section, fake_aws, median
+from tests.bench.bench_common import SERVICES, Section, fake_aws, median, quiet_stack
 
 #: on-demand prices, us-east-1 and cn-north-1, as published (a source each; None: not cited)
 PRICES: dict[str, dict[str, Any]] = {
@@ -325,17 +323,6 @@ def _post(base_url: str, path: str, token: str, body: Any | None = None) -> tupl
     return response.status, (json.loads(data) if data else None)
 
 
-def _fresh_workers(runtime: Any) -> None:
-    """Stop every worker of the runtime: the next invocation of each function starts cold."""
-    pools = list(runtime._pools.values())
-    workers = [w for pool in pools for w in pool.close()]
-    for worker in workers:
-        worker.ask_to_stop()
-    for worker in workers:
-        worker.stop()
-    runtime._pools.clear()
-
-
 def _wait_quiet(meter: Meter) -> float:
     """Seconds until no table was written for QUIET_S (the consumers caught up)."""
     started = time.monotonic()
@@ -350,10 +337,6 @@ def run_cost(quick: bool) -> Section:
     section = Section("cost")
     state_dir = Path(tempfile.mkdtemp(prefix="miaopi-bench-cost-"))
     meter = Meter()
-    werkzeug = logging.getLogger("werkzeug")  # the moto server's request lines, off the console
-    saved = (werkzeug.level, werkzeug.propagate)
-    werkzeug.setLevel(logging.ERROR)
-    werkzeug.propagate = False
     try:
         with fake_aws(MOTO_PORT=None):
             meter.install()
@@ -363,8 +346,6 @@ def run_cost(quick: bool) -> Section:
                 meter.uninstall()
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
-        werkzeug.setLevel(saved[0])
-        werkzeug.propagate = saved[1]
     return section
 
 
@@ -373,30 +354,11 @@ def _measure(section: Section, quick: bool, state_dir: Path, meter: Meter) -> No
 
     import infra.local.seed as seed
     from infra.local import people
-    from infra.local.stack import LocalStack, free_port
 
-    ports: list[int] = []
-    while len(ports) < 2:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    stack = LocalStack(
-        template=TEMPLATE,
-        port=ports[0],
-        moto_port=ports[1],
-        stack_name="miaopi-bench-cost",
-        seed=True,
-        state_dir=state_dir,
-        snapshot_interval=0,
-    )
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed in finally
-    try:
-        stack.start()
-        assert stack.runtime is not None
+    with quiet_stack("miaopi-bench-cost", state_dir) as (stack, _moto_log):
         runtime = stack.runtime
-        runtime.output = devnull
         invocations = _Invocations(runtime.invoke)
-        runtime.invoke = invocations  # type: ignore[method-assign]
+        runtime.invoke = invocations
         personas = seed.read_personas(Path(stack.info["personasFile"]))
         approved = [p for p in personas if p.bulk and p.expected_outcome == "APPROVED"]
         by_service: dict[str, list[Any]] = defaultdict(list)
@@ -419,7 +381,7 @@ def _measure(section: Section, quick: bool, state_dir: Path, meter: Meter) -> No
         # function the path reaches starts cold once per round (the consumers too).
         rounds = QUICK_ROUNDS if quick else ROUNDS
         for _ in range(rounds):
-            _fresh_workers(runtime)
+            runtime.recycle()
             invocations.calls.clear()
             for sid in SERVICES:
                 assert submit(by_service[sid].pop()) == 201
@@ -445,9 +407,6 @@ def _measure(section: Section, quick: bool, state_dir: Path, meter: Meter) -> No
         drained_s = _wait_quiet(meter)
         stored_after = _stored(backend)
         calls = list(invocations.calls)
-    finally:
-        stack.stop()
-        devnull.close()
 
     assert statuses == {201: count}, statuses
     _report(section, count, meter, calls, specs, stored_before, stored_after, first, drained_s)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import logging
-import os
 import random
 import shutil
 import tempfile
@@ -25,12 +23,12 @@ from urllib.parse import urlsplit
 from tests.bench.bench_async import Effects
 from tests.bench.bench_common import (
     SERVICES,
-    TEMPLATE,
     Section,
     child_pids,
     fake_aws,
     median,
     percentile,
+    quiet_stack,
 )
 
 #: the 4 concurrent clients' applications, per client (the services in turn)
@@ -111,18 +109,6 @@ class Applicant(NamedTuple):
     token: str
 
 
-class _Swallow(logging.Handler):
-    """Takes the moto server's (werkzeug's) log lines off the console; counts its errors."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.errors = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR:
-            self.errors += 1
-
-
 class _Timed:
     """Wraps Runtime.invoke: how long each invocation took inside the runtime (function + IPC)."""
 
@@ -134,17 +120,6 @@ class _Timed:
         result = self.invoke(function_id, event, request_id)
         self.durations.append(result.duration_ms)
         return result
-
-
-def _distinct_ports(count: int) -> list[int]:
-    from infra.local.stack import free_port
-
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def run_http(quick: bool) -> Section:
@@ -161,162 +136,132 @@ def run_http(quick: bool) -> Section:
 def _measure(section: Section, quick: bool, state_dir: Path) -> None:
     import infra.local.seed as seed
     from infra.local import people
-    from infra.local.stack import LocalStack
     from infra.local.stack_file import STACK_FILE_NAME, id_token
 
-    # The stack writes its personas into its state dir (older versions: seed.PERSONAS_FILE,
-    # .local/ by default): either way, keep a running developer stack's files untouched.
-    personas_file = state_dir / "personas.json"
-    saved_personas_file = getattr(seed, "PERSONAS_FILE", None)
-    if saved_personas_file is not None:
-        seed.PERSONAS_FILE = personas_file  # type: ignore[attr-defined]
-    port, moto_port = _distinct_ports(2)
-    stack = LocalStack(
-        template=TEMPLATE,
-        port=port,
-        moto_port=moto_port,
-        stack_name="miaopi-bench",
-        seed=True,
-        state_dir=state_dir,
-        snapshot_interval=0,  # periodic snapshots would be measured too (a temp dir anyway)
-    )
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed in finally
-    werkzeug = logging.getLogger("werkzeug")
-    swallow = _Swallow()
-    saved_werkzeug = (werkzeug.level, werkzeug.propagate)
-    werkzeug.addHandler(swallow)
-    werkzeug.setLevel(logging.INFO)
-    werkzeug.propagate = False
     clients: list[Client] = []
     started = time.perf_counter()
-    try:
-        stack.start()
+    with quiet_stack("miaopi-bench", state_dir) as (stack, moto_log):
         start_s = time.perf_counter() - started
-        assert stack.runtime is not None
-        stack.runtime.output = devnull  # the functions' JSON logs would drown the tables
-        timed = _Timed(stack.runtime.invoke)
-        stack.runtime.invoke = timed  # type: ignore[method-assign]
-        personas = seed.read_personas(Path(stack.info.get("personasFile") or personas_file))
-        bulk = [p for p in personas if p.bulk]
-        token = id_token("citizen", stack_file=state_dir / STACK_FILE_NAME)
-        base_url = stack.info["apiUrl"]
-        rng = random.Random(2018)  # every path of every service, in a reproducible order
-        queues: dict[str, list[Any]] = {}
-        for sid in SERVICES:
-            queues[sid] = [p for p in bulk if p.service_id == sid]
-            rng.shuffle(queues[sid])
-
-        client = Client(base_url, token)
-        clients.append(client)
-        refused_tokens: list[int] = []
-
-        def take(sid: str) -> Applicant:
-            """The next persona of the service, signed in as whom its application is for."""
-            persona = queues[sid].pop()
-            applicant = Applicant(persona, people.token(stack.info, persona))
-            status = client.sign_in(applicant.token)
-            if status != 200:
-                refused_tokens.append(status)
-            return applicant
-
-        def submit(c: Client, sid: str, a: Applicant) -> tuple[int, float, str, float | None]:
-            return c.submit(sid, a.persona.application, a.token)
-
-        # Warm-up: a few requests per service function (the first is the cold start).
-        cold_ms: list[float] = []
-        warm_statuses: list[int] = []
-        for sid in SERVICES:
-            for i in range(3):
-                status, ms, _, _ = submit(client, sid, take(sid))
-                warm_statuses.append(status)
-                if i == 0:
-                    cold_ms.append(ms)
-
-        # Sequential, round robin over the services, every persona a new one.
-        count = 60 if quick else 200
-        sequence = [SERVICES[i % len(SERVICES)] for i in range(count)]
-        applicants = [take(sid) for sid in sequence]
-        latencies: list[float] = []
-        decide_ms: list[float] = []
-        timed.durations.clear()
-        statuses: dict[int, int] = {}
-        outcomes: dict[str, list[float]] = {}
-        for sid, applicant in zip(sequence, applicants, strict=True):
-            status, ms, outcome, inside = submit(client, sid, applicant)
-            if inside is not None:
-                decide_ms.append(inside)
-            statuses[status] = statuses.get(status, 0) + 1
-            latencies.append(ms)
-            outcomes.setdefault(outcome, []).append(ms)
-
-        invoke_ms = list(timed.durations)
-
-        # Four concurrent clients across the services, as a population of phones would be.
-        # Each function's extra environments are started one at a time (k concurrent requests
-        # with k - 1 warm workers start one more): four cold starts at once on two cores would
-        # run into the runtime's 10 s init timeout.
-        concurrency = 4
-        workers = [Client(base_url, token) for _ in range(concurrency)]
-        clients.extend(workers)
-        for k in range(2, concurrency + 1):
+        port, moto_port = stack.port, stack.moto_port
+        try:
+            timed = _Timed(stack.runtime.invoke)
+            stack.runtime.invoke = timed
+            personas = seed.read_personas(Path(stack.info["personasFile"]))
+            bulk = [p for p in personas if p.bulk]
+            token = id_token("citizen", stack_file=state_dir / STACK_FILE_NAME)
+            base_url = stack.info["apiUrl"]
+            rng = random.Random(2018)  # every path of every service, in a reproducible order
+            queues: dict[str, list[Any]] = {}
             for sid in SERVICES:
-                ramp = {id(c): take(sid) for c in workers[:k]}
-                _in_parallel(
-                    workers[:k],
-                    lambda c, ramp=ramp, sid=sid: [submit(c, sid, ramp[id(c)])],
-                )
-        per_client = 10 if quick else CONCURRENT_PER_CLIENT
-        bursts = {
-            id(c): [
-                (sid, take(sid))
-                for sid in (SERVICES[(i + j) % len(SERVICES)] for j in range(per_client))
+                queues[sid] = [p for p in bulk if p.service_id == sid]
+                rng.shuffle(queues[sid])
+
+            client = Client(base_url, token)
+            clients.append(client)
+            refused_tokens: list[int] = []
+
+            def take(sid: str) -> Applicant:
+                """The next persona of the service, signed in as whom its application is for."""
+                persona = queues[sid].pop()
+                applicant = Applicant(persona, people.token(stack.info, persona))
+                status = client.sign_in(applicant.token)
+                if status != 200:
+                    refused_tokens.append(status)
+                return applicant
+
+            def submit(c: Client, sid: str, a: Applicant) -> tuple[int, float, str, float | None]:
+                return c.submit(sid, a.persona.application, a.token)
+
+            # Warm-up: a few requests per service function (the first is the cold start).
+            cold_ms: list[float] = []
+            warm_statuses: list[int] = []
+            for sid in SERVICES:
+                for i in range(3):
+                    status, ms, _, _ = submit(client, sid, take(sid))
+                    warm_statuses.append(status)
+                    if i == 0:
+                        cold_ms.append(ms)
+
+            # Sequential, round robin over the services, every persona a new one.
+            count = 60 if quick else 200
+            sequence = [SERVICES[i % len(SERVICES)] for i in range(count)]
+            applicants = [take(sid) for sid in sequence]
+            latencies: list[float] = []
+            decide_ms: list[float] = []
+            timed.durations.clear()
+            statuses: dict[int, int] = {}
+            outcomes: dict[str, list[float]] = {}
+            for sid, applicant in zip(sequence, applicants, strict=True):
+                status, ms, outcome, inside = submit(client, sid, applicant)
+                if inside is not None:
+                    decide_ms.append(inside)
+                statuses[status] = statuses.get(status, 0) + 1
+                latencies.append(ms)
+                outcomes.setdefault(outcome, []).append(ms)
+
+            invoke_ms = list(timed.durations)
+
+            # Four concurrent clients across the services, as a population of phones would be.
+            # Each function's extra environments are started one at a time (k concurrent requests
+            # with k - 1 warm workers start one more): four cold starts at once on two cores would
+            # run into the runtime's 10 s init timeout.
+            concurrency = 4
+            workers = [Client(base_url, token) for _ in range(concurrency)]
+            clients.extend(workers)
+            for k in range(2, concurrency + 1):
+                for sid in SERVICES:
+                    ramp = {id(c): take(sid) for c in workers[:k]}
+                    _in_parallel(
+                        workers[:k],
+                        lambda c, ramp=ramp, sid=sid: [submit(c, sid, ramp[id(c)])],
+                    )
+            per_client = 10 if quick else CONCURRENT_PER_CLIENT
+            bursts = {
+                id(c): [
+                    (sid, take(sid))
+                    for sid in (SERVICES[(i + j) % len(SERVICES)] for j in range(per_client))
+                ]
+                for i, c in enumerate(workers)
+            }
+
+            def burst(c: Client) -> list[tuple[int, float, str, float | None]]:
+                return [submit(c, sid, a) for sid, a in bursts[id(c)]]
+
+            t0 = time.perf_counter()
+            results = _in_parallel(workers, burst)
+            wall = time.perf_counter() - t0
+            concurrent = [r for rs in results for r in rs]
+            concurrent_ok = sum(1 for r in concurrent if r[0] == 201)
+
+            # Approval to a VALID signed certificate: an automatic approval's answer says ISSUING;
+            # the certificate issuer (decisions stream) signs it; polled anonymously every 10 ms.
+            approved = [
+                p for sid in SERVICES for p in queues[sid] if p.expected_outcome == "APPROVED"
             ]
-            for i, c in enumerate(workers)
-        }
-
-        def burst(c: Client) -> list[tuple[int, float, str, float | None]]:
-            return [submit(c, sid, a) for sid, a in bursts[id(c)]]
-
-        t0 = time.perf_counter()
-        results = _in_parallel(workers, burst)
-        wall = time.perf_counter() - t0
-        concurrent = [r for rs in results for r in rs]
-        concurrent_ok = sum(1 for r in concurrent if r[0] == 201)
-
-        # Approval to a VALID signed certificate: an automatic approval's answer says ISSUING;
-        # the certificate issuer (decisions stream) signs it; polled anonymously every 10 ms.
-        approved = [p for sid in SERVICES for p in queues[sid] if p.expected_outcome == "APPROVED"]
-        rng.shuffle(approved)
-        # the first waits for the issuer's cold start and the stream's backlog of the timed
-        # submissions above: a warm-up, reported apart
-        warm_valid_ms, _ = _approval_to_valid(client, approved[:1], people.token, stack.info)
-        to_valid_ms, not_valid = _approval_to_valid(
-            client, approved[1 : 21 if quick else 41], people.token, stack.info
-        )
-        # The consumers' lag: one application at a time, from its 201 to each effect.
-        samples = ASYNC_SAMPLES // 2 if quick else ASYNC_SAMPLES
-        referred = [
-            p for sid in SERVICES for p in queues[sid] if p.expected_outcome == "PENDING_REVIEW"
-        ]
-        rng.shuffle(referred)
-        lags = _async_lags(
-            client,
-            Effects.of(stack),
-            approved[41 : 41 + samples],
-            referred[:samples],
-            lambda persona: people.token(stack.info, persona),
-        )
-        moto_errors = swallow.errors
-    finally:
-        for c in clients:
-            c.close()
-        stack.stop()
-        devnull.close()
-        if saved_personas_file is not None:
-            seed.PERSONAS_FILE = saved_personas_file  # type: ignore[attr-defined]
-        werkzeug.removeHandler(swallow)
-        werkzeug.setLevel(saved_werkzeug[0])
-        werkzeug.propagate = saved_werkzeug[1]
+            rng.shuffle(approved)
+            # the first waits for the issuer's cold start and the stream's backlog of the timed
+            # submissions above: a warm-up, reported apart
+            warm_valid_ms, _ = _approval_to_valid(client, approved[:1], people.token, stack.info)
+            to_valid_ms, not_valid = _approval_to_valid(
+                client, approved[1 : 21 if quick else 41], people.token, stack.info
+            )
+            # The consumers' lag: one application at a time, from its 201 to each effect.
+            samples = ASYNC_SAMPLES // 2 if quick else ASYNC_SAMPLES
+            referred = [
+                p for sid in SERVICES for p in queues[sid] if p.expected_outcome == "PENDING_REVIEW"
+            ]
+            rng.shuffle(referred)
+            lags = _async_lags(
+                client,
+                Effects.of(stack),
+                approved[41 : 41 + samples],
+                referred[:samples],
+                lambda persona: people.token(stack.info, persona),
+            )
+            moto_errors = moto_log.errors
+        finally:
+            for c in clients:
+                c.close()
 
     leftover = child_pids()
     section.results["submit.http_median_ms"] = round(median(latencies), 2)

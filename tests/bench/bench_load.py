@@ -12,8 +12,6 @@ every accepted application must have exactly one decision record (byApplication 
 
 from __future__ import annotations
 
-import logging
-import os
 import random
 import shutil
 import tempfile
@@ -25,8 +23,8 @@ from typing import Any
 from miaopi_platform.records.indexes import BY_APPLICATION
 
 from tests.bench.bench_async import Effects
-from tests.bench.bench_common import SERVICES, TEMPLATE, Section, fake_aws, median, percentile
-from tests.bench.bench_http import Client, _distinct_ports, _Swallow
+from tests.bench.bench_common import SERVICES, Section, fake_aws, median, percentile, quiet_stack
+from tests.bench.bench_http import Client
 
 CLIENTS = 4
 REQUESTS = 2000
@@ -49,127 +47,103 @@ def run_load(quick: bool) -> Section:
 def _measure(section: Section, count: int, state_dir: Path) -> None:
     import infra.local.seed as seed
     from infra.local import people
-    from infra.local.stack import LocalStack
     from infra.local.stack_file import STACK_FILE_NAME, id_token
 
-    port, moto_port = _distinct_ports(2)
-    stack = LocalStack(
-        template=TEMPLATE,
-        port=port,
-        moto_port=moto_port,
-        stack_name="miaopi-load",
-        state_dir=state_dir,
-        snapshot_interval=0,
-    )
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed in finally
-    werkzeug = logging.getLogger("werkzeug")
-    swallow = _Swallow()
-    saved = (werkzeug.level, werkzeug.propagate)
-    werkzeug.addHandler(swallow)
-    werkzeug.setLevel(logging.INFO)
-    werkzeug.propagate = False
     clients: list[Client] = []
-    try:
-        stack.start()
-        assert stack.runtime is not None
-        stack.runtime.output = devnull
-        personas = [p for p in seed.read_personas(Path(stack.info["personasFile"])) if p.bulk]
-        rng = random.Random(2018)
-        rng.shuffle(personas)
-        by_service = {sid: [p for p in personas if p.service_id == sid] for sid in SERVICES}
-        base_url = stack.info["apiUrl"]
-        token = id_token("citizen", stack_file=state_dir / STACK_FILE_NAME)
-        clients = [Client(base_url, token) for _ in range(CLIENTS)]
+    with quiet_stack("miaopi-load", state_dir) as (stack, moto_log):
+        try:
+            personas = [p for p in seed.read_personas(Path(stack.info["personasFile"])) if p.bulk]
+            rng = random.Random(2018)
+            rng.shuffle(personas)
+            by_service = {sid: [p for p in personas if p.service_id == sid] for sid in SERVICES}
+            base_url = stack.info["apiUrl"]
+            token = id_token("citizen", stack_file=state_dir / STACK_FILE_NAME)
+            clients = [Client(base_url, token) for _ in range(CLIENTS)]
 
-        # every client's applications, the services in turn; tokens minted beforehand
-        plan: list[list[tuple[str, Any, str]]] = [[] for _ in clients]
-        used = dict.fromkeys(SERVICES, 0)
-        for n in range(count):
-            i = n % CLIENTS
-            sid = SERVICES[(i + n // CLIENTS) % len(SERVICES)]
-            persona = by_service[sid][used[sid] % len(by_service[sid])]
-            used[sid] += 1
-            plan[i].append((sid, persona, people.token(stack.info, persona)))
+            # every client's applications, the services in turn; tokens minted beforehand
+            plan: list[list[tuple[str, Any, str]]] = [[] for _ in clients]
+            used = dict.fromkeys(SERVICES, 0)
+            for n in range(count):
+                i = n % CLIENTS
+                sid = SERVICES[(i + n // CLIENTS) % len(SERVICES)]
+                persona = by_service[sid][used[sid] % len(by_service[sid])]
+                used[sid] += 1
+                plan[i].append((sid, persona, people.token(stack.info, persona)))
 
-        # each service function's environments started one at a time (see bench_http)
-        warm = [p for sid in SERVICES for p in by_service[sid][-CLIENTS:]]
-        for k in range(1, CLIENTS + 1):
-            for sid in SERVICES:
-                ramp = [p for p in warm if p.service_id == sid][:k]
-                threads = [
-                    threading.Thread(
-                        target=c.submit,
-                        args=(sid, p.application, people.token(stack.info, p)),
+            # each service function's environments started one at a time (see bench_http)
+            warm = [p for sid in SERVICES for p in by_service[sid][-CLIENTS:]]
+            for k in range(1, CLIENTS + 1):
+                for sid in SERVICES:
+                    ramp = [p for p in warm if p.service_id == sid][:k]
+                    threads = [
+                        threading.Thread(
+                            target=c.submit,
+                            args=(sid, p.application, people.token(stack.info, p)),
+                        )
+                        for c, p in zip(clients, ramp, strict=False)
+                    ]
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+            effects = Effects.of(stack)
+            time.sleep(2.0)  # the warm-up's own backlog
+
+            answers: list[list[tuple[int, float, str, str, str]]] = [[] for _ in clients]
+            failures: list[str] = []
+            last_answer = [0.0]
+
+            def run(i: int) -> None:
+                for sid, persona, persona_token in plan[i]:
+                    try:
+                        status, ms, outcome, _ = clients[i].submit(
+                            sid, persona.application, persona_token
+                        )
+                    except Exception as exc:  # not answered: counted, the run goes on
+                        failures.append(type(exc).__name__)
+                        continue
+                    last_answer[0] = max(last_answer[0], time.perf_counter())
+                    document = clients[i].last if status in (200, 201) else {}
+                    decision = document.get("decision") or {}
+                    answers[i].append(
+                        (
+                            status,
+                            ms,
+                            outcome,
+                            str(document.get("applicationId", "")),
+                            str(decision.get("decisionId", "")),
+                        )
                     )
-                    for c, p in zip(clients, ramp, strict=False)
-                ]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-        effects = Effects.of(stack)
-        time.sleep(2.0)  # the warm-up's own backlog
 
-        answers: list[list[tuple[int, float, str, str, str]]] = [[] for _ in clients]
-        failures: list[str] = []
-        last_answer = [0.0]
-
-        def run(i: int) -> None:
-            for sid, persona, persona_token in plan[i]:
-                try:
-                    status, ms, outcome, _ = clients[i].submit(
-                        sid, persona.application, persona_token
-                    )
-                except Exception as exc:  # not answered: counted, the run goes on
-                    failures.append(type(exc).__name__)
-                    continue
-                last_answer[0] = max(last_answer[0], time.perf_counter())
-                document = clients[i].last if status in (200, 201) else {}
-                decision = document.get("decision") or {}
-                answers[i].append(
-                    (
-                        status,
-                        ms,
-                        outcome,
-                        str(document.get("applicationId", "")),
-                        str(decision.get("decisionId", "")),
-                    )
-                )
-
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
-        started = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = last_answer[0] - started
-        done = [a for client_answers in answers for a in client_answers]
-        created = [a for a in done if a[0] == 201]
-        expected = {
-            "chained": [a[4] for a in created if a[4]],
-            "supervised": [a[4] for a in created if a[2] == "APPROVED"],
-            "queued": [a[3] for a in created if a[2] == "PENDING_REVIEW"],
-        }
-        since_last = time.perf_counter() - last_answer[0]
-        drained = effects.wait(expected, DRAIN_TIMEOUT_S)
-        drain = {what: None if s is None else s + since_last for what, s in drained.items()}
-        left = {
-            "chained": len(set(expected["chained"]) - effects.chained(expected["chained"])),
-            "supervised": len(
-                set(expected["supervised"]) - effects.supervised(expected["supervised"])
-            ),
-            "queued": len(set(expected["queued"]) - effects.queued(expected["queued"])),
-        }
-        records = _decision_records(effects, [a[3] for a in created])
-        moto_errors = swallow.errors
-    finally:
-        for c in clients:
-            c.close()
-        stack.stop()
-        devnull.close()
-        werkzeug.removeHandler(swallow)
-        werkzeug.setLevel(saved[0])
-        werkzeug.propagate = saved[1]
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = last_answer[0] - started
+            done = [a for client_answers in answers for a in client_answers]
+            created = [a for a in done if a[0] == 201]
+            expected = {
+                "chained": [a[4] for a in created if a[4]],
+                "supervised": [a[4] for a in created if a[2] == "APPROVED"],
+                "queued": [a[3] for a in created if a[2] == "PENDING_REVIEW"],
+            }
+            since_last = time.perf_counter() - last_answer[0]
+            drained = effects.wait(expected, DRAIN_TIMEOUT_S)
+            drain = {what: None if s is None else s + since_last for what, s in drained.items()}
+            left = {
+                "chained": len(set(expected["chained"]) - effects.chained(expected["chained"])),
+                "supervised": len(
+                    set(expected["supervised"]) - effects.supervised(expected["supervised"])
+                ),
+                "queued": len(set(expected["queued"]) - effects.queued(expected["queued"])),
+            }
+            records = _decision_records(effects, [a[3] for a in created])
+            moto_errors = moto_log.errors
+        finally:
+            for c in clients:
+                c.close()
 
     latencies = [a[1] for a in done]
     statuses: dict[int, int] = {}

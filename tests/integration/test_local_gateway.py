@@ -31,7 +31,7 @@ from moto.server import ThreadedMotoServer
 from infra.local.deploy import AwsClients, Deployment, deploy
 from infra.local.gateway import Gateway
 from infra.local.idp import IdentityProvider, Issuer, LocalIdentity, SigningKey
-from infra.local.runtime import Runtime
+from infra.local.runtime import Runtime, _Worker
 from infra.local.stack import free_port
 from infra.local.template import LocalTemplate
 
@@ -466,6 +466,45 @@ def test_a_worker_that_died_while_idle_is_replaced_before_it_gets_a_request(api:
     # Then a fresh environment answers it: no 502 for a worker that was already gone
     assert after.status_code == 200, after.text
     assert after.json()["pid"] != first.json()["pid"]
+
+
+def test_recycling_lets_the_invocation_in_flight_finish_and_the_next_starts_cold(
+    api: Api,
+) -> None:
+    # Given a function answering a slow request
+    runtime = api.gateway.runtime
+    event = {"httpMethod": "GET", "path": "/things/x", "body": "sleep:1.5", "requestContext": {}}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        slow = pool.submit(runtime.invoke, "GenericFunction", event)
+        time.sleep(0.5)
+
+        # When every execution environment is recycled under it (a benchmark's cold starts)
+        runtime.recycle()
+        result = slow.result()
+
+    # Then the one in flight is answered, and the next starts a fresh environment
+    assert result.ok
+    again = runtime.invoke("GenericFunction", {**event, "body": ""})
+    assert again.ok and again.cold_start
+    assert json.loads(again.payload["body"])["pid"] != json.loads(result.payload["body"])["pid"]
+
+
+def test_an_environment_closed_under_an_invocation_is_a_failed_invocation(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an environment whose pipes close as it is handed a request (stopped meanwhile)
+    def closed(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("write to closed file")
+
+    runtime = api.gateway.runtime
+    runtime.invoke("GenericFunction", {"httpMethod": "GET", "requestContext": {}})  # warm
+    monkeypatch.setattr(_Worker, "invoke", closed)
+
+    # When it is invoked
+    result = runtime.invoke("GenericFunction", {"httpMethod": "GET", "requestContext": {}})
+
+    # Then the invocation failed, as Lambda reports it (a poller retries it), nothing raised
+    assert result.error is not None and result.error["errorType"] == "Runtime.ExitError"
 
 
 def test_a_stopping_gateway_answers_what_is_in_flight_and_503s_what_is_new(api: Api) -> None:

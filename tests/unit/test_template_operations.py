@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from infra.deploy import revision
 from infra.local.template import LocalTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +192,8 @@ def test_every_function_publishes_a_new_version_for_a_new_code_revision(function
     # Given the function (a new rules or platform layer changes none of its own properties)
     # Then its version is named by the code revision make deploy computes, so its `live` alias
     # moves to the new layers
-    assert ref(props(FUNCTIONS[function_id])["AutoPublishCodeSha256"]) == "CodeRevision"
+    assert ref(props(FUNCTIONS[function_id])["AutoPublishCodeSha256"]) == revision.PARAMETER
+    assert revision.PARAMETER in TEMPLATE["Parameters"]  # what make deploy sets
 
 
 def test_the_workflow_and_the_api_log_with_retention_and_without_personal_data() -> None:

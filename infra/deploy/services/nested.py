@@ -12,13 +12,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from infra.deploy import revision
 from infra.deploy.services.stacks import Service, Stack
 from infra.local.template import SERVICE_ID_VARIABLE
 
 #: the root parameter whose value publishes a new version of every function (make deploy sets
 #: it to a hash of the code and layers): SAM versions a function by its code's location,
 #: environment and memory, so a new rules layer alone would leave the `live` alias where it was
-REVISION_PARAMETER = "CodeRevision"
+REVISION_PARAMETER = revision.PARAMETER
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
 #: what a nested parameter keeps of the root parameter it stands for (never its default: the root
 #: always passes the value)

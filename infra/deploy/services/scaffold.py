@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 from miaopi import compiled
-from miaopi.files import ServiceId
+from miaopi.files import AuthorityId, ServiceId
 from miaopi.loader import load_service
 from pydantic import TypeAdapter, ValidationError
 
@@ -129,9 +129,9 @@ def new_service(
 ) -> Path:
     """A new service's folder in the rules layer: a skeleton that loads (checked before it is
     kept: nothing is left behind when it does not), with TODOs, compiled as `make rules` would."""
-    for what, value in (("ID", service_id), ("AUTHORITY", authority_id)):
+    for what, value, kind in (("ID", service_id, _ID), ("AUTHORITY", authority_id, _AUTHORITY)):
         try:
-            _ID.validate_python(value)
+            kind.validate_python(value)
         except ValidationError:
             raise SystemExit(
                 f"{what}={value!r}: lower-case words joined by '-' (e.g. pet-licence)"
@@ -185,6 +185,7 @@ def new_service(
 
 
 _ID: TypeAdapter[str] = TypeAdapter(ServiceId)
+_AUTHORITY: TypeAdapter[str] = TypeAdapter(AuthorityId)
 
 
 def _free_prefix(initials: str, services_dir: Path) -> str:

@@ -14,7 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-zA-Z0-9]*$")]
 RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")]
-ServiceId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+#: a service's id, as its folder is named; an authority's id
+SERVICE_ID_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+AUTHORITY_ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+ServiceId = Annotated[str, StringConstraints(pattern=SERVICE_ID_PATTERN)]
+AuthorityId = Annotated[str, StringConstraints(pattern=AUTHORITY_ID_PATTERN)]
 Expression = Annotated[str, StringConstraints(min_length=1)]
 
 
@@ -190,9 +194,7 @@ class ServiceFile(Strict):
     name: Text
     authority: Text
     #: the authority's id, the scope staff roles name (`reviewer:market-regulation`)
-    authority_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")] = Field(
-        alias="authorityId"
-    )
+    authority_id: AuthorityId = Field(alias="authorityId")
     description: Text
     seed: Text | None = None
     #: the manual-review deadline in working days on the Chinese calendar

@@ -9,13 +9,14 @@ from functools import cache
 
 from miaopi import compiled
 from miaopi.errors import UnknownService
+from miaopi.files import SERVICE_ID_PATTERN
 from miaopi.loader import SERVICE_FILE, load_calendar
 from miaopi.model import ServiceDefinition
 from miaopi.workdays import Calendar
 from miaopi_rules import CALENDAR_DIR, SERVICES_DIR
 
 #: a service's id, as its folder is named (nothing that could leave the rules layer's folder)
-_SERVICE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_SERVICE_ID = re.compile(SERVICE_ID_PATTERN)
 
 
 @cache
