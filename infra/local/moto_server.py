@@ -28,8 +28,19 @@ Set MIAOPI_PLAIN_MOTO=1 to run without them and see moto's race and slowness.
 6. Every Step Functions execution parsed its state machine's definition again with ANTLR (~50 ms
    of CPU for the review workflow, with every other thread of the stack waiting for the GIL),
    and every JSONPath (a workflow's paths, EventBridge's input templates) built a new parser
-   (~0.7 ms). Here a definition's parse tree and a path's parsed form are kept; each execution
-   still builds its own evaluation components from the tree, so no state is shared.
+   (~0.7 ms). Here a definition's parse tree and a path's parsed form are kept. The evaluation
+   components built from the tree (~28 ms a review workflow) are kept too, and shared by the
+   executions of a definition without Map or Parallel states: their components hold no state
+   of an execution (retries count in the execution's environment); a Map's run record and a
+   Parallel's workers do, so those definitions get fresh components each time.
+7. Every AWS call a workflow's task made created a new boto3 client (~20 ms of CPU under the GIL,
+   and a new TCP connection, so a new moto server thread): a restart resuming 2,000 review
+   workflows spent most of its time there. Here one client per region and service is made and
+   shared (botocore clients are thread-safe); its connections are kept alive.
+8. An SQS queue's `attributes` computed every attribute, the three message counts among them
+   (each a pass over every message in the queue), and SendMessage reads it three times for one
+   flag: a send cost O(messages), ~10 ms with 2,000 waiting review tasks in the queue. Here
+   the attributes are a mapping that computes an attribute when it is read.
 """
 
 from __future__ import annotations
@@ -39,19 +50,24 @@ import calendar
 import contextlib
 import copy
 import functools
+import importlib
 import io
 import json
 import re
 import socket
 import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+import boto3
 import jsonpath_ng.ext as jsonpath_ext
 import moto.dynamodb.models as dynamodb_models
+from botocore.config import Config
 from botocore.utils import merge_dicts
+from moto.core.models import botocore_stubber
+from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, deserializer, serializer
 from moto.dynamodb.models.table import Table
@@ -63,6 +79,9 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.settings import moto_server_port
+from moto.sqs.models import Queue
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import json_path
@@ -86,6 +105,15 @@ _TABLE_WRITES = frozenset(
 _QUEUE_WRITES = frozenset({"SendMessage", "SendMessageBatch", "ChangeMessageVisibility"})
 
 
+def tables_written(operation: str, body: bytes) -> list[str]:
+    """The tables a DynamoDB write request (`operation`, its JSON `body`) names."""
+    if operation == "BatchWriteItem":
+        names = list(json.loads(body or b"{}").get("RequestItems") or {})
+    else:  # a key in JSON: a quote inside a value is escaped, so this is one
+        names = [json.loads(b'"' + m + b'"') for m in _TABLE_NAME.findall(body)]
+    return list(dict.fromkeys(names))
+
+
 def written(environ: dict[str, Any]) -> list[str]:
     """The doorbell's names of what this request writes (nothing for a read)."""
     target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
@@ -93,11 +121,7 @@ def written(environ: dict[str, Any]) -> list[str]:
     stream = environ.get("wsgi.input")
     body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
     if service.startswith("DynamoDB_") and operation in _TABLE_WRITES:
-        if operation == "BatchWriteItem":
-            names = list(json.loads(body or b"{}").get("RequestItems") or {})
-        else:  # a key in JSON: a quote inside a value is escaped, so this is one
-            names = [json.loads(b'"' + m + b'"') for m in _TABLE_NAME.findall(body)]
-        return [doorbell.table(name) for name in dict.fromkeys(names)]
+        return [doorbell.table(name) for name in tables_written(operation, body)]
     if service == "AmazonSQS" and operation in _QUEUE_WRITES:
         return [doorbell.queue(url.decode().rsplit("/", 1)[-1]) for url in _QUEUE_URL.findall(body)]
     if target == "AWSEvents.PutEvents" or (not target and b"Action=Publish" in body):
@@ -135,6 +159,7 @@ def serialize_dynamodb(
                 if journal is not None and operation in WRITES and status[0].startswith("2"):
                     stream = environ.get("wsgi.input")
                     body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
+                    journal.wrote(tables_written(operation, body))
                     journal.append(request_headers(environ), body)
         else:
             answer = list(app(environ, start_response))
@@ -379,16 +404,57 @@ def get_records(self: DynamoDBStreamsHandler) -> str:
 _PARSE_TREES: dict[str, Any] = {}
 
 
+#: a definition without Map or Parallel states -> its evaluation components (see 6)
+_PROGRAMS: dict[str, Any] = {}
+_STATEFUL_STATES = frozenset({"Map", "Parallel"})
+_PARSING = threading.Lock()
+
+
+def _stateless(definition: str) -> bool:
+    """True when no state of the definition (nested ones too) is a Map or a Parallel."""
+
+    def states(node: Any) -> Iterable[Any]:
+        if isinstance(node, dict):
+            if isinstance(node.get("Type"), str):
+                yield node["Type"]
+            for value in node.values():
+                yield from states(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from states(value)
+
+    try:
+        return not _STATEFUL_STATES & set(states(json.loads(definition)))
+    except ValueError:
+        return False
+
+
 def _evaluation_entrypoint(self: ExecutionWorker) -> Any:
     """moto's ExecutionWorker._get_evaluation_entrypoint, the definition parsed once."""
     definition = self._evaluation_details.state_machine_details.definition
+    program = _PROGRAMS.get(definition)
+    if program is not None:
+        return program
+    with _PARSING:  # the executions started together wait for one parse, not one each
+        return _parsed(definition)
+
+
+def _parsed(definition: str) -> Any:
+    program = _PROGRAMS.get(definition)
+    if program is not None:
+        return program
     tree = _PARSE_TREES.get(definition)
     if tree is None:
         _program, tree = AmazonStateLanguageParser.parse(definition)
         if len(_PARSE_TREES) >= 64:
             _PARSE_TREES.clear()
         _PARSE_TREES[definition] = tree
-    return Preprocessor().visit(tree)  # fresh components for each execution
+    program = Preprocessor().visit(tree)
+    if _stateless(definition):
+        if len(_PROGRAMS) >= 64:
+            _PROGRAMS.clear()
+        _PROGRAMS[definition] = program
+    return program
 
 
 @functools.lru_cache(maxsize=1024)
@@ -396,13 +462,102 @@ def _jsonpath(path: str, debug: bool | None = None) -> Any:
     return _jsonpath_parse(path, debug)
 
 
+#: the modules of moto's Step Functions that import `boto_client_for` (those that exist)
+_BOTO_CLIENT_USERS = [
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task." + name
+    for name in (
+        "lambda_eval_utils",
+        *(
+            f"service.state_task_service_{kind}"
+            for kind in ("aws_sdk", "dynamodb", "events", "sfn", "sns", "sqs", "unsupported")
+        ),
+    )
+]
+_CLIENTS: dict[tuple[str, str, bool, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+#: connections kept per client: every waiting workflow's task may call at once
+_POOL = 64
+
+
+def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's boto_client_for, one client per region, service and moto port, made once (as
+    moto makes it: no retries, its timeouts, no parameter validation)."""
+    intercepted = botocore_stubber.enabled  # moto in process (mock_aws): no endpoint
+    key = (region, service, intercepted, moto_server_port())
+    client = _CLIENTS.get(key)
+    if client is None:
+        with _CLIENTS_LOCK:  # boto3's default session does not make clients thread-safely
+            client = _CLIENTS.get(key)
+            if client is None:
+                client = boto3.client(  # type: ignore[call-overload]
+                    service,
+                    region_name=region,
+                    aws_access_key_id="ak",
+                    aws_secret_access_key="sk",  # noqa: S106 - moto's
+                    config=Config(
+                        parameter_validation=False,
+                        retries={"max_attempts": 0, "total_max_attempts": 1},
+                        connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                        read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                        max_pool_connections=_POOL,
+                    ),
+                    endpoint_url=None if intercepted else f"http://127.0.0.1:{key[3]}",
+                )
+                _CLIENTS[key] = client
+    return client
+
+
+class QueueAttributes(Mapping[str, Any]):
+    """moto's Queue.attributes (the same keys and values), each computed when it is read."""
+
+    def __init__(self, queue: Queue) -> None:
+        self._queue = queue
+        names = list(Queue.BASE_ATTRIBUTES)
+        if queue.fifo_queue:
+            names += Queue.FIFO_ATTRIBUTES
+        if queue.kms_master_key_id:  # type: ignore[attr-defined]
+            names += Queue.KMS_ATTRIBUTES
+        self._names = dict.fromkeys(names)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        queue = self._queue
+        value = getattr(queue, camelcase_to_underscores(name))
+        if name == "RedrivePolicy" and queue.redrive_policy:
+            value = json.dumps(queue.redrive_policy)
+        return str(value).lower() if isinstance(value, bool) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def patches() -> list[tuple[Any, str, Any]]:
+    """What `apply` sets: (module or class, attribute, the value set). A test that starts the
+    local stack in its own process restores each attribute afterwards (monkeypatch)."""
+    out: list[tuple[Any, str, Any]] = [
+        (dynamodb_models, "copy", _TablesNotCopied()),
+        (DynamoDBBackend, "transact_write_items", transact_write_items),
+        (Item, "project", project),
+        (Queue, "attributes", property(QueueAttributes)),
+        (DynamoDBStreamsHandler, "get_records", get_records),
+        (ExecutionWorker, "_get_evaluation_entrypoint", _evaluation_entrypoint),
+        (json_path, "parse", _jsonpath),  # the workflows' paths
+        (jsonpath_ext, "parse", _jsonpath),  # EventBridge's input templates, when they run
+    ]
+    for name in _BOTO_CLIENT_USERS:
+        with contextlib.suppress(ImportError):
+            module = importlib.import_module(name)
+            if hasattr(module, "boto_client_for"):
+                out.append((module, "boto_client_for", boto_client_for))
+    return out
+
+
 def apply() -> type[SerializedDynamoMotoServer]:
     """Patch moto in this process; returns the server class to use instead of moto's."""
-    dynamodb_models.copy = _TablesNotCopied()  # type: ignore[assignment]
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    Item.project = project  # type: ignore[method-assign]
-    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign,assignment]
-    ExecutionWorker._get_evaluation_entrypoint = _evaluation_entrypoint  # type: ignore[method-assign]
-    json_path.parse = _jsonpath  # the workflows' paths
-    jsonpath_ext.parse = _jsonpath  # EventBridge's input templates import it when they run
+    for target, name, value in patches():
+        setattr(target, name, value)
     return SerializedDynamoMotoServer

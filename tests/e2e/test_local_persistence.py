@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import moto.dynamodb.models as dynamodb_models
 import pytest
 import requests
-from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_api._internal.models import moto_api_backend
 
+from infra.local import moto_server
 from infra.local.deploy import AwsClients
 from infra.local.idp import Issuer, LocalIdentity, demo_user
 from infra.local.persist import SnapshotStore
@@ -76,10 +75,8 @@ def deliveries(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deliveries]:
     monkeypatch.setenv("MOTO_PORT", "unset")  # start_moto sets it: undone after the test
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     # start_moto patches moto in this process (moto_server.apply): undone after the test too
-    monkeypatch.setattr(dynamodb_models, "copy", dynamodb_models.copy)
-    monkeypatch.setattr(
-        DynamoDBBackend, "transact_write_items", DynamoDBBackend.transact_write_items
-    )
+    for target, name, _value in moto_server.patches():
+        monkeypatch.setattr(target, name, getattr(target, name))
     yield recorder
     moto_api_backend.reset()
 
@@ -95,7 +92,9 @@ def started(state_dir: Path, hooks: list[str] | None = None, **options: Any) -> 
         **options,
     )
     if hooks is not None:
-        stack.restore_hooks.append(lambda deployment, clients: hooks.append(deployment.stack_name))
+        stack.restore_hooks.append(
+            lambda deployment, clients, stopping: hooks.append(deployment.stack_name)
+        )
     return stack.start()
 
 
@@ -147,6 +146,7 @@ def test_restart_restores_tables_and_users_without_replaying_streams(
     hooks: list[str] = []
     second = started(tmp_path, hooks)
     try:
+        assert second.restored_hooks_done.wait(30)  # they run once the stack serves
         c = clients_of(second)
         tables = second.info["tables"]
         application = c.dynamodb.get_item(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -168,3 +169,115 @@ def test_background_work_waits_for_the_requests_in_flight() -> None:
     assert busy is False
     assert waited == [True]
     assert priority.in_flight == 0
+
+
+def test_queue_attributes_read_through_the_shortcut_are_the_attributes_moto_computes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a queue with a dead-letter queue and messages in flight, and a FIFO queue that
+    # deduplicates by content
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        dlq = sqs.create_queue(QueueName="failed")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+        work = sqs.create_queue(QueueName="work", Attributes={"RedrivePolicy": redrive})["QueueUrl"]
+        fifo = sqs.create_queue(
+            QueueName="work.fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+        )["QueueUrl"]
+        for n in range(5):
+            sqs.send_message(QueueUrl=work, MessageBody=f"m{n}")
+        sqs.receive_message(QueueUrl=work, MaxNumberOfMessages=2)  # two in flight
+        original = {
+            url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            for url in (work, fifo)
+        }
+
+        # When they are read, and a FIFO message sent twice, through the local moto's mapping
+        monkeypatch.setattr(moto_server.Queue, "attributes", property(moto_server.QueueAttributes))
+        shortcut = {
+            url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            for url in (work, fifo)
+        }
+        for _ in range(2):
+            sqs.send_message(QueueUrl=fifo, MessageBody="once", MessageGroupId="g")
+        counted = sqs.get_queue_attributes(
+            QueueUrl=work,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        fifo_count = sqs.get_queue_attributes(
+            QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+
+    # Then the SDK reads the very same attributes, counts included, and the FIFO queue still
+    # drops the duplicate
+    assert shortcut == original
+    assert json.loads(original[work]["RedrivePolicy"])["deadLetterTargetArn"] == dlq_arn
+    assert counted == {
+        "ApproximateNumberOfMessages": "3",
+        "ApproximateNumberOfMessagesNotVisible": "2",
+    }
+    assert fifo_count == {"ApproximateNumberOfMessages": "1"}
+
+
+CHOOSE = {
+    "StartAt": "Which",
+    "States": {
+        "Which": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
+            "Default": "Small",
+        },
+        "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
+        "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True},
+    },
+}
+
+
+def test_executions_sharing_a_definitions_components_each_get_their_own_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a workflow whose executions share its evaluation components (no Map, no Parallel)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(
+        moto_server.ExecutionWorker,
+        "_get_evaluation_entrypoint",
+        moto_server._evaluation_entrypoint,
+    )
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name="choose",
+            definition=json.dumps(CHOOSE),
+            roleArn="arn:aws:iam::123456789012:role/workflow",
+        )["stateMachineArn"]
+
+        # When twenty executions with different inputs run at once
+        arns = [
+            sfn.start_execution(stateMachineArn=machine, name=f"n{n}", input=json.dumps({"n": n}))[
+                "executionArn"
+            ]
+            for n in range(20)
+        ]
+        outputs: dict[int, Any] = {}
+        deadline = time.monotonic() + 20
+        while len(outputs) < len(arns) and time.monotonic() < deadline:
+            for n, arn in enumerate(arns):
+                described = sfn.describe_execution(executionArn=arn)
+                if described["status"] != "RUNNING":
+                    outputs[n] = (described["status"], json.loads(described.get("output", "null")))
+            time.sleep(0.05)
+
+    # Then each ran its own path and gave its own output, and the definition was built once
+    assert outputs == {
+        n: ("SUCCEEDED", {"n": n, "size": "big" if n > 1 else "small"}) for n in range(20)
+    }
+    assert json.dumps(CHOOSE) in moto_server._PROGRAMS
+    assert moto_server._stateless(json.dumps(CHOOSE))
+    assert not moto_server._stateless(
+        json.dumps({"StartAt": "M", "States": {"M": {"Type": "Map", "End": True}}})
+    )
