@@ -23,6 +23,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,6 +45,8 @@ class Journal:
         self.lock = threading.Lock()
         #: False while the stack restores, replays and seeds (the first snapshot holds those)
         self.active = False
+        #: the tables written since the last snapshot read (`take_written`)
+        self._written: set[str] = set()
         existing = self.generations()
         self.generation = (existing[-1] if existing else 0) + 1
         self._file: IO[bytes] = self._open()
@@ -65,6 +68,16 @@ class Journal:
         self._file.write(line.encode())
         self._file.flush()
         os.fsync(self._file.fileno())
+
+    def wrote(self, tables: Iterable[str]) -> None:
+        """Note the tables an accepted write changed (called under `lock`, journal active or
+        not: the restore and the seed change tables too)."""
+        self._written.update(tables)
+
+    def take_written(self) -> set[str]:
+        """The tables written since the last call (called under `lock`)."""
+        written, self._written = self._written, set()
+        return written
 
     def rotate(self) -> int:
         """Start the next generation (called under `lock`, as a snapshot reads the tables):

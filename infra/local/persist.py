@@ -63,7 +63,21 @@ def read_tables(
     ]
 
 
-def _read_table(table: Any, attempts: int = 5) -> list[str]:
+def _read_table(table: Any) -> list[str]:
+    return _lines(_items(table))
+
+
+def _lines(items: list[Any]) -> list[str]:
+    return [json.dumps(i, default=_b64, ensure_ascii=False) for i in items]
+
+
+def table_items(name: str, region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[Any]:
+    """Every item of a table of the moto running in this process, in DynamoDB JSON (as a Scan
+    would answer, without its cost: local tooling reads this way, never an API path)."""
+    return _items(dynamodb_backends[account_id][region].get_table(name))
+
+
+def _items(table: Any, attempts: int = 5) -> list[Any]:
     for _attempt in range(attempts):
         try:
             slots = list(table.items.values())
@@ -72,10 +86,7 @@ def _read_table(table: Any, attempts: int = 5) -> list[str]:
                 if table.range_key_attr
                 else slots
             )
-            return [
-                json.dumps(i.to_json()["Attributes"], default=_b64, ensure_ascii=False)
-                for i in items
-            ]
+            return [i.to_json()["Attributes"] for i in items]
         except RuntimeError:  # a write resized a dict while we read it: read again
             time.sleep(0.01)
     raise SnapshotError(f"{table.name}: changing too fast to read")
@@ -234,6 +245,8 @@ class PeriodicSnapshot(threading.Thread):
         self._stopping = threading.Event()
         self._save_lock = threading.Lock()
         self._last_digest: str | None = None
+        #: the tables as last read (logical id -> data): a table nobody wrote is not read again
+        self._saved: dict[str, TableData] = {}
 
     def save(self) -> bool:
         """Read the tables now and write them if they changed; True if written."""
@@ -242,13 +255,9 @@ class PeriodicSnapshot(threading.Thread):
             generation = None
             if self.journal is None:
                 data = read_tables(self.tables, self.region)
-                current = digest(data)
-            else:  # one point of the journal: no write between the read and the new generation
-                with self.journal.lock:
-                    data = read_tables(self.tables, self.region)
-                    current = digest(data)
-                    if current != self._last_digest:
-                        generation = self.journal.rotate()
+            else:
+                data, generation, held = self._read_at_one_point(self.journal)
+            current = digest(data)
             if current == self._last_digest:
                 return False
             meta = self.meta if generation is None else {**self.meta, "journalFrom": generation}
@@ -257,11 +266,37 @@ class PeriodicSnapshot(threading.Thread):
                 self.journal.discard_before(generation)  # the snapshot on disk holds them
             self._last_digest = current
             log.info(
-                "snapshot: %d items saved in %.0f ms",
+                "snapshot: %d items saved in %.0f ms%s",
                 sum(len(t.lines) for t in data),
                 (time.monotonic() - started) * 1000,
+                "" if generation is None else f" (DynamoDB held {held * 1000:.0f} ms)",
             )
             return True
+
+    def _read_at_one_point(self, journal: Journal) -> tuple[list[TableData], int, float]:
+        """The tables at one point of the journal: under its lock (no write in between) the
+        tables written since the last snapshot are read and the journal's next generation
+        starts; the others are the last snapshot's. Their JSON is made after the lock."""
+        backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][self.region]
+        with journal.lock:
+            locked = time.monotonic()
+            written = journal.take_written()
+            items = {
+                logical_id: _items(backend.get_table(name))
+                for logical_id, name in sorted(self.tables.items())
+                if logical_id not in self._saved or name in written
+            }
+            generation = journal.rotate()
+            held = time.monotonic() - locked
+        data = [
+            TableData(logical_id, name, _lines(items[logical_id]))
+            if logical_id in items
+            else self._saved[logical_id]
+            for logical_id, name in sorted(self.tables.items())
+        ]
+        # what the tables hold at this point, saved or not: the next read starts from it
+        self._saved = {t.logical_id: t for t in data}
+        return data, generation, held
 
     def run(self) -> None:
         if self.interval <= 0:  # saved on stop only

@@ -1,0 +1,133 @@
+"""The local stack's periodic snapshot (infra/local/persist.py) with its journal: a snapshot
+holds every table as it is at one point of the journal, whether or not a table was written
+since the last one (only the written ones are read again, under the DynamoDB lock)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.moto_api._internal.models import moto_api_backend
+
+from infra.local import moto_server
+from infra.local.journal import Journal
+from infra.local.persist import PeriodicSnapshot, SnapshotStore
+from infra.local.stack import free_port, start_moto
+
+TABLES = {"HotTable": "hot", "ColdTable": "cold"}
+
+
+@pytest.fixture
+def moto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Journal]]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("MOTO_PORT", "unset")  # start_moto sets it: undone after the test
+    for target, name, _value in moto_server.patches():
+        monkeypatch.setattr(target, name, getattr(target, name))
+    journal = Journal(tmp_path / "journal")
+    port = free_port()
+    server = start_moto("127.0.0.1", port, journal=journal)
+    try:
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        for name in TABLES.values():
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield dynamodb, journal
+    finally:
+        server.stop()
+        journal.close()
+        moto_api_backend.reset()
+
+
+def saved(store: SnapshotStore) -> dict[str, set[str]]:
+    """The item ids of each table in the snapshot on disk."""
+    directory = store.directory
+    return {
+        logical_id: {
+            json.loads(line)["id"]["S"]
+            for line in (directory / f"{logical_id}.jsonl").read_text().splitlines()
+        }
+        for logical_id in TABLES
+    }
+
+
+def put(dynamodb: Any, table: str, item_id: str) -> None:
+    dynamodb.put_item(TableName=table, Item={"id": {"S": item_id}})
+
+
+def test_a_snapshot_holds_the_tables_written_since_the_last_and_those_that_were_not(
+    moto: tuple[Any, Journal], tmp_path: Path
+) -> None:
+    # Given both tables with an item, saved once, and the journal on from there
+    dynamodb, journal = moto
+    put(dynamodb, "hot", "h1")
+    put(dynamodb, "cold", "c1")
+    store = SnapshotStore(tmp_path / "data")
+    snapshots = PeriodicSnapshot(store, TABLES, "us-east-1", interval=0, journal=journal)
+    assert snapshots.save()
+    journal.active = True
+    first_generation = store.manifest()["meta"]["journalFrom"]  # type: ignore[index]
+
+    # When only the hot table is written, then the stack saves again, and once more unchanged
+    put(dynamodb, "hot", "h2")
+    dynamodb.update_item(
+        TableName="hot",
+        Key={"id": {"S": "h1"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "1"}},
+    )
+    assert snapshots.save()
+    unchanged = snapshots.save()
+
+    # Then the snapshot holds the hot table's new item and the cold table's item as before, its
+    # journal starts after those writes (the generations they were in are gone), and nothing
+    # was written a third time
+    assert saved(store) == {"HotTable": {"h1", "h2"}, "ColdTable": {"c1"}}
+    hot = (store.directory / "HotTable.jsonl").read_text()
+    assert '"n": {"N": "1"}' in hot
+    meta = store.manifest()["meta"]  # type: ignore[index]
+    assert meta["journalFrom"] > first_generation
+    assert min(journal.generations()) >= meta["journalFrom"]
+    assert unchanged is False
+
+
+def test_a_table_written_after_a_snapshot_that_was_not_saved_is_in_the_next_one(
+    moto: tuple[Any, Journal], tmp_path: Path
+) -> None:
+    # Given a saved snapshot, then a write to the cold table and a save that fails on disk
+    dynamodb, journal = moto
+    put(dynamodb, "cold", "c1")
+    store = SnapshotStore(tmp_path / "data")
+    snapshots = PeriodicSnapshot(store, TABLES, "us-east-1", interval=0, journal=journal)
+    assert snapshots.save()
+    journal.active = True
+    put(dynamodb, "cold", "c2")
+    original = store.save
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError("no space left on device")
+
+    store.save = full_disk  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        snapshots.save()
+    store.save = original  # type: ignore[method-assign]
+
+    # When the hot table is written and the next save succeeds
+    put(dynamodb, "hot", "h1")
+    assert snapshots.save()
+
+    # Then the cold table's write that missed the failed save is in it too
+    assert saved(store) == {"HotTable": {"h1"}, "ColdTable": {"c1", "c2"}}
