@@ -49,18 +49,21 @@ class Schedules:
         self._runtime = runtime
         self._stop = threading.Event()
         self._run_now = False
+        self._after: threading.Event | None = None
         self.schedules = [s for f in deployment.functions.values() for s in f.schedules]
         self._threads = [
             threading.Thread(target=self._run, args=(s,), name=f"schedule-{s.function_id}")
             for s in self.schedules
         ]
 
-    def start(self, *, run_now: bool = False) -> Schedules:
-        """Start the schedules; `run_now`: each runs once at once, then every period (after a
-        restart: what was in the streams when the stack stopped is not in the restored ones,
-        and the reconciler repairs what that left unchained, unsupervised or without a
-        workflow)."""
+    def start(self, *, run_now: bool = False, after: threading.Event | None = None) -> Schedules:
+        """Start the schedules; `run_now`: each runs once at once (once `after` is set, if
+        given), then every period (after a restart: what was in the streams when the stack
+        stopped is not in the restored ones, and the reconciler repairs what that left
+        unchained, unsupervised or without a workflow, after the stack resumed the review
+        workflows itself)."""
         self._run_now = run_now
+        self._after = after
         for thread in self._threads:
             thread.daemon = True
             thread.start()
@@ -82,6 +85,10 @@ class Schedules:
         return bool(result.ok)
 
     def _run(self, schedule: ScheduledEvent) -> None:
+        if self._run_now and self._after is not None:
+            while not self._after.wait(0.5):
+                if self._stop.is_set():
+                    return
         if self._run_now and not self._stop.is_set():
             try:
                 self.run_once(schedule)

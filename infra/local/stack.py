@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -39,7 +38,7 @@ from infra.local.idp import DEMO_USERS, IdentityProvider
 from infra.local.journal import Journal
 from infra.local.persist import PeriodicSnapshot, SnapshotStore
 from infra.local.priority import RequestPriority
-from infra.local.resume import resume_hook
+from infra.local.resume import RestoreHook, resume_hook
 from infra.local.runtime import Runtime
 from infra.local.schedules import Schedules
 from infra.local.stack_file import DEFAULT_STATE_DIR, STACK_FILE_NAME
@@ -171,8 +170,13 @@ class LocalStack:
         self.store = SnapshotStore.for_stack(state_dir, stack_name)
         #: True when the tables were restored from the saved snapshot on start
         self.restored = False
-        #: called after a restore, once the pollers run (e.g. resume open review workflows)
-        self.restore_hooks: list[Callable[[Deployment, AwsClients], None]] = [resume_hook]
+        #: called after a restore in the background once the stack serves, one after the other
+        #: (e.g. resume open review workflows); the event is set when the stack stops
+        self.restore_hooks: list[RestoreHook] = [resume_hook]
+        #: set once the restore hooks ran (at once without a restore)
+        self.restored_hooks_done = threading.Event()
+        self._stopping = threading.Event()
+        self._after_restore: threading.Thread | None = None
         self.snapshots: PeriodicSnapshot | None = None
         #: every accepted DynamoDB write, on disk before it is answered (journal.py)
         self.journal: Journal | None = None
@@ -197,6 +201,8 @@ class LocalStack:
         ensure_port_free(self.host, self.port, "--port")
         if self.idp_port:
             ensure_port_free(self.host, self.idp_port, "--idp-port")
+        self._stopping.clear()
+        self.restored_hooks_done.clear()
         journal_dir = self.state_dir / "data" / f"{self.stack_name}.journal"
         if self.fresh:
             self.store.discard()
@@ -259,14 +265,14 @@ class LocalStack:
             deployment, clients, bell=self.bell, priority=self.priority
         ).start()
         # the template's rate schedules (the reconciler, the sources' freshness) run here too;
-        # after a restore at once: the reconciler repairs what the stopped streams left behind
-        self.schedules = Schedules(deployment, self.runtime).start(run_now=self.restored)
+        # after a restore at once, once the review workflows are resumed: the reconciler
+        # repairs what the stopped streams left behind
+        self.schedules = Schedules(deployment, self.runtime).start(
+            run_now=self.restored, after=self.restored_hooks_done
+        )
         self.gateway = Gateway.from_deployment(
             deployment, self.runtime, host=self.host, port=self.port, priority=self.priority
         ).start()
-        if self.restored:
-            for hook in self.restore_hooks:
-                hook(deployment, clients)
         self.snapshots.start()
         self.info = {
             "stackName": self.stack_name,
@@ -294,6 +300,28 @@ class LocalStack:
         }
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / STACK_FILE_NAME).write_text(json.dumps(self.info, indent=2) + "\n")
+        if self.restored:  # the stack serves meanwhile
+            self._after_restore = threading.Thread(
+                target=self._run_restore_hooks,
+                args=(deployment, clients),
+                name="after-restore",
+                daemon=True,
+            )
+            self._after_restore.start()
+        else:
+            self.restored_hooks_done.set()
+
+    def _run_restore_hooks(self, deployment: Deployment, clients: AwsClients) -> None:
+        try:
+            for hook in self.restore_hooks:
+                if self._stopping.is_set():
+                    break
+                try:
+                    hook(deployment, clients, self._stopping)
+                except Exception:
+                    log.exception("a restore hook failed; the reconciler repairs what it left")
+        finally:
+            self.restored_hooks_done.set()
 
     def _restore(self, deployment: Deployment, clients: AwsClients) -> dict[str, Any] | None:
         """Put the saved tables back; what the saved data set was seeded with, if anything."""
@@ -325,6 +353,7 @@ class LocalStack:
         return seeded
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.gateway:  # new requests: 503 + Retry-After; the ones in flight are answered
             left = self.gateway.drain(timeout=DRAIN_TIMEOUT_S)
             if left:
@@ -332,6 +361,9 @@ class LocalStack:
         if self.schedules:  # a run in progress ends before the runtime closes under it
             self.schedules.stop()
             self.schedules.join(timeout=10.0)
+        if self._after_restore:  # the resume stops between two starts
+            self._after_restore.join(timeout=10.0)
+            self._after_restore = None
         if self.pollers:
             self.pollers.stop()
         if self.gateway:

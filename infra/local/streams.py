@@ -482,6 +482,10 @@ class QueuePoller(_Poller):
         return True
 
 
+#: batches of one queue delivered at once (Lambda starts with five and scales with the backlog)
+QUEUE_POLLERS = 4
+
+
 class EventSourcePollers:
     """One poller thread per DynamoDB/SQS event of every function in the deployment."""
 
@@ -535,10 +539,11 @@ class EventSourcePollers:
                         **common,
                     )
                 )
-            else:
-                self.pollers.append(
+            else:  # Lambda polls a queue with several batches at once; a stream, one per shard
+                self.pollers += [
                     QueuePoller(source, function, deployment, runtime, clients, **common)
-                )
+                    for _ in range(QUEUE_POLLERS)
+                ]
 
     def start(self) -> EventSourcePollers:
         for poller in self.pollers:

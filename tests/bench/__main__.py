@@ -1,5 +1,5 @@
 """`make bench` (`python -m tests.bench [--quick] [--only SECTION,...]`); the sections: engine,
-zen, cold, aws, http, load, audit, intake, cost, catalogue.
+zen, cold, aws, http, load, audit, intake, cost, catalogue, restart.
 
 Prints one table per section and a summary, and writes `.bench/results.json`: one flat JSON
 object of dotted keys. The machine is small and shared, so every comparison is a ratio of
@@ -115,7 +115,19 @@ from rich.table import Table
 from tests.bench.bench_common import ROOT, SERVICES, Section
 
 RESULTS_FILE = ROOT / ".bench" / "results.json"
-SECTIONS = ("engine", "zen", "cold", "aws", "http", "load", "audit", "intake", "cost", "catalogue")
+SECTIONS = (
+    "engine",
+    "zen",
+    "cold",
+    "aws",
+    "http",
+    "load",
+    "audit",
+    "intake",
+    "cost",
+    "catalogue",
+    "restart",
+)
 
 
 def _runner(name: str) -> Callable[[bool], Section]:
@@ -155,6 +167,10 @@ def _runner(name: str) -> Callable[[bool], Section]:
         from tests.bench.bench_catalogue import run_catalogue
 
         return run_catalogue
+    if name == "restart":
+        from tests.bench.bench_restart import run_restart
+
+        return run_restart
     from tests.bench.bench_http import run_http
 
     return run_http
