@@ -483,7 +483,7 @@ class QueuePoller(_Poller):
 
 
 #: batches of one queue delivered at once (Lambda starts with five and scales with the backlog)
-QUEUE_POLLERS = 4
+QUEUE_POLLERS = 2
 
 
 class EventSourcePollers:
