@@ -352,6 +352,15 @@ class LocalStack:
         seeded: dict[str, Any] | None = manifest.get("meta", {}).get("seeded")
         return seeded
 
+    def moto_outage(self, seconds: float) -> None:
+        """moto unreachable for `seconds`, then back on the same port: its server stops (every
+        kept-alive connection shut, every new one refused) and a new one starts. moto's
+        backends are module state, so the data is all there again (a fault test's outage)."""
+        assert self.moto is not None, "the stack is not running"
+        self.moto.stop()
+        time.sleep(seconds)
+        self.moto = start_moto(self.host, self.moto_port, self.bell, self.priority, self.journal)
+
     def stop(self) -> None:
         self._stopping.set()
         if self.gateway:  # new requests: 503 + Retry-After; the ones in flight are answered

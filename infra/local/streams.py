@@ -36,7 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from infra.local import doorbell
 from infra.local.deploy import AwsClients, Deployment
@@ -49,6 +50,8 @@ log = logging.getLogger("miaopi.local.streams")
 
 #: seconds between two descriptions of a stream's shards (moto's streams have one, for ever)
 SHARDS_TTL = 30.0
+#: what a poll raises when moto cannot be reached (refused, reset, timed out)
+UNREACHABLE = (EndpointUnreachable, HTTPClientError)
 
 
 class Checkpoints:
@@ -123,6 +126,8 @@ class _Poller(threading.Thread):
         self.idle_wait = idle_wait
         #: the doorbell's name of what this mapping reads
         self.bell_name = self.source_name()
+        #: when moto stopped answering this poller's polls (None: it answers)
+        self.unreachable_since: float | None = None
 
     def source_name(self) -> str:
         raise NotImplementedError
@@ -138,6 +143,22 @@ class _Poller(threading.Thread):
             return self.sleep(self.poll_interval if due is None else min(self.poll_interval, due))
         self.bell.wait(self.bell_name, rung, self.idle_wait if due is None else due)
         return not self.stopping.is_set()
+
+    def poll_failed(self, err: Exception) -> None:
+        """Log a poll that raised: moto unreachable is one line when it starts (a 15 s outage
+        would be a traceback per poll of every poller), anything else its traceback."""
+        if not isinstance(err, UNREACHABLE):
+            log.error("%s: poller error", self.mapping, exc_info=err)
+        elif self.unreachable_since is None:
+            self.unreachable_since = time.monotonic()
+            log.warning("%s: AWS unreachable (%s); polling on", self.mapping, type(err).__name__)
+
+    def polled(self) -> None:
+        """A poll went through: say so once after an outage."""
+        if self.unreachable_since is not None:
+            down = time.monotonic() - self.unreachable_since
+            self.unreachable_since = None
+            log.info("%s: AWS reachable again after %.1f s", self.mapping, down)
 
     def invoke(self, event: dict[str, Any]) -> Invocation | None:
         """None when the stack is stopping (the batch stays unprocessed)."""
@@ -266,12 +287,13 @@ class StreamPoller(_Poller):
             rung = self.rung()
             try:
                 progressed = self.poll_once()
+                self.polled()
             except ClientError as err:
                 log.warning("%s: %s", self.mapping, err)
                 self._shards = []
                 progressed = False
-            except Exception:
-                log.exception("%s: poller error", self.mapping)
+            except Exception as err:
+                self.poll_failed(err)
                 self._shards = []
                 progressed = False
             if not progressed and not self.idle(rung, self._due):
@@ -441,8 +463,9 @@ class QueuePoller(_Poller):
             rung = self.rung()
             try:
                 progressed = self.poll_once()
-            except Exception:
-                log.exception("%s: poller error", self.mapping)
+                self.polled()
+            except Exception as err:
+                self.poll_failed(err)
                 progressed = False
             if not progressed and not self.idle(rung):
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -195,3 +196,43 @@ def test_poison_record_goes_to_the_on_failure_queue_and_the_rest_is_processed(
     assert delivered.count("p1") == delivered.count("p2") == 1
     assert {"p4", "p5"} <= set(delivered)
     assert calls[0] == ["p1", "p2", "p3", "p4", "p5"]
+
+
+def test_an_unreachable_moto_is_one_line_per_poller_and_its_records_come_after_it(
+    harness: Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a record, and streams that cannot be read for the first half second (moto down)
+    harness.put("PartialTable", "u1", "ok")
+    get_records = harness.clients.dynamodbstreams.get_records
+    back_at = time.monotonic() + 0.5
+    refused: list[str] = []
+
+    def unreachable_for_a_while(**kwargs: Any) -> Any:
+        if time.monotonic() < back_at:
+            refused.append(kwargs["ShardIterator"])
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:5000/")
+        return get_records(**kwargs)
+
+    harness.clients.dynamodbstreams.get_records = unreachable_for_a_while  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO, logger="miaopi.local.streams")
+
+    # When the mappings poll through the outage
+    runtime, pollers = run_pollers(harness, tmp_path)
+    try:
+        calls = wait_for(lambda: harness.invocations("PartialConsumer"))
+    finally:
+        stop(runtime, pollers)
+
+    # Then the record is delivered once moto answers, and each poller said once that moto was
+    # unreachable and once that it was back, without a traceback, though it polled many times
+    assert calls == [["u1"]]
+    mappings = ["PartialConsumer/PartialStream", "PoisonConsumer/PoisonStream"]
+    assert len(refused) > 2 * len(mappings)
+    lines = [r.getMessage() for r in caplog.records if r.name == "miaopi.local.streams"]
+    for mapping in mappings:
+        said = [line for line in lines if line.startswith(f"{mapping}: AWS")]
+        assert [line.split(" (")[0].split(" after")[0] for line in said] == [
+            f"{mapping}: AWS unreachable",
+            f"{mapping}: AWS reachable again",
+        ]
+    assert not [r for r in caplog.records if r.exc_info]
