@@ -45,19 +45,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jsonpath_ng.ext as jsonpath_ext
-import moto.dynamodb.models as dynamodb_models
 import pytest
 import requests
-from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import Item
-from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_api._internal.models import moto_api_backend
-from moto.stepfunctions.parser.asl.utils import json_path
-from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from infra.cli import redrive
-from infra.local import people
+from infra.local import moto_server, people
 from infra.local.deploy import AwsClients
 from infra.local.schedules import scheduled_event
 from infra.local.seed import Persona, read_personas
@@ -116,15 +109,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStac
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("MOTO_PORT", "unset")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for owner, name in [
-        (dynamodb_models, "copy"),
-        (DynamoDBBackend, "transact_write_items"),
-        (Item, "project"),
-        (DynamoDBStreamsHandler, "get_records"),
-        (ExecutionWorker, "_get_evaluation_entrypoint"),
-        (json_path, "parse"),
-        (jsonpath_ext, "parse"),
-    ]:
+    for owner, name, _value in moto_server.patches():
         monkeypatch.setattr(owner, name, getattr(owner, name))
     local = LocalStack(
         template=ROOT / "template.yaml",
