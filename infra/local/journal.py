@@ -23,7 +23,6 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,8 +44,9 @@ class Journal:
         self.lock = threading.Lock()
         #: False while the stack restores, replays and seeds (the first snapshot holds those)
         self.active = False
-        #: the tables written since the last snapshot read (`take_written`)
-        self._written: set[str] = set()
+        #: the writes (operation, request body) since the last `take_written`
+        self._written: list[tuple[str, bytes]] = []
+        self._written_lock = threading.Lock()
         existing = self.generations()
         self.generation = (existing[-1] if existing else 0) + 1
         self._file: IO[bytes] = self._open()
@@ -69,14 +69,16 @@ class Journal:
         self._file.flush()
         os.fsync(self._file.fileno())
 
-    def wrote(self, tables: Iterable[str]) -> None:
-        """Note the tables an accepted write changed (called under `lock`, journal active or
-        not: the restore and the seed change tables too)."""
-        self._written.update(tables)
+    def wrote(self, operation: str, body: bytes) -> None:
+        """Note an accepted write (journal active or not: the restore and the seed change
+        tables too), for the next snapshot to read again what it changed (persist.py)."""
+        with self._written_lock:
+            self._written.append((operation, body))
 
-    def take_written(self) -> set[str]:
-        """The tables written since the last call (called under `lock`)."""
-        written, self._written = self._written, set()
+    def take_written(self) -> list[tuple[str, bytes]]:
+        """The writes noted since the last call, oldest first."""
+        with self._written_lock:
+            written, self._written = self._written, []
         return written
 
     def rotate(self) -> int:

@@ -159,7 +159,7 @@ def serialize_dynamodb(
                 if journal is not None and operation in WRITES and status[0].startswith("2"):
                     stream = environ.get("wsgi.input")
                     body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
-                    journal.wrote(tables_written(operation, body))
+                    journal.wrote(operation, body)
                     journal.append(request_headers(environ), body)
         else:
             answer = list(app(environ, start_response))

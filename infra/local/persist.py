@@ -24,11 +24,13 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
 
 from infra.local.journal import Journal
 
@@ -221,6 +223,95 @@ def _decode_value(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+#: a table's key attributes (hash, range or None)
+Schema = tuple[str, str | None]
+#: an item's key as the snapshot keeps it: its key attributes' values, type and value
+RowKey = tuple[str, ...]
+
+
+def _schema(table: Any) -> Schema:
+    return table.hash_key_attr, table.range_key_attr
+
+
+def _key_part(value: dict[str, Any]) -> str | None:
+    """A key attribute's value as text (None for a type the snapshot does not follow: binary)."""
+    if "S" in value:
+        return "S:" + str(value["S"])
+    if "N" in value:
+        return "N:" + str(Decimal(str(value["N"])).normalize())
+    return None
+
+
+def _row_key(item: dict[str, Any], hash_attr: str, range_attr: str | None) -> RowKey:
+    parts = [_key_part(item[hash_attr])]
+    if range_attr is not None:
+        parts.append(_key_part(item[range_attr]))
+    return tuple(str(p) for p in parts)
+
+
+def _item(table: Any, hash_and_range: tuple[dict[str, Any], dict[str, Any] | None]) -> Any:
+    """One item of a moto table in DynamoDB JSON; None when there is none (deleted)."""
+    hash_value, range_value = hash_and_range
+    found = table.get_item(
+        DynamoType(hash_value), DynamoType(range_value) if range_value is not None else None
+    )
+    return None if found is None else found.to_json()["Attributes"]
+
+
+class _Changes:
+    """The items a list of journaled writes changed, by table: their keys (and the key
+    attributes' values to read them with), or the whole table when a key cannot be followed."""
+
+    def __init__(self, schemas: dict[str, Schema]) -> None:
+        self.schemas = schemas
+        self.keys: dict[str, dict[RowKey, tuple[dict[str, Any], dict[str, Any] | None]]] = {}
+        self.whole: set[str] = set()
+
+    def add(self, written: list[tuple[str, bytes]]) -> None:
+        for operation, body in written:
+            for table, attributes in _touched(operation, json.loads(body or b"{}")):
+                self._note(table, attributes)
+
+    def _note(self, table: str, attributes: dict[str, Any]) -> None:
+        if table not in self.schemas or table in self.whole:
+            return
+        hash_attr, range_attr = self.schemas[table]
+        try:
+            hash_value = attributes[hash_attr]
+            range_value = attributes[range_attr] if range_attr is not None else None
+            parts = [_key_part(hash_value)] + (
+                [_key_part(range_value)] if range_value is not None else []
+            )
+        except (KeyError, TypeError):
+            parts = [None]
+        if None in parts:
+            self.whole.add(table)
+            self.keys.pop(table, None)
+            return
+        self.keys.setdefault(table, {})[tuple(str(p) for p in parts)] = (hash_value, range_value)
+
+
+def _touched(operation: str, request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(table, the item's or key's attributes) of every item a write request changes."""
+    if operation == "PutItem":
+        return [(request.get("TableName", ""), request.get("Item") or {})]
+    if operation in ("UpdateItem", "DeleteItem"):
+        return [(request.get("TableName", ""), request.get("Key") or {})]
+    out: list[tuple[str, dict[str, Any]]] = []
+    if operation == "BatchWriteItem":
+        for table, requests in (request.get("RequestItems") or {}).items():
+            for entry in requests:
+                put, delete = entry.get("PutRequest"), entry.get("DeleteRequest")
+                out.append((table, (put or {}).get("Item") or (delete or {}).get("Key") or {}))
+    elif operation == "TransactWriteItems":
+        for entry in request.get("TransactItems") or []:
+            for kind, attributes in (("Put", "Item"), ("Update", "Key"), ("Delete", "Key")):
+                if kind in entry:
+                    change = entry[kind]
+                    out.append((change.get("TableName", ""), change.get(attributes) or {}))
+    return out
+
+
 class PeriodicSnapshot(threading.Thread):
     """Save a snapshot every `interval` seconds (never if 0) when the data changed, and once
     more on `stop()`."""
@@ -245,8 +336,13 @@ class PeriodicSnapshot(threading.Thread):
         self._stopping = threading.Event()
         self._save_lock = threading.Lock()
         self._last_digest: str | None = None
-        #: the tables as last read (logical id -> data): a table nobody wrote is not read again
-        self._saved: dict[str, TableData] = {}
+        #: what the last read read again (table name -> items)
+        self.last_read: dict[str, int] = {}
+        #: how long the last read held the DynamoDB lock (seconds; None without a journal)
+        self.last_held_s: float | None = None
+        #: every table as last read (name -> item key -> its JSON line): only what was written
+        #: since is read again
+        self._rows: dict[str, dict[tuple[str, ...], str]] = {}
 
     def save(self) -> bool:
         """Read the tables now and write them if they changed; True if written."""
@@ -257,6 +353,7 @@ class PeriodicSnapshot(threading.Thread):
                 data = read_tables(self.tables, self.region)
             else:
                 data, generation, held = self._read_at_one_point(self.journal)
+                self.last_held_s = held
             current = digest(data)
             if current == self._last_digest:
                 return False
@@ -274,28 +371,52 @@ class PeriodicSnapshot(threading.Thread):
             return True
 
     def _read_at_one_point(self, journal: Journal) -> tuple[list[TableData], int, float]:
-        """The tables at one point of the journal: under its lock (no write in between) the
-        tables written since the last snapshot are read and the journal's next generation
-        starts; the others are the last snapshot's. Their JSON is made after the lock."""
+        """The tables at one point of the journal. Under its lock (no write in between) the
+        items written since the last read are read again and the journal's next generation
+        starts; every other item is as the last read found it. The writes are sorted out
+        before the lock, their JSON made after it: the lock is held for the changed items."""
         backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][self.region]
+        names = dict(sorted(self.tables.items()))
+        schemas = {name: _schema(backend.get_table(name)) for name in names.values()}
+        changes = _Changes(schemas)
+        changes.add(journal.take_written())  # most of them, sorted out before the lock
         with journal.lock:
             locked = time.monotonic()
-            written = journal.take_written()
-            items = {
-                logical_id: _items(backend.get_table(name))
-                for logical_id, name in sorted(self.tables.items())
-                if logical_id not in self._saved or name in written
+            changes.add(journal.take_written())  # those since
+            whole = {name for name in names.values() if name not in self._rows}
+            whole |= changes.whole
+            read = {name: _items(backend.get_table(name)) for name in whole}
+            changed = {
+                name: {
+                    key: _item(backend.get_table(name), hash_and_range)
+                    for key, hash_and_range in keys.items()
+                }
+                for name, keys in changes.keys.items()
+                if name not in whole
             }
             generation = journal.rotate()
             held = time.monotonic() - locked
+        for name, items in read.items():
+            hash_attr, range_attr = schemas[name]
+            self._rows[name] = {
+                _row_key(item, hash_attr, range_attr): line
+                for item, line in zip(items, _lines(items), strict=True)
+            }
+        for name, found in changed.items():
+            rows = self._rows[name]
+            for key, item in found.items():
+                if item is None:
+                    rows.pop(key, None)
+                else:
+                    rows[key] = _lines([item])[0]
+        self.last_read = {
+            **{name: len(items) for name, items in read.items()},
+            **{name: len(found) for name, found in changed.items()},
+        }
         data = [
-            TableData(logical_id, name, _lines(items[logical_id]))
-            if logical_id in items
-            else self._saved[logical_id]
-            for logical_id, name in sorted(self.tables.items())
+            TableData(logical_id, name, list(self._rows[name].values()))
+            for logical_id, name in names.items()
         ]
-        # what the tables hold at this point, saved or not: the next read starts from it
-        self._saved = {t.logical_id: t for t in data}
         return data, generation, held
 
     def run(self) -> None:

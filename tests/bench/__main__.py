@@ -1,5 +1,5 @@
 """`make bench` (`python -m tests.bench [--quick] [--only SECTION,...]`); the sections: engine,
-zen, cold, aws, http, load, audit, intake, cost, catalogue, restart.
+zen, cold, aws, http, load, audit, intake, cost, catalogue, restart, journal.
 
 Prints one table per section and a summary, and writes `.bench/results.json`: one flat JSON
 object of dotted keys. The machine is small and shared, so every comparison is a ratio of
@@ -127,6 +127,7 @@ SECTIONS = (
     "cost",
     "catalogue",
     "restart",
+    "journal",
 )
 
 
@@ -167,6 +168,10 @@ def _runner(name: str) -> Callable[[bool], Section]:
         from tests.bench.bench_catalogue import run_catalogue
 
         return run_catalogue
+    if name == "journal":
+        from tests.bench.bench_journal import run_journal
+
+        return run_journal
     if name == "restart":
         from tests.bench.bench_restart import run_restart
 
@@ -212,6 +217,14 @@ TARGETS: list[Target] = [
     ("cost.bytes_stored_per_auto_decision", "-", lambda v: True, "B"),
     ("cost.lambda_gb_s_per_auto_decision", "-", lambda v: True, "GB-s"),
     ("cost.per_1000.us-east-1.total_cited", "-", lambda v: True, "USD"),
+    ("restart.ready_s", "-", lambda v: True, "s"),
+    ("restart.resumed_s", "<= 30 s (2,000)", lambda v: v is not None and v <= 30, "s"),
+    ("restart.threads_per_1000_pending", "-", lambda v: True, ""),
+    ("restart.rss_mb_per_1000_pending", "-", lambda v: True, "MB"),
+    ("journal.off_p95_ms", "-", lambda v: True, "ms"),
+    ("journal.on_p95_ms", "-", lambda v: True, "ms"),
+    ("journal.snapshots_p95_ms", "-", lambda v: True, "ms"),
+    ("journal.snapshot_held_ms_median", "-", lambda v: True, "ms"),
 ]
 
 

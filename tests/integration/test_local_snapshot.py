@@ -131,3 +131,54 @@ def test_a_table_written_after_a_snapshot_that_was_not_saved_is_in_the_next_one(
 
     # Then the cold table's write that missed the failed save is in it too
     assert saved(store) == {"HotTable": {"h1"}, "ColdTable": {"c1", "c2"}}
+
+
+def test_every_kind_of_write_reaches_the_snapshot_and_only_the_written_items_are_read_again(
+    moto: tuple[Any, Journal], tmp_path: Path
+) -> None:
+    # Given a hot table of three items and a cold one of fifty, saved once
+    dynamodb, journal = moto
+    for item_id in ("h1", "h2", "h3"):
+        put(dynamodb, "hot", item_id)
+    for n in range(50):
+        put(dynamodb, "cold", f"c{n}")
+    store = SnapshotStore(tmp_path / "data")
+    snapshots = PeriodicSnapshot(store, TABLES, "us-east-1", interval=0, journal=journal)
+    assert snapshots.save()
+    journal.active = True
+
+    # When one item is deleted, one added in a transaction, two in a batch with a delete, and
+    # one cold item changed, then the stack saves again
+    dynamodb.delete_item(TableName="hot", Key={"id": {"S": "h1"}})
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": "hot", "Item": {"id": {"S": "t1"}}}},
+            {
+                "Update": {
+                    "TableName": "cold",
+                    "Key": {"id": {"S": "c7"}},
+                    "UpdateExpression": "SET seen = :yes",
+                    "ExpressionAttributeValues": {":yes": {"BOOL": True}},
+                }
+            },
+        ]
+    )
+    dynamodb.batch_write_item(
+        RequestItems={
+            "hot": [
+                {"PutRequest": {"Item": {"id": {"S": "b1"}}}},
+                {"PutRequest": {"Item": {"id": {"S": "b2"}}}},
+                {"DeleteRequest": {"Key": {"id": {"S": "h2"}}}},
+            ]
+        }
+    )
+    assert snapshots.save()
+
+    # Then the snapshot is the tables as they are, and only the six written items were read
+    # again under the DynamoDB lock (not the cold table's fifty)
+    assert saved(store) == {
+        "HotTable": {"h3", "t1", "b1", "b2"},
+        "ColdTable": {f"c{n}" for n in range(50)},
+    }
+    assert '"seen": {"BOOL": true}' in (store.directory / "ColdTable.jsonl").read_text()
+    assert snapshots.last_read == {"hot": 5, "cold": 1}
