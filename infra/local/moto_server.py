@@ -376,7 +376,7 @@ _RECORDS_JSON_MAX = 20_000
 _RECORDS_JSON_LOCK = threading.Lock()
 
 
-def _record_json(record: dict[str, Any]) -> str:
+def record_json(record: dict[str, Any]) -> str:
     with _RECORDS_JSON_LOCK:
         cached = _RECORDS_JSON.get(id(record))
         if cached is not None and cached[0] is record:
@@ -395,7 +395,7 @@ def get_records(self: DynamoDBStreamsHandler) -> str:
     result = self.backend.get_records(
         self._get_param("ShardIterator"), 1000 if limit is None else limit
     )
-    records = ",".join(_record_json(record) for record in result["Records"])
+    records = ",".join(record_json(record) for record in result["Records"])
     iterator = json.dumps(result["NextShardIterator"])
     return f'{{"NextShardIterator":{iterator},"Records":[{records}]}}'
 

@@ -22,6 +22,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,11 +34,14 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from infra.local.journal import Journal
+from infra.local.moto_server import record_json
 
 log = logging.getLogger("miaopi.local.persist")
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: a table's stream records not yet processed by every poller, beside its items
+STREAM_SUFFIX = ".stream.jsonl"
 BATCH_SIZE = 25  # BatchWriteItem's limit
 
 
@@ -143,18 +147,29 @@ class SnapshotStore:
             for directory in (self.directory, self._old, self._tmp):
                 shutil.rmtree(directory, ignore_errors=True)
 
-    def save(self, data: list[TableData], meta: dict[str, Any] | None = None) -> None:
-        """Write a whole snapshot, then swap it in for the previous one."""
+    def save(
+        self,
+        data: list[TableData],
+        meta: dict[str, Any] | None = None,
+        streams: dict[str, list[str]] | None = None,
+    ) -> None:
+        """Write a whole snapshot, then swap it in for the previous one. `streams`: each
+        table's stream records not yet processed by every poller (logical id -> JSON lines)."""
+        streams = {lid: lines for lid, lines in (streams or {}).items() if lines}
         with self._lock:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp.mkdir(parents=True)
             for table in data:
                 text = "".join(line + "\n" for line in table.lines)
                 (self._tmp / f"{table.logical_id}.jsonl").write_text(text, encoding="utf-8")
+            for logical_id, lines in streams.items():
+                text = "".join(line + "\n" for line in lines)
+                (self._tmp / f"{logical_id}{STREAM_SUFFIX}").write_text(text, encoding="utf-8")
             manifest = {
                 "version": FORMAT_VERSION,
                 "savedAt": datetime.now(UTC).isoformat(timespec="seconds"),
                 "tables": {t.logical_id: {"table": t.table, "items": len(t.lines)} for t in data},
+                "streams": {lid: len(lines) for lid, lines in streams.items()},
                 "meta": meta or {},
             }
             (self._tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
@@ -189,6 +204,23 @@ class SnapshotStore:
                     raise SnapshotError(f"{path} does not fit {tables[logical_id]}: {err}") from err
                 counts[logical_id] = len(items)
             return counts
+
+    def stream_backlog(self) -> dict[str, list[dict[str, Any]]]:
+        """The saved stream records no poller had processed yet (logical id -> records)."""
+        directory = self._current()
+        if directory is None:
+            return {}
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        return {
+            logical_id: [
+                json.loads(line)
+                for line in (directory / f"{logical_id}{STREAM_SUFFIX}")
+                .read_text(encoding="utf-8")
+                .splitlines()
+                if line.strip()
+            ]
+            for logical_id in manifest.get("streams", {})
+        }
 
 
 def put_items(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
@@ -227,6 +259,57 @@ def _decode_value(value: dict[str, Any]) -> dict[str, Any]:
 Schema = tuple[str, str | None]
 #: an item's key as the snapshot keeps it: its key attributes' values, type and value
 RowKey = tuple[str, ...]
+
+
+def _stream_records(table: Any, first: int) -> list[dict[str, Any]]:
+    """A table's stream records from sequence number `first` on (each never changes)."""
+    shard = table.stream_shard
+    if shard is None:
+        return []
+    return [r.to_json() for r in shard.items[max(0, first - shard.starting_sequence_number) :]]
+
+
+class _RestoredRecord:
+    """A saved stream record put back into a moto stream (as moto's own, it has to_json)."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+    def to_json(self) -> dict[str, Any]:
+        return self.record
+
+
+def stream_positions(tables: dict[str, str], region: str) -> dict[str, tuple[str, int]]:
+    """Table name -> its stream's shard id and the sequence number of its last record (one
+    before the first when empty), for the tables with a stream, of the moto in this process."""
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][region]
+    out = {}
+    for name in tables.values():
+        shard = backend.get_table(name).stream_shard
+        if shard is not None:
+            out[name] = (shard.id, shard.starting_sequence_number + len(shard.items) - 1)
+    return out
+
+
+def put_back_streams(
+    backlog: dict[str, list[dict[str, Any]]], tables: dict[str, str], region: str
+) -> int:
+    """Append saved stream records (logical id -> records) to the tables' streams, numbered
+    on from their last record; how many."""
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][region]
+    count = 0
+    for logical_id, records in backlog.items():
+        if logical_id not in tables:
+            continue
+        shard = backend.get_table(tables[logical_id]).stream_shard
+        if shard is None:
+            continue
+        for record in records:
+            sequence = shard.starting_sequence_number + len(shard.items)
+            record.setdefault("dynamodb", {})["SequenceNumber"] = str(sequence)
+            shard.items.append(_RestoredRecord(record))  # type: ignore[arg-type]
+            count += 1
+    return count
 
 
 def _schema(table: Any) -> Schema:
@@ -325,8 +408,12 @@ class PeriodicSnapshot(threading.Thread):
         interval: float = 10.0,
         meta: dict[str, Any] | None = None,
         journal: Journal | None = None,
+        unprocessed: Callable[[], dict[str, int]] | None = None,
     ) -> None:
+        """`unprocessed`: the first sequence number some poller has not processed, by table
+        name (called under the journal's lock: no AWS call); those records are saved too."""
         super().__init__(name="snapshot", daemon=True)
+        self.unprocessed = unprocessed
         self.journal = journal
         self.store = store
         self.tables = dict(tables)
@@ -349,16 +436,18 @@ class PeriodicSnapshot(threading.Thread):
         with self._save_lock:
             started = time.monotonic()
             generation = None
+            streams: dict[str, list[str]] = {}
             if self.journal is None:
                 data = read_tables(self.tables, self.region)
             else:
-                data, generation, held = self._read_at_one_point(self.journal)
+                data, streams, generation, held = self._read_at_one_point(self.journal)
                 self.last_held_s = held
-            current = digest(data)
+            # the stream backlog counts too: it shrinks as the pollers catch up
+            current = digest(data + [TableData(lid, "", lines) for lid, lines in streams.items()])
             if current == self._last_digest:
                 return False
             meta = self.meta if generation is None else {**self.meta, "journalFrom": generation}
-            self.store.save(data, meta)
+            self.store.save(data, meta, streams)
             if generation is not None and self.journal is not None:
                 self.journal.discard_before(generation)  # the snapshot on disk holds them
             self._last_digest = current
@@ -370,7 +459,9 @@ class PeriodicSnapshot(threading.Thread):
             )
             return True
 
-    def _read_at_one_point(self, journal: Journal) -> tuple[list[TableData], int, float]:
+    def _read_at_one_point(
+        self, journal: Journal
+    ) -> tuple[list[TableData], dict[str, list[str]], int, float]:
         """The tables at one point of the journal. Under its lock (no write in between) the
         items written since the last read are read again and the journal's next generation
         starts; every other item is as the last read found it. The writes are sorted out
@@ -393,6 +484,10 @@ class PeriodicSnapshot(threading.Thread):
                 }
                 for name, keys in changes.keys.items()
                 if name not in whole
+            }
+            backlog = {
+                logical_id: _stream_records(backend.get_table(names[logical_id]), first)
+                for logical_id, first in self._firsts(names).items()
             }
             generation = journal.rotate()
             held = time.monotonic() - locked
@@ -417,7 +512,15 @@ class PeriodicSnapshot(threading.Thread):
             TableData(logical_id, name, list(self._rows[name].values()))
             for logical_id, name in names.items()
         ]
-        return data, generation, held
+        streams = {lid: [record_json(r) for r in records] for lid, records in backlog.items()}
+        return data, streams, generation, held
+
+    def _firsts(self, names: dict[str, str]) -> dict[str, int]:
+        """Logical id -> the first stream record some poller has not processed."""
+        if self.unprocessed is None:
+            return {}
+        by_name = self.unprocessed()
+        return {lid: by_name[name] for lid, name in names.items() if name in by_name}
 
     def run(self) -> None:
         if self.interval <= 0:  # saved on stop only

@@ -11,6 +11,7 @@ between journaled (infra/local/journal.py); `--fresh` starts from empty tables i
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -36,7 +37,12 @@ from infra.local.doorbell import Doorbell
 from infra.local.gateway import Gateway
 from infra.local.idp import DEMO_USERS, IdentityProvider
 from infra.local.journal import Journal
-from infra.local.persist import PeriodicSnapshot, SnapshotStore
+from infra.local.persist import (
+    PeriodicSnapshot,
+    SnapshotStore,
+    put_back_streams,
+    stream_positions,
+)
 from infra.local.priority import RequestPriority
 from infra.local.resume import RestoreHook, resume_hook
 from infra.local.runtime import Runtime
@@ -170,6 +176,8 @@ class LocalStack:
         self.store = SnapshotStore.for_stack(state_dir, stack_name)
         #: True when the tables were restored from the saved snapshot on start
         self.restored = False
+        #: after a restore: where each stream's pollers start (table -> shard, sequence)
+        self.resume_streams_after: dict[str, tuple[str, int]] = {}
         #: called after a restore in the background once the stack serves, one after the other
         #: (e.g. resume open review workflows); the event is set when the stack stops
         self.restore_hooks: list[RestoreHook] = [resume_hook]
@@ -247,6 +255,7 @@ class LocalStack:
             interval=self.snapshot_interval,
             meta={"seeded": seeded},
             journal=self.journal,
+            unprocessed=functools.partial(self._unprocessed, deployment),
         )
         self.snapshots.save()
         assert self.journal is not None
@@ -257,7 +266,7 @@ class LocalStack:
             self.runtime,
             clients,
             checkpoint_path=self.state_dir / "checkpoints" / f"{self.stack_name}.json",
-            starting_position="LATEST" if self.restored else None,
+            resume_after=self.resume_streams_after if self.restored else None,
             bell=self.bell,
             priority=self.priority,
         ).start()
@@ -311,6 +320,15 @@ class LocalStack:
         else:
             self.restored_hooks_done.set()
 
+    def _unprocessed(self, deployment: Deployment) -> dict[str, int]:
+        """Table name -> the first stream record some poller has not processed (the pollers'
+        own once they run; before: after the restored items, or everything)."""
+        if self.pollers is not None:
+            return self.pollers.unprocessed()
+        if self.restored:
+            return {name: seq + 1 for name, (_shard, seq) in self.resume_streams_after.items()}
+        return dict.fromkeys(deployment.tables.values(), 0)
+
     def _run_restore_hooks(self, deployment: Deployment, clients: AwsClients) -> None:
         try:
             for hook in self.restore_hooks:
@@ -338,6 +356,13 @@ class LocalStack:
             time.monotonic() - started,
             self.store.directory,
         )
+        # The pollers start after the restored items: with what no poller had processed when
+        # the snapshot was taken, then the journal's writes (delivered again if they were
+        # before the crash: the consumers are idempotent, as Lambda's retries require)
+        self.resume_streams_after = stream_positions(deployment.tables, self.region)
+        backlog = put_back_streams(self.store.stream_backlog(), deployment.tables, self.region)
+        if backlog:
+            log.info("%d stream records no poller had processed are delivered again", backlog)
         manifest = self.store.manifest() or {}
         since = manifest.get("meta", {}).get("journalFrom")
         if since is not None and self.journal is not None:

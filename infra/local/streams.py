@@ -77,6 +77,14 @@ class Checkpoints:
             seq: str | None = entry.get("shards", {}).get(shard_id)
             return seq
 
+    def last(self, mapping: str, stream_arn: str) -> int | None:
+        """The last sequence number a mapping processed on a stream (its lowest shard's)."""
+        with self._lock:
+            entry = self._data.get(mapping)
+            if not entry or entry.get("streamArn") != stream_arn or not entry.get("shards"):
+                return None
+            return min(int(seq) for seq in entry["shards"].values())
+
     def put(self, mapping: str, stream_arn: str, shard_id: str, sequence_number: str) -> None:
         with self._lock:
             entry = self._data.get(mapping)
@@ -243,6 +251,8 @@ class StreamPoller(_Poller):
         self.checkpoints = checkpoints
         self.starting_position = starting_position or self.source.starting_position
         self.stream_arn = self.source.source_arn
+        #: arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL
+        self.table_name = self.stream_arn.split(":", 5)[-1].split("/")[1]
         self._iterators: dict[str, str | None] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
         self._buffer_since: dict[str, float] = {}
@@ -252,7 +262,6 @@ class StreamPoller(_Poller):
         self._due: float | None = None
 
     def source_name(self) -> str:
-        # arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL
         return doorbell.table(self.source.source_arn.split(":", 5)[-1].split("/")[1])
 
     def shards(self) -> list[str]:
@@ -523,17 +532,23 @@ class EventSourcePollers:
         retry_delay: float = 0.5,
         sources: Iterable[EventSource] | None = None,
         starting_position: str | None = None,
+        resume_after: dict[str, tuple[str, int]] | None = None,
         bell: doorbell.Doorbell | None = None,
         idle_wait: float = 2.0,
         priority: RequestPriority | None = None,
     ) -> None:
         """`starting_position` (LATEST, TRIM_HORIZON) overrides every stream mapping's own and
         discards the saved checkpoints: for streams that are not the ones checkpointed.
+        `resume_after` (table name -> its stream's shard id and a sequence number) discards
+        them too and starts every mapping of the table's stream after that record (a restored
+        stack: its records start with the saved backlog and the journal's writes).
         `bell`: rung by the moto the pollers read (see the module's docstring); `priority`: a
         poller waits for the API's requests before it delivers a batch (infra/local/priority.py)."""
         self._stop = threading.Event()
         self._bell = bell
-        self.checkpoints = Checkpoints(checkpoint_path, discard=starting_position is not None)
+        self.checkpoints = Checkpoints(
+            checkpoint_path, discard=starting_position is not None or resume_after is not None
+        )
         if sources is None:
             sources = [s for f in deployment.functions.values() for s in f.event_sources]
         self.pollers: list[_Poller] = []
@@ -567,6 +582,24 @@ class EventSourcePollers:
                     QueuePoller(source, function, deployment, runtime, clients, **common)
                     for _ in range(QUEUE_POLLERS)
                 ]
+
+        for poller in self.pollers:
+            if isinstance(poller, StreamPoller) and resume_after:
+                at = resume_after.get(poller.table_name)
+                if at is not None:
+                    self.checkpoints.put(poller.mapping, poller.stream_arn, at[0], str(at[1]))
+
+    def unprocessed(self) -> dict[str, int]:
+        """Table name -> the first sequence number of its stream some mapping has not
+        processed (0: it has processed nothing yet). No AWS call: the snapshot asks this
+        while every DynamoDB request waits (persist.py)."""
+        out: dict[str, int] = {}
+        for poller in self.pollers:
+            if isinstance(poller, StreamPoller):
+                last = self.checkpoints.last(poller.mapping, poller.stream_arn)
+                first = 0 if last is None else last + 1
+                out[poller.table_name] = min(first, out.get(poller.table_name, first))
+        return out
 
     def start(self) -> EventSourcePollers:
         for poller in self.pollers:

@@ -16,6 +16,8 @@ from typing import Any
 import jwt
 import pytest
 import requests
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
 from moto.moto_api._internal.models import moto_api_backend
 
 from infra.local import moto_server
@@ -129,6 +131,7 @@ def test_restart_restores_tables_and_users_without_replaying_streams(
         c.dynamodb.put_item(TableName=tables["ApplicationsTable"], Item=APPLICATION)
         c.dynamodb.put_item(TableName=tables["ReferenceDataTable"], Item=REFERENCE)
         wait_for(lambda: "APP-PERSIST-1" in deliveries.keys)  # the pollers do see writes
+        wait_for(lambda: not backlog(first))  # and every mapping has processed it
         store = SnapshotStore.for_stack(tmp_path, STACK)
         wait_for(  # saved while running, not only on stop
             lambda: (
@@ -174,6 +177,56 @@ def test_restart_restores_tables_and_users_without_replaying_streams(
     assert reference == REFERENCE
     assert second_sub == citizen_sub
     assert deliveries.keys == ["APP-AFTER-RESTART"]
+
+
+def backlog(stack: LocalStack) -> list[str]:
+    """The stream records of the applications some poller has not processed yet (their keys)."""
+    assert stack.pollers is not None
+    table = stack.info["tables"]["ApplicationsTable"]
+    first = stack.pollers.unprocessed().get(table)
+    shard = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table(table).stream_shard
+    if first is None or shard is None:
+        return []
+    records = shard.items[max(0, first - shard.starting_sequence_number) :]
+    return [r.to_json()["dynamodb"]["Keys"]["applicationId"]["S"] for r in records]
+
+
+def test_what_no_poller_processed_before_a_stop_is_delivered_after_the_restart(
+    tmp_path: Path, deliveries: Deliveries
+) -> None:
+    """Given a stack whose pollers stopped before an application was written (a stop, or a
+    crash, with a stream backlog),
+    When it stops and a new stack starts on the same state dir,
+    Then the application is delivered to the pollers after the restart, once for each of its
+    mappings, and nothing else is."""
+    # Given
+    first = started(tmp_path)
+    try:
+        assert first.pollers is not None
+        first.pollers.stop()
+        first.pollers.join()
+        table = first.info["tables"]["ApplicationsTable"]
+        clients_of(first).dynamodb.put_item(TableName=table, Item=APPLICATION)
+        mappings = sum(
+            1 for poller in first.pollers.pollers if getattr(poller, "table_name", None) == table
+        )
+    finally:
+        stopped(first)
+    assert deliveries.keys == []
+    store = SnapshotStore.for_stack(tmp_path, STACK)
+    assert (store.manifest() or {})["streams"] == {"ApplicationsTable": 1}
+
+    # When
+    second = started(tmp_path)
+    try:
+        wait_for(lambda: deliveries.keys.count("APP-PERSIST-1") == mappings)
+        time.sleep(0.5)  # would it come again?
+    finally:
+        stopped(second)
+
+    # Then
+    assert mappings >= 1
+    assert deliveries.keys == ["APP-PERSIST-1"] * mappings
 
 
 def test_fresh_start_discards_the_saved_tables(tmp_path: Path, deliveries: Deliveries) -> None:
