@@ -66,21 +66,46 @@ class Answer:
 
 
 class GatewayResponses:
-    """The API's GatewayResponses templates (application/json) by response type."""
+    """The API's GatewayResponses by response type: templates (application/json), and the
+    status codes and headers a response type sets."""
 
-    def __init__(self, templates: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        templates: Mapping[str, str],
+        statuses: Mapping[str, int] | None = None,
+        headers: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self.templates = dict(templates)
+        self.statuses = dict(statuses or {})
+        self.headers_by_type = {k: dict(v) for k, v in (headers or {}).items()}
 
     @classmethod
     def from_template(cls, template: LocalTemplate) -> GatewayResponses:
         found: dict[str, str] = {}
+        statuses: dict[str, int] = {}
+        headers: dict[str, dict[str, str]] = {}
         for api_id in template.of_type("AWS::Serverless::Api"):
             responses = template.properties(api_id).get("GatewayResponses") or {}
             for response_type, decl in responses.items():
                 text = ((decl or {}).get("ResponseTemplates") or {}).get("application/json")
                 if isinstance(text, str):
                     found[str(response_type)] = text
-        return cls(found)
+                if (decl or {}).get("StatusCode") is not None:
+                    statuses[str(response_type)] = int(decl["StatusCode"])
+                declared = ((decl or {}).get("ResponseParameters") or {}).get("Headers") or {}
+                # a static value is quoted, as API Gateway's mapping expressions are
+                headers[str(response_type)] = {
+                    str(name): str(value).strip("'") for name, value in declared.items()
+                }
+        return cls(found, statuses, headers)
+
+    def status(self, refused: Refused) -> int:
+        """The status API Gateway answers a refusal with (the response type's, if it sets one)."""
+        return self.statuses.get(refused.code, refused.status)
+
+    def headers(self, refused: Refused) -> dict[str, str]:
+        """The headers the refusal's response type adds."""
+        return dict(self.headers_by_type.get(refused.code, {}))
 
     def body(self, refused: Refused) -> bytes | None:
         """The body API Gateway would send for a refusal; None when the template has none."""
@@ -134,6 +159,12 @@ class Authorizers:
 
     def error_body(self, refused: Refused) -> bytes | None:
         return self.responses.body(refused)
+
+    def error_status(self, refused: Refused) -> int:
+        return self.responses.status(refused)
+
+    def error_headers(self, refused: Refused) -> dict[str, str]:
+        return self.responses.headers(refused)
 
     def method_arn(self, event: Mapping[str, Any]) -> str:
         context = event["requestContext"]

@@ -270,9 +270,22 @@ class Gateway:
                     raise Refused(500, "AUTHORIZER_CONFIGURATION_ERROR", "no authorizer")
                 answer = self.authorizers.authorize(route.authorizer, event)
             except Refused as refused:
-                rendered = self.authorizers.error_body(refused) if self.authorizers else None
+                if self.authorizers is None:
+                    return (
+                        refused.status,
+                        json_header,
+                        _error_body(refused.code, refused.message),
+                        None,
+                    )
+                rendered = self.authorizers.error_body(refused)
                 body_refused = rendered or _error_body(refused.code, refused.message)
-                return refused.status, json_header, body_refused, None
+                added = list(self.authorizers.error_headers(refused).items())
+                return (
+                    self.authorizers.error_status(refused),
+                    json_header + added,
+                    body_refused,
+                    None,
+                )
             event["requestContext"]["authorizer"] = answer
         result = self.runtime.invoke(route.function_id, event, request_id)
         gateway_error = (502, json_header, _error_body("BAD_GATEWAY", "internal server error"))

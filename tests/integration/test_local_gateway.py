@@ -294,19 +294,23 @@ def test_a_policy_is_evaluated_for_each_method_and_a_deny_is_403(api: Api) -> No
     assert post.json()["error"]["code"] == "ACCESS_DENIED"
 
 
-@pytest.mark.parametrize(
-    ("token", "code"),
-    [("malformed", "AUTHORIZER_CONFIGURATION_ERROR"), ("fail", "AUTHORIZER_FAILURE")],
-)
-def test_an_authorizer_that_fails_is_a_500_in_the_error_format(
-    api: Api, token: str, code: str
-) -> None:
-    # When the stub authorizer answers without a policy, or raises something else
-    response = stub(api, token)
+def test_an_authorizer_with_a_malformed_answer_is_a_500_in_the_error_format(api: Api) -> None:
+    # When the stub authorizer answers without a policy
+    response = stub(api, "malformed")
 
     # Then API Gateway's 500, in the API's error format
     assert response.status_code == 500
-    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["code"] == "AUTHORIZER_CONFIGURATION_ERROR"
+
+
+def test_an_authorizer_that_fails_is_answered_as_the_template_says(api: Api) -> None:
+    # When the stub authorizer raises something else than Unauthorized (its key store down)
+    response = stub(api, "fail")
+
+    # Then the template's AUTHORIZER_FAILURE response: its status, header and body
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
 
 
 def test_no_identity_header_is_401_without_calling_the_authorizer(api: Api) -> None:

@@ -175,9 +175,21 @@ def test_what_api_gateway_answers_itself_is_the_error_object_too() -> None:
     assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
     for response in responses.values():
         # When API Gateway fills in its context (messageString comes quoted)
-        body = response["ResponseTemplates"]["application/json"]
-        body = body.replace("$context.error.responseType", "UNAUTHORIZED")
+        template = response["ResponseTemplates"]["application/json"]
+        body = template.replace("$context.error.responseType", "UNAUTHORIZED")
         body = body.replace("$context.error.messageString", '"Unauthorized"')
         # Then the body is the error object the document promises
         error = ErrorBody.model_validate(json.loads(body)).error
-        assert (error.code, error.message, error.details) == ("UNAUTHORIZED", "Unauthorized", [])
+        if "$context.error.responseType" in template:
+            assert (error.code, error.message, error.details) == (
+                "UNAUTHORIZED",
+                "Unauthorized",
+                [],
+            )
+    # And an authorizer that could not check a token is a 503 to retry, not a 401
+    failure = responses["AUTHORIZER_FAILURE"]
+    assert failure["StatusCode"] == "503"
+    assert failure["ResponseParameters"]["Headers"]["Retry-After"] == "'2'"
+    assert json.loads(failure["ResponseTemplates"]["application/json"])["error"]["code"] == (
+        "SERVICE_UNAVAILABLE"
+    )

@@ -14,13 +14,15 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from miaopi_platform.aws.errors import DependencyUnavailable
 from miaopi_platform.identity.authorizer import (
     UNAUTHORIZED,
+    UNAVAILABLE,
     authorize,
     bearer_token,
     stage_resource,
 )
-from miaopi_platform.identity.errors import InvalidToken
+from miaopi_platform.identity.errors import KEYS_UNAVAILABLE, InvalidToken
 from miaopi_platform.identity.token import TokenVerifier
 
 from .conftest import HASHER, ID_NUMBER, METHOD_ARN, NAME, Issuer
@@ -167,6 +169,28 @@ def test_a_verifier_that_cannot_be_built_is_unauthorized_too() -> None:
     # When a request comes, then it is refused like a bad token
     with pytest.raises(Exception, match=f"^{UNAUTHORIZED}$"):
         authorize(request("x.y.z"), broken)
+
+
+def test_a_key_store_that_does_not_answer_is_a_failure_to_retry_not_a_401() -> None:
+    # Given a verifier that cannot be built because the PII key store does not answer
+    def key_store_down() -> TokenVerifier:
+        raise DependencyUnavailable("the key store is unavailable", [{"code": "unavailable"}])
+
+    # When a request comes, then the authorizer fails with another message than Unauthorized
+    # (API Gateway's AUTHORIZER_FAILURE, which the template answers 503 with Retry-After)
+    with pytest.raises(Exception, match=f"^{UNAVAILABLE}$"):
+        authorize(request("x.y.z"), key_store_down)
+
+
+def test_signing_keys_that_cannot_be_fetched_are_a_failure_to_retry_not_a_401() -> None:
+    # Given the issuer's signing keys unavailable (the JWKS could not be fetched)
+    class KeysDown:
+        def verify(self, token: str) -> Any:
+            raise InvalidToken(KEYS_UNAVAILABLE, "the issuer's signing keys are unavailable")
+
+    # When a request comes, then the authorizer fails to retry
+    with pytest.raises(Exception, match=f"^{UNAVAILABLE}$"):
+        authorize(request("x.y.z"), lambda: KeysDown())
 
 
 def test_the_id_number_and_the_name_never_reach_the_answer_or_the_logs(

@@ -10,6 +10,10 @@ scope, an assurance level) it checks itself from the context. The partition is t
 own, so the same code serves `aws` and `aws-cn`.
 
 Any refusal raises `Exception("Unauthorized")`, the exact message API Gateway turns into 401.
+When the token cannot be checked because a dependency does not answer (the key store, the
+issuer's signing keys), it raises `Exception("Service unavailable")` instead: API Gateway's
+AUTHORIZER_FAILURE, which template.yaml answers 503 with Retry-After. A 401 would tell the app
+its user's sign-in is invalid and send them to sign in again, for an outage of ours.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from miaopi_platform.aws.errors import DependencyUnavailable
 from miaopi_platform.aws.observability import logger
 from miaopi_platform.identity.context import Identity
-from miaopi_platform.identity.errors import MISSING, InvalidToken
+from miaopi_platform.identity.errors import KEYS_UNAVAILABLE, MISSING, InvalidToken
 
 UNAUTHORIZED = "Unauthorized"
+#: any other message is AUTHORIZER_FAILURE for API Gateway: this one says why
+UNAVAILABLE = "Service unavailable"
 
 
 class Verifier(Protocol):
@@ -36,8 +43,18 @@ def authorize(event: Mapping[str, Any], verifier: Callable[[], Verifier]) -> dic
         identity = verifier().verify(bearer_token(event.get("headers")))
         response = allow(identity, str(event["methodArn"]))
     except InvalidToken as exc:
+        if exc.reason == KEYS_UNAVAILABLE:  # the issuer's keys could not be fetched
+            logger.warning(
+                "token not checked: a dependency is unavailable", extra={"reason": exc.reason}
+            )
+            raise Exception(UNAVAILABLE) from None
         logger.info("token refused", extra={"reason": exc.reason})
         raise Exception(UNAUTHORIZED) from None  # API Gateway's contract: this message is 401
+    except DependencyUnavailable:  # the PII key store did not answer: no verifier yet
+        logger.warning(
+            "token not checked: a dependency is unavailable", extra={"reason": "key_store"}
+        )
+        raise Exception(UNAVAILABLE) from None
     except Exception as exc:  # a bug or a misconfiguration: still no access, and no detail
         logger.error("authorizer failed", extra={"error": type(exc).__name__})
         raise Exception(UNAUTHORIZED) from None
