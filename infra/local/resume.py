@@ -88,6 +88,7 @@ class Resume:
         self.existing = 0
         self.total = 0
         self.renewed = 0
+        self.failed = 0
         #: task id -> its token before the restart (dead): renewed when it changes
         self.tokens: dict[str, str] = {}
 
@@ -115,10 +116,11 @@ class Resume:
                     else:
                         self.existing += 1
             log.info(
-                "resumed %d review workflows in %.1f s (%d running already)",
+                "resumed %d review workflows in %.1f s (%d running already, %d failed)",
                 self.started,
                 time.monotonic() - began,
-                self.existing,
+                self.existing - self.failed,
+                self.failed,
             )
             left = self._wait_renewed(self.tokens)
         finally:
@@ -187,9 +189,14 @@ class Resume:
                 input=json.dumps(workflow_input, ensure_ascii=False),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ExecutionAlreadyExists":
                 return False
-            raise
+            # e.g. moto out of threads: the reconciler's next run starts it
+            self.failed += 1
+            self.tokens.pop(workflow_input["task"]["taskId"], None)  # not waited for
+            log.warning("a review workflow did not start again (%s)", code)
+            return False
         return True
 
     def _items(self, table: str, statuses: set[str]) -> list[dict[str, Any]]:
