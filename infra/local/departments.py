@@ -12,6 +12,7 @@ department would read it over the data-sharing exchange by its id (the event car
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -28,6 +29,7 @@ from miaopi_platform.outcomes.events import SOURCE, VERSION, OutcomeDetail
 from infra.local import doorbell
 from infra.local.deploy import AwsClients, Deployment
 from infra.local.priority import RequestPriority
+from infra.local.streams import UNREACHABLE
 
 log = logging.getLogger("miaopi.local.departments")
 
@@ -122,7 +124,11 @@ class Department:
             if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
             raise
-        log.info("%s: %s/%s changed by %s", self.department, effect.source, effect.key, event_id)
+        # the key may be personal (a plate, an ID number's hash): only a digest of it is logged
+        digest = hashlib.sha256(effect.key.encode()).hexdigest()[:12]
+        log.info(
+            "%s: a %s record (%s) changed by %s", self.department, effect.source, digest, event_id
+        )
         return True
 
 
@@ -141,6 +147,8 @@ class DepartmentStandIns:
         priority: RequestPriority | None = None,
     ) -> None:
         self._stop = threading.Event()
+        #: the departments whose polls find moto unreachable (said once, and once when back)
+        self._unreachable: set[str] = set()
         self._priority = priority
         self._clients = clients
         self._interval = poll_interval
@@ -176,6 +184,16 @@ class DepartmentStandIns:
                 self._priority.yield_to_requests()
             try:
                 busy = self.poll_once(department, queue_url)
+                if department.department in self._unreachable:
+                    self._unreachable.discard(department.department)
+                    log.info("%s: AWS reachable again", department.department)
+            except UNREACHABLE as err:  # moto down: one line, not a traceback per poll
+                if department.department not in self._unreachable:
+                    self._unreachable.add(department.department)
+                    log.warning(
+                        "%s: AWS unreachable (%s)", department.department, type(err).__name__
+                    )
+                busy = False
             except Exception:
                 log.exception("%s: stand-in error", department.department)
                 busy = False

@@ -5,6 +5,7 @@ approval's own effect not revoking it, and the applicant's inbox."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,7 +83,7 @@ def test_every_department_the_services_name_has_a_rule_and_a_queue(stack: Stack)
 
 
 def test_a_hukou_approval_moves_the_hukou_once_and_supervision_keeps_it(
-    sup: Supervision, stack: Stack
+    sup: Supervision, stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a graduate's automatic approval, published as an outcome event
     persona = stack.fresh(stack.persona(HUKOU, "APPROVED", []))
@@ -98,9 +99,12 @@ def test_a_hukou_approval_moves_the_hukou_once_and_supervision_keeps_it(
     assert persona.application["idNumber"] not in body and persona.name not in body
     # When the department's stand-in receives it, and receives it again
     department = Department(stack.deployment, stack.clients, "public-security-hukou")
-    first, again = department.receive(body), department.receive(body)
-    # Then the hukou is in Shenzhen, marked with the approval, changed once
+    with caplog.at_level(logging.INFO, logger="miaopi.local.departments"):
+        first, again = department.receive(body), department.receive(body)
+    # Then the hukou is in Shenzhen, marked with the approval, changed once, and the stand-in's
+    # log says so without the record's key (personal: an ID number's hash, a plate)
     assert len(first) == 1 and again == []
+    assert "changed by" in caplog.text and first[0].key not in caplog.text
     record = population(stack, sup, persona)
     assert record["hukouCity"] == "深圳市"
     assert record["effectOf"]["applicationId"] == approved["applicationId"]
