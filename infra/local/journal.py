@@ -30,6 +30,8 @@ log = logging.getLogger("miaopi.local.journal")
 
 #: the DynamoDB operations that change a table's items
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+#: the most writes noted between two snapshots (`wrote`); a snapshot a minute takes far fewer
+MAX_NOTED = 100_000
 #: the request headers a replay needs (moto reads the region from the Authorization scope)
 _HEADERS = ("X-Amz-Target", "Content-Type", "Authorization")
 
@@ -44,8 +46,8 @@ class Journal:
         self.lock = threading.Lock()
         #: False while the stack restores, replays and seeds (the first snapshot holds those)
         self.active = False
-        #: the writes (operation, request body) since the last `take_written`
-        self._written: list[tuple[str, bytes]] = []
+        #: the writes (operation, request body) since the last `take_written` (None: too many)
+        self._written: list[tuple[str, bytes]] | None = []
         self._written_lock = threading.Lock()
         existing = self.generations()
         self.generation = (existing[-1] if existing else 0) + 1
@@ -71,12 +73,20 @@ class Journal:
 
     def wrote(self, operation: str, body: bytes) -> None:
         """Note an accepted write (journal active or not: the restore and the seed change
-        tables too), for the next snapshot to read again what it changed (persist.py)."""
+        tables too), for the next snapshot to read again what it changed (persist.py). Past
+        MAX_NOTED (no snapshot for a long while) the notes are dropped: the next snapshot
+        reads every table."""
         with self._written_lock:
+            if self._written is None:
+                return
+            if len(self._written) >= MAX_NOTED:
+                self._written = None
+                return
             self._written.append((operation, body))
 
-    def take_written(self) -> list[tuple[str, bytes]]:
-        """The writes noted since the last call, oldest first."""
+    def take_written(self) -> list[tuple[str, bytes]] | None:
+        """The writes noted since the last call, oldest first; None when there were too many
+        to keep (every table may have changed)."""
         with self._written_lock:
             written, self._written = self._written, []
         return written

@@ -350,7 +350,12 @@ class _Changes:
         self.keys: dict[str, dict[RowKey, tuple[dict[str, Any], dict[str, Any] | None]]] = {}
         self.whole: set[str] = set()
 
-    def add(self, written: list[tuple[str, bytes]]) -> None:
+    def add(self, written: list[tuple[str, bytes]] | None) -> None:
+        """Sort out some writes; None (too many were noted) reads every table whole."""
+        if written is None:
+            self.whole |= set(self.schemas)
+            self.keys.clear()
+            return
         for operation, body in written:
             for table, attributes in _touched(operation, json.loads(body or b"{}")):
                 self._note(table, attributes)

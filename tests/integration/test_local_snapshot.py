@@ -182,3 +182,25 @@ def test_every_kind_of_write_reaches_the_snapshot_and_only_the_written_items_are
     }
     assert '"seen": {"BOOL": true}' in (store.directory / "ColdTable.jsonl").read_text()
     assert snapshots.last_read == {"hot": 5, "cold": 1}
+
+
+def test_more_writes_than_the_journal_notes_between_snapshots_read_every_table_whole(
+    moto: tuple[Any, Journal], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a saved snapshot of one item, and a journal that notes at most two writes in between
+    dynamodb, journal = moto
+    put(dynamodb, "hot", "h0")
+    store = SnapshotStore(tmp_path / "data")
+    snapshots = PeriodicSnapshot(store, TABLES, "us-east-1", interval=0, journal=journal)
+    assert snapshots.save()
+    monkeypatch.setattr("infra.local.journal.MAX_NOTED", 2)
+
+    # When three items and a cold one are written, then the stack saves
+    for item_id in ("h1", "h2", "h3"):
+        put(dynamodb, "hot", item_id)
+    put(dynamodb, "cold", "c1")
+    assert snapshots.save()
+
+    # Then every table was read whole (the item nobody wrote too), and every write is in it
+    assert saved(store) == {"HotTable": {"h0", "h1", "h2", "h3"}, "ColdTable": {"c1"}}
+    assert snapshots.last_read == {"hot": 4, "cold": 1}
