@@ -29,7 +29,7 @@ from miaopi_platform.outcomes.events import SOURCE, VERSION, OutcomeDetail
 from infra.local import doorbell
 from infra.local.deploy import AwsClients, Deployment
 from infra.local.priority import RequestPriority
-from infra.local.streams import UNREACHABLE
+from infra.local.streams import Reachability
 
 log = logging.getLogger("miaopi.local.departments")
 
@@ -147,8 +147,6 @@ class DepartmentStandIns:
         priority: RequestPriority | None = None,
     ) -> None:
         self._stop = threading.Event()
-        #: the departments whose polls find moto unreachable (said once, and once when back)
-        self._unreachable: set[str] = set()
         self._priority = priority
         self._clients = clients
         self._interval = poll_interval
@@ -178,24 +176,16 @@ class DepartmentStandIns:
 
     def _run(self, department: Department, queue_url: str) -> None:
         name = doorbell.queue(queue_url.rsplit("/", 1)[-1])
+        reach = Reachability(f"{department.department} stand-in", log)
         while not self._stop.is_set():
             rung = self._bell.count(name) if self._bell is not None else 0
             if self._priority is not None:
                 self._priority.yield_to_requests()
             try:
                 busy = self.poll_once(department, queue_url)
-                if department.department in self._unreachable:
-                    self._unreachable.discard(department.department)
-                    log.info("%s: AWS reachable again", department.department)
-            except UNREACHABLE as err:  # moto down: one line, not a traceback per poll
-                if department.department not in self._unreachable:
-                    self._unreachable.add(department.department)
-                    log.warning(
-                        "%s: AWS unreachable (%s)", department.department, type(err).__name__
-                    )
-                busy = False
-            except Exception:
-                log.exception("%s: stand-in error", department.department)
+                reach.answered()
+            except Exception as err:
+                reach.failed(err)
                 busy = False
             if busy:
                 continue

@@ -30,7 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
+from miaopi.model import Outcome
 from miaopi_platform.aws.dynamo import from_item
+from miaopi_platform.aws.settings import Settings
 from miaopi_platform.records.items import ApplicationItem
 from miaopi_platform.review.items import ReviewTask, WorkflowInput
 from miaopi_platform.review.store import ReviewStore
@@ -48,7 +50,7 @@ from infra.local.persist import table_items
 
 log = logging.getLogger("miaopi.local.resume")
 
-PENDING_REVIEW = "PENDING_REVIEW"
+PENDING_REVIEW = Outcome.PENDING_REVIEW.value
 #: workflows started at once (moto starts each on threads of its own)
 PARALLEL = 4
 #: seconds between two progress lines
@@ -72,17 +74,16 @@ class Resume:
         self.now = now or dt.datetime.now(dt.UTC)
         functions = deployment.functions
         self.enabled = {"ReviewStarterFunction", "ReviewsFunction"} <= set(functions)
-        env = (
-            {
-                **functions["ReviewStarterFunction"].environment,
-                **functions["ReviewsFunction"].environment,
-            }
-            if self.enabled
-            else {}
-        )
-        self.state_machine_arn = env.get("REVIEW_STATE_MACHINE_ARN", "")
-        self.tasks_table = env.get("REVIEW_TASKS_TABLE", "")
-        self.applications_table = env.get("APPLICATIONS_TABLE", "")
+        if self.enabled:  # the names as the functions get them (template.yaml's)
+            settings = Settings.from_env(
+                {
+                    **functions["ReviewStarterFunction"].environment,
+                    **functions["ReviewsFunction"].environment,
+                }
+            )
+            self.state_machine_arn = settings.review_state_machine_arn
+            self.tasks_table = settings.review_tasks_table
+            self.applications_table = settings.applications_table
         self.region = deployment.region
         self.started = 0
         self.existing = 0

@@ -54,6 +54,38 @@ SHARDS_TTL = 30.0
 UNREACHABLE = (EndpointUnreachable, HTTPClientError)
 
 
+def stream_table(stream_arn: str) -> str:
+    """The table of a stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)."""
+    return stream_arn.split(":", 5)[-1].split("/")[1]
+
+
+class Reachability:
+    """The log of a polling loop's failures: moto unreachable is one line when it starts and
+    one when it is back (a 15 s outage would be a traceback per poll of every loop), anything
+    else its traceback."""
+
+    def __init__(self, name: str, logger: logging.Logger) -> None:
+        self.name = name
+        self.logger = logger
+        #: when moto stopped answering (None: it answers)
+        self.unreachable_since: float | None = None
+
+    def failed(self, err: Exception) -> None:
+        if not isinstance(err, UNREACHABLE):
+            self.logger.error("%s: poll error", self.name, exc_info=err)
+        elif self.unreachable_since is None:
+            self.unreachable_since = time.monotonic()
+            self.logger.warning(
+                "%s: AWS unreachable (%s); polling on", self.name, type(err).__name__
+            )
+
+    def answered(self) -> None:
+        if self.unreachable_since is not None:
+            down = time.monotonic() - self.unreachable_since
+            self.unreachable_since = None
+            self.logger.info("%s: AWS reachable again after %.1f s", self.name, down)
+
+
 class Checkpoints:
     """Last processed sequence number per (mapping, stream, shard), in a JSON file."""
 
@@ -134,8 +166,7 @@ class _Poller(threading.Thread):
         self.idle_wait = idle_wait
         #: the doorbell's name of what this mapping reads
         self.bell_name = self.source_name()
-        #: when moto stopped answering this poller's polls (None: it answers)
-        self.unreachable_since: float | None = None
+        self.reach = Reachability(self.mapping, log)
 
     def source_name(self) -> str:
         raise NotImplementedError
@@ -151,22 +182,6 @@ class _Poller(threading.Thread):
             return self.sleep(self.poll_interval if due is None else min(self.poll_interval, due))
         self.bell.wait(self.bell_name, rung, self.idle_wait if due is None else due)
         return not self.stopping.is_set()
-
-    def poll_failed(self, err: Exception) -> None:
-        """Log a poll that raised: moto unreachable is one line when it starts (a 15 s outage
-        would be a traceback per poll of every poller), anything else its traceback."""
-        if not isinstance(err, UNREACHABLE):
-            log.error("%s: poller error", self.mapping, exc_info=err)
-        elif self.unreachable_since is None:
-            self.unreachable_since = time.monotonic()
-            log.warning("%s: AWS unreachable (%s); polling on", self.mapping, type(err).__name__)
-
-    def polled(self) -> None:
-        """A poll went through: say so once after an outage."""
-        if self.unreachable_since is not None:
-            down = time.monotonic() - self.unreachable_since
-            self.unreachable_since = None
-            log.info("%s: AWS reachable again after %.1f s", self.mapping, down)
 
     def invoke(self, event: dict[str, Any]) -> Invocation | None:
         """None when the stack is stopping (the batch stays unprocessed)."""
@@ -251,8 +266,7 @@ class StreamPoller(_Poller):
         self.checkpoints = checkpoints
         self.starting_position = starting_position or self.source.starting_position
         self.stream_arn = self.source.source_arn
-        #: arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL
-        self.table_name = self.stream_arn.split(":", 5)[-1].split("/")[1]
+        self.table_name = stream_table(self.stream_arn)
         self._iterators: dict[str, str | None] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
         self._buffer_since: dict[str, float] = {}
@@ -262,7 +276,7 @@ class StreamPoller(_Poller):
         self._due: float | None = None
 
     def source_name(self) -> str:
-        return doorbell.table(self.source.source_arn.split(":", 5)[-1].split("/")[1])
+        return doorbell.table(stream_table(self.source.source_arn))
 
     def shards(self) -> list[str]:
         """The stream's shard ids, described again every SHARDS_TTL seconds."""
@@ -296,13 +310,13 @@ class StreamPoller(_Poller):
             rung = self.rung()
             try:
                 progressed = self.poll_once()
-                self.polled()
+                self.reach.answered()
             except ClientError as err:
                 log.warning("%s: %s", self.mapping, err)
                 self._shards = []
                 progressed = False
             except Exception as err:
-                self.poll_failed(err)
+                self.reach.failed(err)
                 self._shards = []
                 progressed = False
             if not progressed and not self.idle(rung, self._due):
@@ -472,9 +486,9 @@ class QueuePoller(_Poller):
             rung = self.rung()
             try:
                 progressed = self.poll_once()
-                self.polled()
+                self.reach.answered()
             except Exception as err:
-                self.poll_failed(err)
+                self.reach.failed(err)
                 progressed = False
             if not progressed and not self.idle(rung):
                 return
