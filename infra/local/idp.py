@@ -20,6 +20,7 @@ and the ID number cannot be read back from it.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -199,10 +200,8 @@ class SigningKey:
             partial.write_bytes(pem)
             partial.chmod(0o600)
             partial.replace(path)
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(loaded, rsa.RSAPrivateKey):
-            raise ValueError(f"{path}: not an RSA private key")
-        return cls(loaded, _thumbprint(loaded))
+        stat = path.stat()
+        return _loaded(str(path), (stat.st_ino, stat.st_mtime_ns, stat.st_size))
 
     def public_jwk(self) -> dict[str, Any]:
         jwk = RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
@@ -216,6 +215,17 @@ class SigningKey:
             serialization.NoEncryption(),
         )
         return hashlib.sha256(b"miaopi local idp: account ids\0" + der).digest()
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(path: str, _version: tuple[int, int, int]) -> SigningKey:
+    """The key file parsed once per version of it (inode, mtime, size): parsing a 2048-bit key
+    costs ~10 ms of CPU, and the demo and the benches mint a token per person, in the process
+    that also runs the stack (a third of its CPU in the http bench before this)."""
+    loaded = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: not an RSA private key")
+    return SigningKey(loaded, _thumbprint(loaded))
 
 
 def _thumbprint(key: rsa.RSAPrivateKey) -> str:

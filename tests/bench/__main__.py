@@ -55,6 +55,10 @@ load.*
     six services, every consumer running; then the time from the last answer until every
     decision is chained, every approval supervised and every referral queued (`load.drain_s`,
     target <= 30 s), and every accepted application with exactly one decision record.
+    `load.cpu_ms_per_submission`: the CPU time of this process (moto, the gateway, the pollers
+    and the bench's clients: `_stack`) and of the functions' workers (`_workers`) from the
+    first request until drained, per accepted submission; `load.cpu_ceiling_rps` = cores x
+    1000 / that: the rate this machine could not pass whatever the scheduling.
 certificate.approval_to_valid_median_ms, certificate.approval_to_valid_p95_ms
     In the http section, after the timed submissions and one warm-up approval (the issuer's
     cold start and the stream's backlog, reported apart): 40 (20 with --quick) automatic
@@ -205,6 +209,8 @@ TARGETS: list[Target] = [
     ("load.rps", "-", lambda v: True, "req/s"),
     ("load.p95_ms", "-", lambda v: True, "ms"),
     ("load.drain_s", "<= 30 s", lambda v: v <= 30, "s"),
+    ("load.cpu_ms_per_submission", "-", lambda v: True, "ms"),
+    ("load.cpu_ceiling_rps", "-", lambda v: True, "req/s"),
     ("certificate.approval_to_valid_median_ms", "-", lambda v: True, "ms"),
     ("certificate.approval_to_valid_p95_ms", "-", lambda v: True, "ms"),
     ("cold_start.ratio_to_floor", "<= 1.3", lambda v: v <= 1.3, "×"),

@@ -154,6 +154,32 @@ def child_pids() -> list[int]:
     return out
 
 
+@dataclass(frozen=True)
+class CpuSplit:
+    """CPU seconds spent so far by this process (every thread: moto, the gateway, the pollers,
+    the bench's clients) and by its children (the functions' workers: the live ones from /proc,
+    the ended ones from RUSAGE_CHILDREN)."""
+
+    stack_s: float
+    workers_s: float
+
+    @classmethod
+    def now(cls) -> CpuSplit:
+        ticks = os.sysconf("SC_CLK_TCK")
+        live = 0.0
+        for pid in child_pids():
+            try:
+                fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            live += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return cls(_cpu_seconds(), live + ended.ru_utime + ended.ru_stime)
+
+    def __sub__(self, before: CpuSplit) -> CpuSplit:
+        return CpuSplit(self.stack_s - before.stack_s, self.workers_s - before.workers_s)
+
+
 class MotoLog(logging.Handler):
     """Takes the moto server's (werkzeug's) log lines off the console; counts its errors."""
 

@@ -12,6 +12,7 @@ every accepted application must have exactly one decision record (byApplication 
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import tempfile
@@ -23,7 +24,15 @@ from typing import Any
 from miaopi_platform.records.indexes import BY_APPLICATION
 
 from tests.bench.bench_async import Effects
-from tests.bench.bench_common import SERVICES, Section, fake_aws, median, percentile, quiet_stack
+from tests.bench.bench_common import (
+    SERVICES,
+    CpuSplit,
+    Section,
+    fake_aws,
+    median,
+    percentile,
+    quiet_stack,
+)
 from tests.bench.bench_http import Client
 
 CLIENTS = 4
@@ -116,11 +125,13 @@ def _measure(section: Section, count: int, state_dir: Path) -> None:
                     )
 
             threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
+            cpu_before = CpuSplit.now()
             started = time.perf_counter()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            cpu_submitting = CpuSplit.now() - cpu_before
             wall = last_answer[0] - started
             done = [a for client_answers in answers for a in client_answers]
             created = [a for a in done if a[0] == 201]
@@ -131,6 +142,7 @@ def _measure(section: Section, count: int, state_dir: Path) -> None:
             }
             since_last = time.perf_counter() - last_answer[0]
             drained = effects.wait(expected, DRAIN_TIMEOUT_S)
+            cpu_all = CpuSplit.now() - cpu_before
             drain = {what: None if s is None else s + since_last for what, s in drained.items()}
             left = {
                 "chained": len(set(expected["chained"]) - effects.chained(expected["chained"])),
@@ -170,6 +182,44 @@ def _measure(section: Section, count: int, state_dir: Path) -> None:
         r[f"load.drain_{key}_s"] = None if value is None else round(value, 1)
     r["load.drain_s"] = round(max(drain_values), 1) if len(drain_values) == len(drain) else None
     r["load.moto_server_errors"] = moto_errors
+    if created:
+        # what a submission costs the machine, its effects included: the ceiling of the rate
+        # any scheduling could reach here, with every core busy and nothing else running
+        per = {
+            "stack": cpu_all.stack_s / len(created) * 1000,
+            "workers": cpu_all.workers_s / len(created) * 1000,
+        }
+        total_ms = per["stack"] + per["workers"]
+        cores = os.cpu_count() or 1
+        r["load.cpu_ms_per_submission"] = round(total_ms, 1)
+        r["load.cpu_ms_per_submission_stack"] = round(per["stack"], 1)
+        r["load.cpu_ms_per_submission_workers"] = round(per["workers"], 1)
+        r["load.cpu_ms_per_submission_while_submitting"] = round(
+            (cpu_submitting.stack_s + cpu_submitting.workers_s) / len(created) * 1000, 1
+        )
+        r["load.cores"] = cores
+        r["load.cpu_ceiling_rps"] = round(cores * 1000 / total_ms, 1)
+        section.tables.append(
+            (
+                "CPU per accepted submission, its effects included (from the first request until"
+                " drained)",
+                ["process", "CPU ms", "share"],
+                [
+                    [
+                        "stack (moto, gateway, pollers, the bench's clients)",
+                        f"{per['stack']:.1f}",
+                        f"{per['stack'] / total_ms:.0%}",
+                    ],
+                    [
+                        "function workers",
+                        f"{per['workers']:.1f}",
+                        f"{per['workers'] / total_ms:.0%}",
+                    ],
+                    ["total", f"{total_ms:.1f}", "100%"],
+                    [f"ceiling on {cores} cores (req/s)", f"{cores * 1000 / total_ms:.1f}", "-"],
+                ],
+            )
+        )
     section.tables.append(
         (
             f"{count} submissions over {len(clients)} clients, the six services in turn",

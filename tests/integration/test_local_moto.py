@@ -281,3 +281,56 @@ def test_executions_sharing_a_definitions_components_each_get_their_own_result(
     assert not moto_server._stateless(
         json.dumps({"StartAt": "M", "States": {"M": {"Type": "Map", "End": True}}})
     )
+
+
+def _put_and_read(dynamodb: Any, item: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """What moto answers to a put of `item` (the error code, or "") and then holds for its key."""
+    try:
+        dynamodb.put_item(TableName="records-test", Item=item)
+        refused = ""
+    except dynamodb.exceptions.ClientError as err:
+        refused = f"{err.response['Error']['Code']}: {err.response['Error']['Message']}"
+    got = dynamodb.get_item(TableName="records-test", Key={"id": item["id"]}).get("Item")
+    return refused, got
+
+
+def test_items_built_with_one_size_check_are_the_items_and_refusals_moto_gives(
+    streams: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given items of every shape, one just under moto's size limit and one over it
+    dynamodb, _client, _arn = streams
+    nested = {"M": {"list": {"L": [{"S": "秒批"}, {"N": "1"}, {"M": {"b": {"BOOL": True}}}]}}}
+    cases = [
+        {"id": {"S": "small"}, "n": {"N": "3"}, "nested": nested, "set": {"SS": ["a", "b"]}},
+        {"id": {"S": "near"}, "big": {"S": "x" * 399_000}},
+        {"id": {"S": "over"}, "big": {"S": "x" * 300_000}, "more": {"S": "y" * 110_000}},
+    ]
+
+    # When moto builds them itself, and then with the patch
+    plain = [_put_and_read(dynamodb, item) for item in cases]
+    for item in cases:
+        dynamodb.delete_item(TableName="records-test", Key={"id": item["id"]})
+    monkeypatch.setattr(moto_server.Item, "__init__", moto_server.item_init)
+    patched = [_put_and_read(dynamodb, item) for item in cases]
+
+    # Then the same items are stored, and the same one is refused with the same error
+    assert patched == plain
+    assert [refused == "" for refused, _ in plain] == [True, True, False]
+    assert "size" in plain[2][0]
+
+
+def test_a_response_class_lists_the_same_actions_once_patched(
+    streams: tuple[Any, Any, str],
+) -> None:
+    # Given moto's own list of a response class's functions
+    from moto.core.utils import method_names_from_class
+    from moto.dynamodb.responses import DynamoHandler
+
+    # When the patched lookup is asked, twice
+    listed = moto_server.method_names_from_class(DynamoHandler)
+    again = moto_server.method_names_from_class(DynamoHandler)
+
+    # Then it names every action moto names, and the second answer is the kept one
+    assert listed == frozenset(method_names_from_class(DynamoHandler))
+    assert "transact_write_items" in listed
+    assert again is listed
