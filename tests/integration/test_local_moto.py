@@ -300,7 +300,7 @@ def test_items_built_with_one_size_check_are_the_items_and_refusals_moto_gives(
     # Given items of every shape, one just under moto's size limit and one over it
     dynamodb, _client, _arn = streams
     nested = {"M": {"list": {"L": [{"S": "秒批"}, {"N": "1"}, {"M": {"b": {"BOOL": True}}}]}}}
-    cases = [
+    cases: list[dict[str, Any]] = [
         {"id": {"S": "small"}, "n": {"N": "3"}, "nested": nested, "set": {"SS": ["a", "b"]}},
         {"id": {"S": "near"}, "big": {"S": "x" * 399_000}},
         {"id": {"S": "over"}, "big": {"S": "x" * 300_000}, "more": {"S": "y" * 110_000}},
