@@ -334,3 +334,71 @@ def test_a_response_class_lists_the_same_actions_once_patched(
     assert listed == frozenset(method_names_from_class(DynamoHandler))
     assert "transact_write_items" in listed
     assert again is listed
+
+
+def test_answers_with_plain_attribute_values_put_as_they_are_are_the_answers_moto_serializes(
+    streams: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given items of every attribute type (binary among them, which takes moto's own walk)
+    dynamodb, _client, _arn = streams
+    items: list[dict[str, Any]] = [
+        {
+            "id": {"S": "rich"},
+            "text": {"S": '秒批 "quoted" \\ \n'},
+            "empty": {"S": ""},
+            "number": {"N": "12.50"},
+            "flag": {"BOOL": False},
+            "nothing": {"NULL": True},
+            "names": {"SS": ["甲", "乙"]},
+            "numbers": {"NS": ["1", "2.5"]},
+            "deep": {"M": {"l": {"L": [{"M": {}}, {"L": []}, {"N": "0"}, {"BOOL": True}]}}},
+        },
+        {"id": {"S": "binary"}, "blob": {"B": b"\x00\x01"}, "m": {"M": {"b": {"BS": [b"a"]}}}},
+    ]
+    for item in items:
+        dynamodb.put_item(TableName="records-test", Item=item)
+
+    def answers() -> list[Any]:
+        return [
+            dynamodb.get_item(TableName="records-test", Key={"id": {"S": "rich"}})["Item"],
+            dynamodb.get_item(TableName="records-test", Key={"id": {"S": "binary"}})["Item"],
+            dynamodb.get_item(TableName="records-test", Key={"id": {"S": "absent"}}).get("Item"),
+            sorted(dynamodb.scan(TableName="records-test")["Items"], key=lambda i: str(i["id"])),
+            dynamodb.batch_get_item(
+                RequestItems={"records-test": {"Keys": [{"id": {"S": "rich"}}]}}
+            )["Responses"],
+            dynamodb.update_item(
+                TableName="records-test",
+                Key={"id": {"S": "rich"}},
+                UpdateExpression="SET #n = :n",
+                ExpressionAttributeNames={"#n": "number"},
+                ExpressionAttributeValues={":n": {"N": "12.50"}},
+                ReturnValues="ALL_NEW",
+            )["Attributes"],
+        ]
+
+    # When they are read back through moto's serializer, and then with the shortcut
+    walked = answers()
+    monkeypatch.setattr(moto_server.BaseJSONSerializer, "_serialize", moto_server.serialize_json)
+    shortcut = answers()
+
+    # Then the answers are the same, and they are the items as written
+    assert shortcut == walked
+    assert walked[0] == items[0]
+    assert walked[1] == items[1]
+
+
+def test_only_dynamodb_json_with_nothing_to_convert_counts_as_plain() -> None:
+    # Given attribute values of every kind
+    plain = [{"S": "x"}, {"N": "1"}, {"NULL": True}, {"SS": ["a"]}, {"M": {"k": {"L": []}}}]
+    walked = [
+        {"B": b"x"},
+        {"BS": [b"x"]},
+        {"M": {"k": {"B": b"x"}}},
+        {"N": 1},
+        {"S": "x", "N": "1"},
+    ]
+
+    # When each is judged / Then only those the walk would copy as they are count as plain
+    assert all(moto_server.plain_attribute_value(v) for v in plain)
+    assert not any(moto_server.plain_attribute_value(v) for v in walked)
