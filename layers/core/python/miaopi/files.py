@@ -2,9 +2,10 @@
 
 These models are the boundary between YAML written by people and the compiled definitions the
 engine runs; `extra="forbid"` makes a misspelt key a load error instead of a silent default.
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here: every function's cold start defines these some
+thirty classes, and pydantic would then compile and evaluate each field's annotation as a string.
+"""
 
 import datetime as dt
 from decimal import Decimal
@@ -61,7 +62,7 @@ class FormField(Strict):
     maximum: Decimal | None = None
     #: personal data: masked in every display and never logged
     personal: bool = False
-    fields: dict[Identifier, FormField] | None = None
+    fields: "dict[Identifier, FormField] | None" = None
 
 
 class Form(Strict):

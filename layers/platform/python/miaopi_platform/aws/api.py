@@ -29,18 +29,28 @@ class ApiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+#: the config of an API model that only some functions answer (a page, a review's evidence, the
+#: error body the OpenAPI document shows): pydantic builds its validator and serializer when it
+#: is first used, not at the cold start of every function that imports its module
+BUILT_ON_FIRST_USE = ConfigDict(defer_build=True)
+
+
 class Localized(ApiModel):
     zh: str
     en: str
 
 
 class ErrorDetail(ApiModel):
+    model_config = BUILT_ON_FIRST_USE
+
     field: str | None = None
     code: str
     message: str | None = None
 
 
 class ErrorInfo(ApiModel):
+    model_config = BUILT_ON_FIRST_USE
+
     #: machine-readable, e.g. VALIDATION_FAILED, NOT_FOUND, DEPENDENCY_UNAVAILABLE
     code: str
     #: for people; never carries a submitted value
@@ -50,7 +60,10 @@ class ErrorInfo(ApiModel):
 
 
 class ErrorBody(ApiModel):
-    """Every error the API answers, whatever the status."""
+    """Every error the API answers, whatever the status (the handlers write it as a dict: this
+    model is the OpenAPI document's)."""
+
+    model_config = BUILT_ON_FIRST_USE
 
     error: ErrorInfo
 

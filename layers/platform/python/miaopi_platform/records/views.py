@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, computed_field
 
-from miaopi_platform.aws.api import ApiModel, Localized
+from miaopi_platform.aws.api import BUILT_ON_FIRST_USE, ApiModel, Localized
 from miaopi_platform.records.items import ApplicationItem
 
 
@@ -95,11 +95,15 @@ class ApplicationView(ApiModel):
 
 
 class ApplicationPage(ApiModel):
+    model_config = BUILT_ON_FIRST_USE
+
     items: list[ApplicationView]
     next_token: str | None = None
 
 
 class EvidenceSnapshotView(ApiModel):
+    model_config = BUILT_ON_FIRST_USE
+
     alias: str
     source: str
     status: str
@@ -107,6 +111,8 @@ class EvidenceSnapshotView(ApiModel):
 
 
 class TraceView(ApiModel):
+    model_config = BUILT_ON_FIRST_USE
+
     rule_id: str
     result: str
     on_fail: str
