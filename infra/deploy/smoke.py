@@ -242,6 +242,42 @@ def run_one(
     return Outcome(spec.logical_id, kind, ok, detail, seconds)
 
 
+#: what each module's bytecode must say in its flags to be used as it is (PEP 552: hash-based,
+#: unchecked), checked by the runtime's interpreter on every module of the layer
+_UNCHECKED_HASH = """
+import importlib.util, pathlib, sys
+for path in sys.argv[1:]:
+    cached = pathlib.Path(importlib.util.cache_from_source(path))
+    head = cached.read_bytes()[:8] if cached.exists() else b""
+    if head[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(head[4:8], "little") != 1:
+        print(path)
+"""
+
+
+def without_bytecode(python: str, template: LocalTemplate) -> list[str]:
+    """The modules of the built layers `layers/layer.mk` compiles (BuildMethod: makefile) that
+    have no bytecode the runtime's interpreter would use as it is: Lambda's /opt is read-only,
+    so those would be compiled again at every cold start."""
+    missing: list[str] = []
+    for logical_id in template.of_type("AWS::Serverless::LayerVersion"):
+        metadata = template.resources[logical_id].get("Metadata") or {}
+        if metadata.get("BuildMethod") != "makefile":
+            continue
+        root = template.base_dir / str(template.properties(logical_id)["ContentUri"]) / "python"
+        sources = sorted(str(p) for p in root.rglob("*.py"))
+        if not sources:
+            missing.append(f"{logical_id}: no module built")
+            continue
+        done = subprocess.run(
+            [python, "-I", "-c", _UNCHECKED_HASH, *sources],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        missing += [f"{logical_id}: {line}" for line in done.stdout.splitlines()]
+    return missing
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m infra.deploy.smoke PYTHON (the Lambda runtime's interpreter)")
@@ -272,7 +308,11 @@ def main(argv: list[str]) -> int:
         print(f"{mark} {o.function_id:<36} {o.event_kind:<34} {o.seconds:5.1f}s  {o.detail}")
     failed = [o for o in outcomes if not o.ok]
     print(f"smoke: {len(outcomes) - len(failed)} of {len(outcomes)} built functions answered")
-    return 1 if failed or not outcomes else 0
+    uncompiled = without_bytecode(python, template)
+    for line in uncompiled[:20]:
+        print(f"FAIL no bytecode the runtime would use: {line}")
+    print(f"smoke: {len(uncompiled)} modules of the built layers without their bytecode")
+    return 1 if failed or not outcomes or uncompiled else 0
 
 
 if __name__ == "__main__":
