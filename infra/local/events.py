@@ -141,11 +141,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+class WireRecord(dict[str, Any]):
+    """A stream record as moto's GetRecords answer holds it: DynamoDB JSON already (binary in
+    base64, ApproximateCreationDateTime in epoch seconds), nothing for `_jsonable` to convert."""
+
+
 def dynamodb_stream_record(
     record: Mapping[str, Any], stream_arn: str, region: str
 ) -> dict[str, Any]:
-    """One record from `get_records` (boto3) as Lambda delivers it."""
-    out = _jsonable(dict(record))
+    """One record from `get_records` (boto3's, or the wire's) as Lambda delivers it."""
+    if isinstance(record, WireRecord):
+        out = dict(record)
+        change = dict(out["dynamodb"])
+        created = change.get("ApproximateCreationDateTime")
+        if isinstance(created, int | float):
+            change["ApproximateCreationDateTime"] = int(created)  # whole seconds, as boto3's
+        out["dynamodb"] = change
+    else:
+        out = _jsonable(dict(record))
     out.setdefault("eventVersion", "1.1")
     out.setdefault("eventSource", "aws:dynamodb")
     out["awsRegion"] = region
