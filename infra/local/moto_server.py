@@ -55,6 +55,13 @@ Set MIAOPI_PLAIN_MOTO=1 to run without them and see moto's race and slowness.
    value moto holds is DynamoDB JSON already; one made only of strings, numbers (as strings),
    booleans, nulls, string sets, maps and lists is put in the answer as it is, which is what
    the walk makes of it. Binary values (base64 on the wire) still take the walk.
+12. A Query sorted every item of the table (`Table.all_items`, DynamoType comparisons through
+   their `cast_value` property) to then keep those with the key asked for: O(n log n) per query,
+   so the consumers' queries (an application's decisions, a person's devices) slowed down as
+   the tables filled. Here a query on the table's own hash key takes that key's items directly,
+   and a query on an index by a string key picks the items with that value by plain comparison;
+   moto's own query then runs on those candidates alone (it sorts its results itself, so the
+   answer is the same). Other queries (a number or binary key) are moto's own.
 """
 
 from __future__ import annotations
@@ -482,6 +489,50 @@ def serialize_json(
     _serialize_walk(self, serialized, value, shape, key)
 
 
+_table_query = Table.query
+
+
+def _query_candidates(
+    table: Table,
+    hash_key: DynamoType | None,
+    index_name: str | None,
+    hash_key_conditions: list[tuple[str, DynamoType]] | None,
+) -> list[Item] | None:
+    """The items a query can return, found without sorting the table (point 12); None: let
+    moto look at every item."""
+    #: hash key -> the item, or -> {range key: item} (moto's layout)
+    stored: dict[Any, Any] = table.items
+    if not index_name:
+        if hash_key is None:
+            return None
+        bucket = stored.get(hash_key)
+        if bucket is None:
+            return []
+        return list(bucket.values()) if table.range_key_attr else [bucket]
+    by_string = [(n, v) for n, v in hash_key_conditions or () if v.type == "S"]
+    if not by_string:
+        return None
+    name, wanted = by_string[0]
+    out: list[Item] = []
+    for bucket in list(stored.values()):
+        for item in bucket.values() if table.range_key_attr else (bucket,):
+            value = item.attrs.get(name)
+            if value is not None and value.type == "S" and value.value == wanted.value:
+                out.append(item)
+    return out
+
+
+def table_query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
+    """moto's Table.query over the candidates `_query_candidates` finds (point 12)."""
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    candidates = _query_candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
+    if candidates is None:
+        return _table_query(self, hash_key, *args, **kwargs)
+    view = copy.copy(self)  # the same table, whose items are these candidates
+    view.all_items = lambda: candidates  # type: ignore[method-assign]
+    return _table_query(view, hash_key, *args, **kwargs)
+
+
 def get_records(self: DynamoDBStreamsHandler) -> str:
     """moto's GetRecords, its records dumped as they are (and once each)."""
     limit = self._get_param("Limit")
@@ -635,6 +686,7 @@ def patches() -> list[tuple[Any, str, Any]]:
         (dynamodb_models, "copy", _TablesNotCopied()),
         (DynamoDBBackend, "transact_write_items", transact_write_items),
         (Item, "project", project),
+        (Table, "query", table_query),
         (Item, "__init__", item_init),
         (moto_responses, "method_names_from_class", method_names_from_class),
         (Queue, "attributes", property(QueueAttributes)),

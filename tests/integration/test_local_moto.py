@@ -402,3 +402,111 @@ def test_only_dynamodb_json_with_nothing_to_convert_counts_as_plain() -> None:
     # When each is judged / Then only those the walk would copy as they are count as plain
     assert all(moto_server.plain_attribute_value(v) for v in plain)
     assert not any(moto_server.plain_attribute_value(v) for v in walked)
+
+
+def test_queries_over_their_candidates_answer_what_moto_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a table with a range key and two indexes (one keyed by a string, one by a number),
+    # and items spread over several keys
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName="q",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": n, "AttributeType": t}
+                for n, t in (("pk", "S"), ("sk", "N"), ("owner", "S"), ("at", "S"), ("n", "N"))
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "byOwner",
+                    "KeySchema": [
+                        {"AttributeName": "owner", "KeyType": "HASH"},
+                        {"AttributeName": "at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["x"]},
+                },
+                {
+                    "IndexName": "byNumber",
+                    "KeySchema": [{"AttributeName": "n", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                },
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for i in range(40):
+            item = {
+                "pk": {"S": f"p{i % 4}"},
+                "sk": {"N": str(i)},
+                "at": {"S": f"2026-11-{i % 28 + 1:02d}T{i:02d}"},
+                "n": {"N": str(i % 3)},
+                "x": {"S": "秒" * i},
+            }
+            if i % 5:  # a sparse index: some items have no owner
+                item["owner"] = {"S": f"o{i % 3}"}
+            dynamodb.put_item(TableName="q", Item=item)
+        queries: list[dict[str, Any]] = [
+            {"KeyConditionExpression": "pk = :v", "ExpressionAttributeValues": {":v": {"S": "p1"}}},
+            {
+                "KeyConditionExpression": "pk = :v AND sk BETWEEN :a AND :b",
+                "ExpressionAttributeValues": {
+                    ":v": {"S": "p2"},
+                    ":a": {"N": "5"},
+                    ":b": {"N": "30"},
+                },
+                "ScanIndexForward": False,
+            },
+            {
+                "KeyConditionExpression": "pk = :v",
+                "ExpressionAttributeValues": {":v": {"S": "nope"}},
+            },
+            {
+                "IndexName": "byOwner",
+                "KeyConditionExpression": "#o = :o AND #a < :t",
+                "ExpressionAttributeNames": {"#o": "owner", "#a": "at"},
+                "ExpressionAttributeValues": {":o": {"S": "o1"}, ":t": {"S": "2026-11-20"}},
+                "ScanIndexForward": False,
+            },
+            {
+                "IndexName": "byOwner",
+                "KeyConditionExpression": "#o = :o",
+                "ExpressionAttributeNames": {"#o": "owner"},
+                "ExpressionAttributeValues": {":o": {"S": "o2"}, ":s": {"N": "10"}},
+                "FilterExpression": "sk > :s",
+            },
+            {
+                "IndexName": "byNumber",
+                "KeyConditionExpression": "n = :n",
+                "ExpressionAttributeValues": {":n": {"N": "1.0"}},
+            },
+        ]
+
+        def answers() -> list[Any]:
+            out = []
+            for query in queries:
+                pages, start = [], None
+                while True:  # in pages of 3, to check where each page starts
+                    kwargs = {"TableName": "q", "Limit": 3, **query}
+                    if start:
+                        kwargs["ExclusiveStartKey"] = start
+                    answer = dynamodb.query(**kwargs)
+                    pages.append((answer["Items"], answer["Count"]))
+                    start = answer.get("LastEvaluatedKey")
+                    if not start:
+                        break
+                out.append(pages)
+            return out
+
+        # When the queries are answered by moto, and then over their candidates alone
+        plain = answers()
+        monkeypatch.setattr(moto_server.Table, "query", moto_server.table_query)
+        patched = answers()
+
+    # Then every page of every query is the same, and the queries did find items
+    assert patched == plain
+    assert all(any(items for items, _ in pages) for pages in plain[:2] + plain[3:])
