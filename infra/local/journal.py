@@ -3,9 +3,10 @@ journal, so a crash (kill -9) loses no acknowledged write.
 
 moto keeps its tables in memory; the periodic snapshot (persist.py) saves them every 60 s. Every
 DynamoDB request moto accepts that writes (PutItem, UpdateItem, DeleteItem, BatchWriteItem,
-TransactWriteItems) is appended here, one JSON line with the request as sent, and fsync'd,
-under the same lock that serializes DynamoDB requests (moto_server.py) — before the answer
-leaves. A snapshot reads the tables under that lock too and starts a new generation of the
+TransactWriteItems) is appended here, one JSON line with the request as sent, under the same
+lock that serializes DynamoDB requests (moto_server.py), so in that order; and fsync'd after the
+lock, before the answer leaves (the others need not wait for the disk; an fsync covers every
+line before it, and a generation is synced before it is closed). A snapshot reads the tables under that lock too and starts a new generation of the
 journal there, so the snapshot and the journal meet at one point: on the next start the stack
 restores the snapshot and sends each journaled request after it to moto again, in order
 (moto is deterministic: the same state and the same request give the same result).
@@ -62,14 +63,29 @@ class Journal:
     def generations(self) -> list[int]:
         return sorted(int(p.stem) for p in self.directory.glob("*.jsonl") if p.stem.isdigit())
 
-    def append(self, headers: dict[str, str], body: bytes) -> None:
-        """One accepted write, on disk before its answer is sent (called under `lock`)."""
+    def append(self, headers: dict[str, str], body: bytes) -> IO[bytes] | None:
+        """One accepted write, handed to the file in the lock's order (called under `lock`);
+        the file to `sync` before its answer is sent (None: nothing journaled)."""
         if not self.active:
-            return
+            return None
         line = json.dumps({"h": headers, "b": base64.b64encode(body).decode()}) + "\n"
         self._file.write(line.encode())
         self._file.flush()
-        os.fsync(self._file.fileno())
+        return self._file
+
+    @staticmethod
+    def sync(file: IO[bytes] | None) -> None:
+        """The write `append` handed to `file`, on disk (called after the lock, so the other
+        DynamoDB requests do not wait for the disk: an fsync covers every write before it, so
+        concurrent ones share the disk's time). A generation that was rotated meanwhile was
+        synced as it closed."""
+        if file is None:
+            return
+        try:
+            os.fsync(file.fileno())
+        except (ValueError, OSError):  # closed by `rotate`, which synced it first
+            if not file.closed:
+                raise
 
     def wrote(self, operation: str, body: bytes) -> None:
         """Note an accepted write (journal active or not: the restore and the seed change
@@ -94,6 +110,8 @@ class Journal:
     def rotate(self) -> int:
         """Start the next generation (called under `lock`, as a snapshot reads the tables):
         the snapshot holds everything before it. Its number."""
+        self._file.flush()
+        os.fsync(self._file.fileno())  # what was appended is on disk before the file closes
         self._file.close()
         self.generation += 1
         self._file = self._open()

@@ -185,6 +185,7 @@ def serialize_dynamodb(
                 status.append(code)
                 return start_response(code, headers, *args)
 
+            journaled = None
             with lock:
                 answer = list(app(environ, recorded))
                 operation = target.partition(".")[2]
@@ -192,7 +193,8 @@ def serialize_dynamodb(
                     stream = environ.get("wsgi.input")
                     body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
                     journal.wrote(operation, body)
-                    journal.append(request_headers(environ), body)
+                    journaled = journal.append(request_headers(environ), body)
+            Journal.sync(journaled)  # on disk before the answer, out of the lock
         else:
             answer = list(app(environ, start_response))
         if names and bell is not None:

@@ -204,3 +204,26 @@ def test_more_writes_than_the_journal_notes_between_snapshots_read_every_table_w
     # Then every table was read whole (the item nobody wrote too), and every write is in it
     assert saved(store) == {"HotTable": {"h0", "h1", "h2", "h3"}, "ColdTable": {"c1"}}
     assert snapshots.last_read == {"hot": 4, "cold": 1}
+
+
+def test_a_write_synced_after_its_generation_was_rotated_fails_nothing_and_stays_in_it(
+    tmp_path: Path,
+) -> None:
+    # Given an active journal with a write handed to its file (under the lock, not synced yet)
+    journal = Journal(tmp_path / "journal")
+    journal.active = True
+    first = journal.generation
+    handed = journal.append({"X-Amz-Target": "DynamoDB_20120810.PutItem"}, b'{"TableName":"t"}')
+
+    # When a snapshot rotates the journal before the writer syncs, and the writer syncs then
+    journal.rotate()
+    Journal.sync(handed)
+    journal.sync(journal.append({"X-Amz-Target": "DynamoDB_20120810.PutItem"}, b"{}"))
+
+    # Then nothing fails, and each write is in its own generation's file
+    lines = {
+        g: (tmp_path / "journal" / f"{g:06d}.jsonl").read_text().splitlines()
+        for g in (first, first + 1)
+    }
+    assert [len(lines[first]), len(lines[first + 1])] == [1, 1]
+    assert json.loads(lines[first][0])["h"]["X-Amz-Target"].endswith("PutItem")
