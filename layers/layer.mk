@@ -15,5 +15,5 @@ rm -rf "$(ARTIFACTS_DIR)/python"
 mkdir -p "$(ARTIFACTS_DIR)"
 cp -R python "$(ARTIFACTS_DIR)/python"
 find "$(ARTIFACTS_DIR)/python" -name __pycache__ -type d -prune -exec rm -rf {} +
-$(LAYER_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)/python"
+$(LAYER_PYTHON) -I -m compileall -q -j 0 -o 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)/python"
 endef

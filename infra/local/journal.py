@@ -4,12 +4,13 @@ journal, so a crash (kill -9) loses no acknowledged write.
 moto keeps its tables in memory; the periodic snapshot (persist.py) saves them every 60 s. Every
 DynamoDB request moto accepts that writes (PutItem, UpdateItem, DeleteItem, BatchWriteItem,
 TransactWriteItems) is appended here, one JSON line with the request as sent, under the same
-lock that serializes DynamoDB requests (moto_server.py), so in that order; and fsync'd after the
-lock, before the answer leaves (the others need not wait for the disk; an fsync covers every
-line before it, and a generation is synced before it is closed). A snapshot reads the tables under that lock too and starts a new generation of the
-journal there, so the snapshot and the journal meet at one point: on the next start the stack
-restores the snapshot and sends each journaled request after it to moto again, in order
-(moto is deterministic: the same state and the same request give the same result).
+lock that serializes DynamoDB requests (moto_server.py), so in that order; and fsync'd after
+the lock, before the answer leaves (the others need not wait for the disk; an fsync covers
+every line before it, and a generation is synced before it is closed). A snapshot reads the
+tables under that lock too and starts a new generation of the journal there, so the snapshot
+and the journal meet at one point: on the next start the stack restores the snapshot and sends
+each journaled request after it to moto again, in order (moto is deterministic: the same state
+and the same request give the same result).
 
 The journal holds what the tables hold (personal data included): it lives beside the snapshot in
 the state directory and is deleted with it (`--fresh`).
@@ -148,7 +149,17 @@ class Journal:
         return count
 
     def close(self) -> None:
-        self._file.close()
+        """Synced, then closed: under `lock` (a write handed to the file is on disk with it),
+        unless a request stopped with moto still holds it after 5 s."""
+        held = self.lock.acquire(timeout=5.0)
+        try:
+            if not self._file.closed:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+        finally:
+            if held:
+                self.lock.release()
 
 
 def request_headers(environ: dict[str, Any]) -> dict[str, str]:

@@ -492,6 +492,8 @@ def serialize_json(
 
 
 _table_query = Table.query
+#: the types a key attribute can have
+_KEY_TYPES = frozenset({"S", "N", "B"})
 
 
 def _query_candidates(
@@ -505,8 +507,8 @@ def _query_candidates(
     #: hash key -> the item, or -> {range key: item} (moto's layout)
     stored: dict[Any, Any] = table.items
     if not index_name:
-        if hash_key is None:
-            return None
+        if hash_key is None or hash_key.type not in _KEY_TYPES:
+            return None  # a key no table has (a set, a map): moto's own answer
         bucket = stored.get(hash_key)
         if bucket is None:
             return []

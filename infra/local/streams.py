@@ -304,10 +304,12 @@ class WireGetRecords:
                 connection.request("POST", "/", body, self._headers)
                 answer = connection.getresponse()
                 return answer.status, answer.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
+            except (http.client.HTTPException, ConnectionResetError, BrokenPipeError) as err:
+                # a kept-alive connection the server closed, an answer cut short (moto stopped):
+                # once more on a new connection, then unreachable as botocore would say
                 connection.close()
                 self._local.connection = None
-                if attempt == 2:  # a kept-alive connection the server closed: once more
+                if attempt == 2:
                     raise EndpointUnreachable(error=err) from err
             except OSError as err:  # refused, timed out
                 connection.close()

@@ -235,10 +235,9 @@ def _bytecode(section: Section, env: dict[str, str], paths: list[str], repeats: 
             copies.append(str(copy))
         compiled = Path(tmp) / "compiled"
         shutil.copytree(Path(tmp) / "source", compiled)
-        compileall = [sys.executable, "-m", "compileall", "-q"]
-        subprocess.run(
-            [*compileall, "--invalidation-mode", "unchecked-hash", str(compiled)], check=True
-        )
+        compileall = [sys.executable, "-m", "compileall", "-q", "-o", "0"]
+        layers = [str(compiled / Path(c).name) for c in copies[1:]]  # not the function's code
+        subprocess.run([*compileall, "--invalidation-mode", "unchecked-hash", *layers], check=True)
         compiled_paths = [str(compiled / Path(c).name) for c in copies]
         source_ms: list[float] = []
         bytecode_ms: list[float] = []

@@ -157,8 +157,9 @@ def child_pids() -> list[int]:
 @dataclass(frozen=True)
 class CpuSplit:
     """CPU seconds spent so far by this process (every thread: moto, the gateway, the pollers,
-    the bench's clients) and by its children (the functions' workers: the live ones from /proc,
-    the ended ones from RUSAGE_CHILDREN)."""
+    the bench's clients and its observer) and by its children (the functions' workers: the live
+    ones from /proc, the ended ones from RUSAGE_CHILDREN; a worker that ends between the two
+    reads is counted twice, a rare few ms)."""
 
     stack_s: float
     workers_s: float

@@ -97,16 +97,19 @@ def test_events_from_the_wire_are_the_events_from_boto3s_records(server: str) ->
 
 
 def test_a_bad_iterator_and_an_unreachable_moto_raise_what_boto3_raises(server: str) -> None:
-    # Given the wire reader of a running moto, and one of a port nothing listens on
+    # Given boto3's client and the wire reader of a running moto, and one of a closed port
+    _dynamodb, streams = clients(server)
     reader = WireGetRecords(server, REGION)
     closed = WireGetRecords(f"http://127.0.0.1:{free_port()}", REGION)
 
-    # When each is asked for records
-    with pytest.raises(ClientError) as refused:
+    # When each is asked for the records of an iterator moto never gave
+    with pytest.raises(ClientError) as by_boto3:
+        streams.get_records(ShardIterator="not-an-iterator", Limit=1)
+    with pytest.raises(ClientError) as by_wire:
         reader(ShardIterator="not-an-iterator", Limit=1)
     with pytest.raises(EndpointUnreachable):
         closed(ShardIterator="any", Limit=1)
 
-    # Then a refusal names moto's error code, as boto3's ClientError does
-    assert refused.value.response["Error"]["Code"]
-    assert refused.value.operation_name == "GetRecords"
+    # Then the refusal has boto3's error code and operation, and a closed port is unreachable
+    assert by_wire.value.response["Error"]["Code"] == by_boto3.value.response["Error"]["Code"]
+    assert by_wire.value.operation_name == by_boto3.value.operation_name == "GetRecords"
