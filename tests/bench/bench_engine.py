@@ -167,10 +167,16 @@ def run_zen(quick: bool) -> Section:
     zen_engine = zen.ZenEngine()
     decision = zen_engine.create_decision(content)
 
-    # Agreement: graph booleans vs decide's trace, wherever every rule was PASS or FAIL.
+    # Agreement: graph booleans vs decide's trace, wherever every rule was PASS or FAIL, on the
+    # cases decided under the rule set the graph holds (a case dated under a later version, with
+    # rules the graph does not have, is another rule set's)
     agreed = compared = failing = 0
     disagreements: list[str] = []
+    other_version = [c for c in cases if c.rule_set.version != clean.rule_set.version]
+    section.results["engine.zen_graph_cases_other_rule_set"] = len(other_version)
     for case in cases:
+        if case.rule_set.version != clean.rule_set.version:
+            continue
         trace = case.decide().trace
         if any(t.result not in (RuleResult.PASS, RuleResult.FAIL) for t in trace):
             continue
@@ -203,8 +209,10 @@ def run_zen(quick: bool) -> Section:
         ("[green]AGREE[/]" if agrees else "[red]DISAGREE[/]")
         + f": the JDM graph's rule booleans, outcome and allowance equal decide()'s on"
         f" {agreed}/{compared}"
-        f" {GRAPH_SERVICE} cases (the clean case and {failing} with failing rules; cases with"
-        " missing evidence are left out: decide refers them, a bare graph cannot tell)"
+        f" {GRAPH_SERVICE} cases of rule set {clean.rule_set.version} (the clean case and"
+        f" {failing} with failing rules; cases with missing evidence are left out: decide refers"
+        " them, a bare graph cannot tell; and the"
+        f" {len(other_version)} dated under another rule set, whose rules the graph does not hold)"
     )
     for line in disagreements[:3]:
         section.notes.append(f"[red]{line}[/]")
