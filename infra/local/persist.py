@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -115,6 +116,22 @@ def digest(data: list[TableData]) -> str:
     return sha.hexdigest()
 
 
+def _write_synced(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _sync_directory(path: Path) -> None:
+    """A directory's entries (the files made or renamed in it) on disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 class SnapshotStore:
     """The snapshot directory of one stack: save, restore, discard."""
 
@@ -161,10 +178,10 @@ class SnapshotStore:
             self._tmp.mkdir(parents=True)
             for table in data:
                 text = "".join(line + "\n" for line in table.lines)
-                (self._tmp / f"{table.logical_id}.jsonl").write_text(text, encoding="utf-8")
+                _write_synced(self._tmp / f"{table.logical_id}.jsonl", text)
             for logical_id, lines in streams.items():
                 text = "".join(line + "\n" for line in lines)
-                (self._tmp / f"{logical_id}{STREAM_SUFFIX}").write_text(text, encoding="utf-8")
+                _write_synced(self._tmp / f"{logical_id}{STREAM_SUFFIX}", text)
             manifest = {
                 "version": FORMAT_VERSION,
                 "savedAt": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -172,11 +189,15 @@ class SnapshotStore:
                 "streams": {lid: len(lines) for lid, lines in streams.items()},
                 "meta": meta or {},
             }
-            (self._tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+            _write_synced(self._tmp / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+            _sync_directory(self._tmp)
             shutil.rmtree(self._old, ignore_errors=True)
             if self.directory.exists():
                 self.directory.replace(self._old)
             self._tmp.replace(self.directory)
+            # on disk, names and all, before the journal it replaces is deleted (a power cut
+            # would otherwise lose both; a kill -9 loses neither way)
+            _sync_directory(self.directory.parent)
             shutil.rmtree(self._old, ignore_errors=True)
 
     def restore(self, dynamodb: Any, tables: dict[str, str]) -> dict[str, int] | None:
