@@ -28,6 +28,10 @@ from infra.local.template import (
     default_region,
 )
 
+#: moto's fake credentials: the key, secret and session token of every local client and worker
+#: (moto takes any; an access key it does not know is the default account's)
+MOTO_CREDENTIAL = "testing"
+
 
 @dataclass(frozen=True)
 class AwsClients:
@@ -58,9 +62,9 @@ class AwsClients:
                 region_name=region,
                 endpoint_url=endpoint_url,
                 config=config,
-                aws_access_key_id="testing",  # moto's fake credentials
-                aws_secret_access_key="testing",  # noqa: S106
-                aws_session_token="testing",  # noqa: S106
+                aws_access_key_id=MOTO_CREDENTIAL,
+                aws_secret_access_key=MOTO_CREDENTIAL,
+                aws_session_token=MOTO_CREDENTIAL,
             )
 
         return cls(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from infra.local.deploy import MOTO_CREDENTIAL
 from infra.local.priority import BACKGROUND_APP_ID
 from infra.local.template import FunctionSpec
 
@@ -283,9 +284,9 @@ class Runtime:
         """Exactly what a worker sees: the function's environment plus Lambda's own."""
         env = {
             **spec.environment,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
+            "AWS_ACCESS_KEY_ID": MOTO_CREDENTIAL,
+            "AWS_SECRET_ACCESS_KEY": MOTO_CREDENTIAL,
+            "AWS_SESSION_TOKEN": MOTO_CREDENTIAL,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from infra.local.deploy import MOTO_CREDENTIAL
 from infra.local.idp import Issuer, LocalIdentity, demo_user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +41,8 @@ def local_client(info: dict[str, Any], service: str) -> Any:
         service,
         endpoint_url=info["motoEndpoint"],
         region_name=info["region"],
-        aws_access_key_id="testing",  # moto's fake credentials
-        aws_secret_access_key="testing",  # noqa: S106
+        aws_access_key_id=MOTO_CREDENTIAL,
+        aws_secret_access_key=MOTO_CREDENTIAL,
     )
 
 

@@ -42,7 +42,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from infra.local import doorbell
-from infra.local.deploy import AwsClients, Deployment
+from infra.local.deploy import MOTO_CREDENTIAL, AwsClients, Deployment
 from infra.local.events import WireRecord, dynamodb_stream_event, sqs_event
 from infra.local.priority import RequestPriority
 from infra.local.runtime import Invocation, InvokeError, Runtime
@@ -271,7 +271,7 @@ class WireGetRecords:
             "Content-Type": "application/x-amz-json-1.0",
             "X-Amz-Target": self.TARGET,
             # moto reads the region and the service from the credential scope
-            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20200101/"
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={MOTO_CREDENTIAL}/20200101/"
             f"{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
         }
         self._local = threading.local()

@@ -222,23 +222,44 @@ def run_cold(quick: bool) -> Section:
     return section
 
 
+def _layer_builds() -> dict[Path, str]:
+    """Each layer folder `sam build` builds with its Makefile (layers/layer.mk): its id."""
+    from infra.local.template import LocalTemplate
+
+    template = LocalTemplate.load(TEMPLATE)
+    return {
+        (TEMPLATE.parent / str(template.properties(lid)["ContentUri"])).resolve(): lid
+        for lid in template.of_type("AWS::Serverless::LayerVersion")
+        if (template.resources[lid].get("Metadata") or {}).get("BuildMethod") == "makefile"
+    }
+
+
 def _bytecode(section: Section, env: dict[str, str], paths: list[str], repeats: int) -> None:
     """What shipping the layers' bytecode saves on Lambda, whose /opt is read-only: the function
     and our three layers copied without bytecode and imported with -B (compiled at every start,
-    as a layer shipped as source would be), against the same copy compiled as layers/layer.mk
-    compiles it (the third-party packages have their bytecode either way: pip made it)."""
+    as a layer shipped as source would be), against the layers as `sam build` builds them (each
+    layer's own Makefile, layers/layer.mk, run by this interpreter; the third-party packages
+    have their bytecode either way: pip made it)."""
+    builds = _layer_builds()
     with tempfile.TemporaryDirectory(prefix="miaopi-cold-") as tmp:
         copies = []
         for n, path in enumerate(paths):
             copy = Path(tmp) / "source" / str(n)
             shutil.copytree(path, copy, ignore=shutil.ignore_patterns("__pycache__"))
             copies.append(str(copy))
-        compiled = Path(tmp) / "compiled"
-        shutil.copytree(Path(tmp) / "source", compiled)
-        compileall = [sys.executable, "-m", "compileall", "-q", "-o", "0"]
-        layers = [str(compiled / Path(c).name) for c in copies[1:]]  # not the function's code
-        subprocess.run([*compileall, "--invalidation-mode", "unchecked-hash", *layers], check=True)
-        compiled_paths = [str(compiled / Path(c).name) for c in copies]
+        compiled_paths = [copies[0]]  # the function's own code is not a layer
+        for n, path in enumerate(paths[1:], start=1):
+            folder = Path(path).parent.resolve()
+            artifacts = Path(tmp) / "built" / str(n)
+            makefile = str(folder / "Makefile")
+            overrides = [f"ARTIFACTS_DIR={artifacts}", f"LAYER_PYTHON={sys.executable}"]
+            subprocess.run(
+                ["make", "--makefile", makefile, f"build-{builds[folder]}", *overrides],
+                cwd=folder,
+                check=True,
+                capture_output=True,
+            )
+            compiled_paths.append(str(artifacts / "python"))
         source_ms: list[float] = []
         bytecode_ms: list[float] = []
         for _ in range(repeats):  # alternate

@@ -172,11 +172,10 @@ def run_zen(quick: bool) -> Section:
     # rules the graph does not have, is another rule set's)
     agreed = compared = failing = 0
     disagreements: list[str] = []
-    other_version = [c for c in cases if c.rule_set.version != clean.rule_set.version]
-    section.results["engine.zen_graph_cases_other_rule_set"] = len(other_version)
-    for case in cases:
-        if case.rule_set.version != clean.rule_set.version:
-            continue
+    graphs_version = [c for c in cases if c.rule_set.version == clean.rule_set.version]
+    other_version = len(cases) - len(graphs_version)
+    section.results["engine.zen_graph_cases_other_rule_set"] = other_version
+    for case in graphs_version:
         trace = case.decide().trace
         if any(t.result not in (RuleResult.PASS, RuleResult.FAIL) for t in trace):
             continue
@@ -212,7 +211,7 @@ def run_zen(quick: bool) -> Section:
         f" {GRAPH_SERVICE} cases of rule set {clean.rule_set.version} (the clean case and"
         f" {failing} with failing rules; cases with missing evidence are left out: decide refers"
         " them, a bare graph cannot tell; and the"
-        f" {len(other_version)} dated under another rule set, whose rules the graph does not hold)"
+        f" {other_version} dated under another rule set, whose rules the graph does not hold)"
     )
     for line in disagreements[:3]:
         section.notes.append(f"[red]{line}[/]")
